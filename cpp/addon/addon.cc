@@ -1,0 +1,119 @@
+// Module entry: constants (checked against lib/layout.ts by a test), error class registration,
+// and the bindings of the other files in this folder.
+#include "addon.h"
+
+#include "layout.h"
+#include "ring.h"
+
+namespace ringwire::addon {
+
+Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
+  auto* data = env.GetInstanceData<EnvData>();
+  if (data != nullptr && !data->error_class.IsEmpty()) {
+    Napi::Object err = data->error_class.New({Napi::String::New(env, code), Napi::String::New(env, message)});
+    return Napi::Error(env, err);
+  }
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+Napi::Uint8Array Uint8ArrayArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (info.Length() <= index || !info[index].IsTypedArray() ||
+      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a Uint8Array");
+  }
+  return info[index].As<Napi::Uint8Array>();
+}
+
+uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* what, uint32_t max) {
+  if (info.Length() <= index || !info[index].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  }
+  double v = info[index].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= double(max)) || v != double(uint64_t(v))) {
+    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer from 0 to " + std::to_string(max) +
+                                                ", got " + info[index].ToString().Utf8Value());
+  }
+  return uint32_t(v);
+}
+
+namespace {
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "errorClass must be a function");
+  info.Env().GetInstanceData<EnvData>()->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Constants(Napi::Env env) {
+  using namespace layout;
+  Napi::Object c = Napi::Object::New(env);
+  auto set = [&](const char* name, double v) { c.Set(name, Napi::Number::New(env, v)); };
+  set("MAGIC", kMagic);
+  set("VERSION", kVersion);
+  set("REGION", kRegion);
+  set("HEADER_OFFSET", kHeaderOffset);
+  set("TX_STATS_OFFSET", kTxStatsOffset);
+  set("RX_STATS_OFFSET", kRxStatsOffset);
+  set("TAIL_OFFSET", kTailOffset);
+  set("HEAD_OFFSET", kHeadOffset);
+  set("PARK_OFFSET", kParkOffset);
+  set("CONTROL_BYTES", kControlBytes);
+  set("MAGIC_OFFSET", kMagicOffset);
+  set("VERSION_OFFSET", kVersionOffset);
+  set("CAPACITY_OFFSET", kCapacityOffset);
+  set("DATA_OFFSET_OFFSET", kDataOffsetOffset);
+  set("MAX_MESSAGE_OFFSET", kMaxMessageOffset);
+  set("CODEC_OFFSET", kCodecOffset);
+  set("CLOSED_OFFSET", kClosedOffset);
+  set("SENDER_OWNER_OFFSET", kSenderOwnerOffset);
+  set("RECEIVER_OWNER_OFFSET", kReceiverOwnerOffset);
+  set("SENDER_PID_OFFSET", kSenderPidOffset);
+  set("RECEIVER_PID_OFFSET", kReceiverPidOffset);
+  set("SENDER_START_OFFSET", kSenderStartOffset);
+  set("RECEIVER_START_OFFSET", kReceiverStartOffset);
+  set("SENDER_CLOSED", kSenderClosed);
+  set("RECEIVER_CLOSED", kReceiverClosed);
+  set("RX_PARKED_OFFSET", kRxParkedOffset);
+  set("TX_PARKED_OFFSET", kTxParkedOffset);
+  set("STAT_SEQ", kStatSeq);
+  set("STAT_MESSAGES", kStatMessages);
+  set("STAT_BYTES", kStatBytes);
+  set("STAT_FULL", kStatFull);
+  set("STAT_PARKS", kStatParks);
+  set("STATS_BYTES", kStatsBytes);
+  set("RECORD_HEADER_BYTES", kRecordHeaderBytes);
+  set("RECORD_ALIGN", kRecordAlign);
+  set("TYPE_PAD", kTypePad);
+  set("TYPE_MESSAGE", kTypeMessage);
+  set("TYPE_FRAG_FIRST", kTypeFragFirst);
+  set("TYPE_FRAG_MIDDLE", kTypeFragMiddle);
+  set("TYPE_FRAG_LAST", kTypeFragLast);
+  set("FRAG_PREFIX_BYTES", kFragPrefixBytes);
+  set("MIN_CAPACITY", kMinCapacity);
+  set("MAX_CAPACITY", kMaxCapacity);
+  return c;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new EnvData());  // freed by Node when this environment (thread) goes away
+  exports.Set("constants", Constants(env));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  Napi::Object status = Napi::Object::New(env);
+  status.Set("OK", int32_t(Status::kOk));
+  status.Set("FULL", int32_t(Status::kFull));
+  status.Set("EMPTY", int32_t(Status::kEmpty));
+  status.Set("TOO_LARGE", int32_t(Status::kTooLarge));
+  status.Set("CORRUPT", int32_t(Status::kCorrupt));
+  exports.Set("status", status);
+  InitRingBindings(env, exports);
+  return exports;
+}
+
+}  // namespace ringwire::addon
+
+static Napi::Object InitRingwire(Napi::Env env, Napi::Object exports) { return ringwire::addon::Init(env, exports); }
+NODE_API_MODULE(ringwire, InitRingwire)

@@ -1,0 +1,149 @@
+// ringwire ring layout: the one description of the bytes shared between threads and processes.
+// lib/layout.ts mirrors every constant here; test/unit/layout.test.ts checks the two agree
+// (the addon exports these values).
+//
+// A ring is one contiguous region: a 1024-byte control block, then a power-of-two data region.
+//
+//   0        128       256       384       512       640       768             1024
+//   +--------+---------+---------+---------+---------+---------+---------------+----------------+
+//   | header | tx stats| rx stats| tail    | head    | park    |   reserved    | data (capacity)|
+//   +--------+---------+---------+---------+---------+---------+---------------+----------------+
+//
+// Each 128-byte region holds words written by one side only (two cache lines, so the adjacent-line
+// prefetcher does not couple them): the producer writes `tail` per message, the consumer writes
+// `head` per batch; the park words are written only when a side goes to sleep, so the peer's
+// per-message read of them stays a cache hit.
+//
+// Header (written once by the creator, then read-only, except roles and the closed bits):
+//   0 magic 'RWR1'   4 layout version   8 capacity   12 data offset   16 max message bytes
+//  20 codec id       24 closed bits     28 sender owner   32 receiver owner
+//  36 sender pid     40 receiver pid    44 reserved       48 sender start (u64)   56 receiver start (u64)
+//
+// Positions are 32-bit byte counters that wrap modulo 2^32; the offset into the data region is
+// `pos & (capacity - 1)`, and `tail - head` (mod 2^32) is the number of bytes in use. Capacity is at
+// most 2^30, so that difference never becomes ambiguous. TS can only do 32-bit Atomics without
+// allocating (BigInt), which is why positions are 32-bit on both sides.
+//
+// Record (8-byte aligned; a record never wraps: a padding record fills the end instead):
+//
+//    0                   1                   2                   3
+//    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//   +---------------------------------------------------------------+
+//   |                  payload length (bytes, u32)                  |
+//   +---------------------------------------------------------------+
+//   |                       record type (u32)                       |
+//   +---------------------------------------------------------------+
+//   |                 payload (length bytes), then                  |
+//   |              zero to seven bytes up to 8-alignment            |
+//   +---------------------------------------------------------------+
+//
+// A record becomes visible through the producer's release store of `tail`, made after the header
+// and payload are written: a consumer that acquires `tail` sees every byte of every record before it,
+// so it never sees a half-written record, and a claimed-but-uncommitted record is never visible.
+//
+// A message larger than one record (kMaxRecordBytes = capacity / 2, header included) is sent as
+// FRAG_FIRST (payload starts with its total length as u32, then 4 reserved bytes), FRAG_MIDDLE...,
+// FRAG_LAST. capacity / 2 guarantees that any record, plus the padding that may precede it, fits in
+// an empty ring.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ringwire::layout {
+
+inline constexpr uint32_t kMagic = 0x31525752;  // "RWR1" little-endian
+inline constexpr uint32_t kVersion = 1;
+
+// Control block: 128-byte regions.
+inline constexpr size_t kRegion = 128;
+inline constexpr size_t kHeaderOffset = 0;
+inline constexpr size_t kTxStatsOffset = 1 * kRegion;
+inline constexpr size_t kRxStatsOffset = 2 * kRegion;
+inline constexpr size_t kTailOffset = 3 * kRegion;
+inline constexpr size_t kHeadOffset = 4 * kRegion;
+inline constexpr size_t kParkOffset = 5 * kRegion;
+inline constexpr size_t kControlBytes = 1024;
+
+// Header fields (byte offsets from the start of the ring).
+inline constexpr size_t kMagicOffset = 0;
+inline constexpr size_t kVersionOffset = 4;
+inline constexpr size_t kCapacityOffset = 8;
+inline constexpr size_t kDataOffsetOffset = 12;
+inline constexpr size_t kMaxMessageOffset = 16;
+inline constexpr size_t kCodecOffset = 20;
+inline constexpr size_t kClosedOffset = 24;
+inline constexpr size_t kSenderOwnerOffset = 28;
+inline constexpr size_t kReceiverOwnerOffset = 32;
+inline constexpr size_t kSenderPidOffset = 36;
+inline constexpr size_t kReceiverPidOffset = 40;
+inline constexpr size_t kSenderStartOffset = 48;
+inline constexpr size_t kReceiverStartOffset = 56;
+
+// Closed bits.
+inline constexpr uint32_t kSenderClosed = 1;
+inline constexpr uint32_t kReceiverClosed = 2;
+
+// Park words (in the park region): a side sets its word to 1 before sleeping on the peer's position.
+inline constexpr size_t kRxParkedOffset = kParkOffset + 0;
+inline constexpr size_t kTxParkedOffset = kParkOffset + 4;
+
+// Stats region (one per side, written only by that side): a sequence word (odd while writing),
+// then u32 lo/hi pairs.
+inline constexpr size_t kStatSeq = 0;
+inline constexpr size_t kStatMessages = 8;
+inline constexpr size_t kStatBytes = 16;
+inline constexpr size_t kStatFull = 24;  // sender: times it found the ring full; receiver: messages dropped
+inline constexpr size_t kStatParks = 32;
+inline constexpr size_t kStatsBytes = 40;
+
+// Records.
+inline constexpr size_t kRecordHeaderBytes = 8;
+inline constexpr size_t kRecordAlign = 8;
+inline constexpr uint32_t kTypePad = 1;
+inline constexpr uint32_t kTypeMessage = 2;
+inline constexpr uint32_t kTypeFragFirst = 3;
+inline constexpr uint32_t kTypeFragMiddle = 4;
+inline constexpr uint32_t kTypeFragLast = 5;
+inline constexpr size_t kFragPrefixBytes = 8;  // FRAG_FIRST payload: u32 total length, u32 reserved
+
+// Capacity bounds (bytes of data region).
+inline constexpr uint32_t kMinCapacity = 1u << 10;  // 1 KiB
+inline constexpr uint32_t kMaxCapacity = 1u << 30;  // 1 GiB: keeps tail - head unambiguous
+
+constexpr bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+constexpr uint32_t Align(uint32_t n) { return (n + (kRecordAlign - 1)) & ~uint32_t(kRecordAlign - 1); }
+constexpr uint32_t MaxRecordBytes(uint32_t capacity) { return capacity / 2; }
+constexpr uint32_t MaxRecordPayload(uint32_t capacity) {
+  return MaxRecordBytes(capacity) - uint32_t(kRecordHeaderBytes);
+}
+constexpr size_t TotalBytes(uint32_t capacity) { return kControlBytes + capacity; }
+// Bytes of ring a message of `n` payload bytes occupies (fragmented when over one record), padding
+// excluded.
+constexpr uint64_t MessageBytes(uint32_t capacity, uint64_t n) {
+  const uint64_t max_payload = MaxRecordPayload(capacity);
+  if (n <= max_payload) return Align(uint32_t(n) + uint32_t(kRecordHeaderBytes));
+  const uint64_t rest = n - (max_payload - kFragPrefixBytes);
+  const uint64_t tail = rest % max_payload;
+  return uint64_t(MaxRecordBytes(capacity)) * (1 + rest / max_payload) +
+         (tail == 0 ? 0 : Align(uint32_t(tail) + uint32_t(kRecordHeaderBytes)));
+}
+// Whether a message can be written all at once (needed by the non-blocking write of a fragmented
+// message): its records plus the largest padding a wrap can add must fit an empty ring.
+constexpr bool FitsAtOnce(uint32_t capacity, uint64_t n) {
+  return n <= MaxRecordPayload(capacity) || MessageBytes(capacity, n) + MaxRecordBytes(capacity) <= capacity;
+}
+
+static_assert(kTailOffset % kRegion == 0 && kHeadOffset % kRegion == 0);
+static_assert(kHeadOffset - kTailOffset >= 128, "tail and head must not share a prefetch pair");
+static_assert(kParkOffset + kRegion <= kControlBytes);
+static_assert(kReceiverStartOffset + 8 <= kTxStatsOffset, "header overflows its region");
+static_assert(kSenderStartOffset % 8 == 0 && kReceiverStartOffset % 8 == 0);
+static_assert(kStatsBytes <= kRegion);
+static_assert(kControlBytes % kRecordAlign == 0);
+static_assert(IsPowerOfTwo(kMinCapacity) && IsPowerOfTwo(kMaxCapacity));
+static_assert(MaxRecordPayload(kMinCapacity) > kFragPrefixBytes);
+static_assert(Align(1) == 8 && Align(8) == 8 && Align(9) == 16);
+static_assert(MessageBytes(1024, 504) == 512 && MessageBytes(1024, 505) == 512 + 24);
+
+}  // namespace ringwire::layout

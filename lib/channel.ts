@@ -1,0 +1,231 @@
+// Channel: one SPSC ring in shared memory, with one Sender and one Receiver across all threads.
+import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from './codecs.js';
+import {
+  checkInteger,
+  closedError,
+  describe,
+  RingwireError,
+  RingwireRangeError,
+  RingwireTypeError,
+} from './errors.js';
+import * as L from './layout.js';
+import { RingMemory } from './ring.js';
+import { readStats, type SideStats } from './stats.js';
+import { Receiver } from './receiver.js';
+import { Sender } from './sender.js';
+
+export const DEFAULT_CAPACITY = 1 << 20;
+export const DEFAULT_MAX_MESSAGE_BYTES = 256 << 20;
+export const MAX_MESSAGE_BYTES = 1 << 30;
+export const DEFAULT_SPIN_MICROS = 20;
+
+export interface ChannelOptions {
+  /** Bytes of ring data, a power of two from 1 KiB to 1 GiB (default 1 MiB). */
+  capacity?: number;
+  /** 'bytes' | 'string' | 'json' | 'v8' (default) | { encode, decode }. */
+  codec?: CodecSpec;
+  /** Largest message accepted, in encoded bytes (default 256 MiB, at most 1 GiB). */
+  maxMessageBytes?: number;
+  /** Microseconds a waiting call spins before it parks (default 20; 0 parks at once). */
+  spinMicros?: number;
+}
+
+export interface AttachOptions {
+  /** Required when the channel was created with a custom codec object. */
+  codec?: CodecSpec;
+  spinMicros?: number;
+}
+
+/** Structured-clonable description of a channel: pass it in workerData or postMessage. */
+export interface ChannelHandle {
+  readonly kind: 'ringwire.channel';
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+}
+
+export interface ChannelStats {
+  sent: SideStats & { full: number };
+  /** `dropped`: fragmented messages the sender abandoned part-way (timeout, abort). */
+  received: SideStats & { dropped: number };
+}
+
+const KNOWN_OPTIONS = new Set(['capacity', 'codec', 'maxMessageBytes', 'spinMicros']);
+
+/** Options shared by create() and attach(); unknown keys are caught (a misspelling is a bug). */
+function checkOptions(options: unknown, known: Set<string>, what: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) {
+    throw new RingwireTypeError(`${what} options must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new RingwireTypeError(`${what}: unknown option '${key}'`);
+  }
+  return options as Record<string, unknown>;
+}
+
+export function checkCapacity(capacity: unknown): number {
+  checkInteger('options.capacity', capacity, L.MIN_CAPACITY, L.MAX_CAPACITY);
+  const c = capacity as number;
+  if ((c & (c - 1)) !== 0) {
+    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `options.capacity must be a power of two, got ${c}`);
+  }
+  return c;
+}
+
+export class Channel<T = unknown> {
+  /** @internal */ readonly mem: RingMemory;
+  /** @internal */ readonly codecImpl: WireCodec;
+  /** @internal */ readonly spinMicros: number;
+  /** @internal */ readonly maxMessageBytes: number;
+  readonly #handle: ChannelHandle;
+  /** @internal */ localSender: Sender<T> | undefined;
+  /** @internal */ localReceiver: Receiver<T> | undefined;
+
+  /** @internal use Channel.create / Channel.attach. */
+  constructor(handle: ChannelHandle, mem: RingMemory, codec: WireCodec, maxMessageBytes: number, spinMicros: number) {
+    this.#handle = handle;
+    this.mem = mem;
+    this.codecImpl = codec;
+    this.maxMessageBytes = maxMessageBytes;
+    this.spinMicros = spinMicros;
+  }
+
+  /** A new channel in a new SharedArrayBuffer. */
+  static create<T = unknown>(options?: ChannelOptions): Channel<T> {
+    const o = checkOptions(options, KNOWN_OPTIONS, 'Channel.create');
+    const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkCapacity(o.capacity);
+    const codec = resolveCodec(o.codec);
+    const maxMessageBytes =
+      o.maxMessageBytes === undefined
+        ? DEFAULT_MAX_MESSAGE_BYTES
+        : checkInteger('options.maxMessageBytes', o.maxMessageBytes, 1, MAX_MESSAGE_BYTES);
+    const spinMicros = o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6);
+    const buffer = new SharedArrayBuffer(L.totalBytes(capacity));
+    initControlBlock(new Int32Array(buffer, 0, L.CONTROL_BYTES >> 2), capacity, maxMessageBytes, codec.id);
+    const handle: ChannelHandle = { kind: 'ringwire.channel', buffer, byteOffset: 0 };
+    return new Channel<T>(handle, new RingMemory(buffer, 0, capacity), codec, maxMessageBytes, spinMicros);
+  }
+
+  /** Re-opens a channel from its handle (in another thread, or the same one). */
+  static attach<T = unknown>(handle: ChannelHandle, options?: AttachOptions): Channel<T> {
+    const o = checkOptions(options, new Set(['codec', 'spinMicros']), 'Channel.attach');
+    if (
+      typeof handle !== 'object' ||
+      handle === null ||
+      handle.kind !== 'ringwire.channel' ||
+      !(handle.buffer instanceof SharedArrayBuffer) ||
+      !Number.isInteger(handle.byteOffset) ||
+      handle.byteOffset < 0 ||
+      handle.byteOffset % 8 !== 0
+    ) {
+      throw new RingwireError('ERR_NOT_A_CHANNEL', `Channel.attach needs a channel.handle, got ${describe(handle)}`);
+    }
+    const spinMicros = o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6);
+    const info = validateControlBlock(handle.buffer, handle.byteOffset);
+    const codec = attachCodec(info.codecId, o.codec as CodecSpec | undefined);
+    return new Channel<T>(handle, new RingMemory(handle.buffer, handle.byteOffset, info.capacity), codec, info.maxMessageBytes, spinMicros);
+  }
+
+  get handle(): ChannelHandle {
+    return this.#handle;
+  }
+  get capacity(): number {
+    return this.mem.capacity;
+  }
+  get codec(): string {
+    return this.codecImpl.name;
+  }
+
+  /** Claims the sending role (one per channel across all threads). */
+  sender(): Sender<T> {
+    return new Sender<T>(this);
+  }
+
+  /** Claims the receiving role (one per channel across all threads). */
+  receiver(): Receiver<T> {
+    return new Receiver<T>(this);
+  }
+
+  /** Whether the sender has closed (no more messages will be published). */
+  get senderClosed(): boolean {
+    return (Atomics.load(this.mem.i32, L.CLOSED_OFFSET >> 2) & L.SENDER_CLOSED) !== 0;
+  }
+  get receiverClosed(): boolean {
+    return (Atomics.load(this.mem.i32, L.CLOSED_OFFSET >> 2) & L.RECEIVER_CLOSED) !== 0;
+  }
+
+  /**
+   * Counters of both sides. A side in this thread is exact; the other side's counters are as of its
+   * last flush (every 1024 messages, and whenever it parks, finds the ring full or closes).
+   */
+  stats(): ChannelStats {
+    this.localSender?.flushStats();
+    this.localReceiver?.flushStats();
+    const tx = readStats(this.mem.i32, L.TX_STATS_OFFSET);
+    const rx = readStats(this.mem.i32, L.RX_STATS_OFFSET);
+    return {
+      sent: { messages: tx.messages, bytes: tx.bytes, full: tx.full, parks: tx.parks },
+      received: { messages: rx.messages, bytes: rx.bytes, parks: rx.parks, dropped: rx.full },
+    };
+  }
+}
+
+/** Writes a fresh control block; the magic goes last, so an attacher never sees a half-made header. */
+export function initControlBlock(i32: Int32Array, capacity: number, maxMessageBytes: number, codecId: number): void {
+  i32[L.VERSION_OFFSET >> 2] = L.VERSION;
+  i32[L.CAPACITY_OFFSET >> 2] = capacity;
+  i32[L.DATA_OFFSET_OFFSET >> 2] = L.CONTROL_BYTES;
+  i32[L.MAX_MESSAGE_OFFSET >> 2] = maxMessageBytes;
+  i32[L.CODEC_OFFSET >> 2] = codecId;
+  // Publish point: the header words above are visible to whoever Atomics.loads a valid magic.
+  Atomics.store(i32, L.MAGIC_OFFSET >> 2, L.MAGIC);
+}
+
+export interface ControlInfo {
+  capacity: number;
+  maxMessageBytes: number;
+  codecId: number;
+}
+
+/** Checks that `buffer` at `byteOffset` holds a ringwire ring; every field is validated. */
+export function validateControlBlock(buffer: ArrayBufferLike, byteOffset: number): ControlInfo {
+  const bad = (why: string) => new RingwireError('ERR_NOT_A_CHANNEL', `not a ringwire channel: ${why}`);
+  if (buffer.byteLength - byteOffset < L.CONTROL_BYTES) throw bad(`${buffer.byteLength - byteOffset} bytes is smaller than a control block`);
+  const i32 = new Int32Array(buffer, byteOffset, L.CONTROL_BYTES >> 2);
+  // Consume point: pairs with initControlBlock's store of the magic.
+  const magic = Atomics.load(i32, L.MAGIC_OFFSET >> 2) >>> 0;
+  if (magic !== L.MAGIC) throw bad(`magic is 0x${magic.toString(16)}, expected 0x${L.MAGIC.toString(16)}`);
+  const version = i32[L.VERSION_OFFSET >> 2] >>> 0;
+  if (version !== L.VERSION) throw bad(`layout version ${version}, this build reads version ${L.VERSION}`);
+  const capacity = i32[L.CAPACITY_OFFSET >> 2] >>> 0;
+  if (capacity < L.MIN_CAPACITY || capacity > L.MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+    throw bad(`capacity ${capacity} is not a power of two from ${L.MIN_CAPACITY} to ${L.MAX_CAPACITY}`);
+  }
+  const dataOffset = i32[L.DATA_OFFSET_OFFSET >> 2] >>> 0;
+  if (dataOffset !== L.CONTROL_BYTES) throw bad(`data offset ${dataOffset}, expected ${L.CONTROL_BYTES}`);
+  if (buffer.byteLength - byteOffset < L.totalBytes(capacity)) {
+    throw bad(`capacity ${capacity} needs ${L.totalBytes(capacity)} bytes, only ${buffer.byteLength - byteOffset} are there`);
+  }
+  const maxMessageBytes = i32[L.MAX_MESSAGE_OFFSET >> 2] >>> 0;
+  if (maxMessageBytes < 1 || maxMessageBytes > MAX_MESSAGE_BYTES) throw bad(`max message bytes ${maxMessageBytes} out of range`);
+  const codecId = i32[L.CODEC_OFFSET >> 2] >>> 0;
+  if (codecNameOf(codecId) === undefined) throw bad(`unknown codec id ${codecId}`);
+  return { capacity, maxMessageBytes, codecId };
+}
+
+/** The codec an attacher uses: the channel's built-in one, or the custom one it must pass. */
+export function attachCodec(codecId: number, spec: CodecSpec | undefined): WireCodec {
+  const name = codecNameOf(codecId);
+  if (name === 'custom') {
+    if (spec === undefined || typeof spec === 'string') {
+      throw new RingwireTypeError('this channel uses a custom codec: pass the same { encode, decode } as options.codec');
+    }
+    return resolveCodec(spec);
+  }
+  if (spec !== undefined) {
+    const c = resolveCodec(spec);
+    if (c.id !== codecId) throw new RingwireTypeError(`options.codec is ${c.name} but the channel was created with '${name}'`);
+    return c;
+  }
+  return resolveCodec(name);
+}

@@ -1,0 +1,101 @@
+// Codecs: how a message value becomes bytes in the ring and back. A codec turns a value into its
+// "wire" form, a string (written as UTF-8 straight into the ring, no intermediate buffer) or bytes,
+// and decodes from a range of ring memory before that space is handed back to the producer.
+import * as v8 from 'node:v8';
+import { describe, RingwireError, RingwireTypeError } from './errors.js';
+
+/** A user codec: `decode` receives a copy it may keep. */
+export interface Codec<T = unknown> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+export type CodecName = 'bytes' | 'string' | 'json' | 'v8';
+export type CodecSpec = CodecName | Codec<any>;
+
+export interface WireCodec {
+  readonly id: number;
+  readonly name: CodecName | 'custom';
+  toWire(value: unknown): string | Uint8Array;
+  /** Decodes buf[start, end); buf may be ring memory that is reused after this returns. */
+  decode(buf: Buffer, start: number, end: number): unknown;
+}
+
+export const CODEC_IDS = { bytes: 1, string: 2, json: 3, v8: 4, custom: 255 } as const;
+
+const notBytes = (value: unknown) =>
+  new RingwireTypeError(`the 'bytes' codec sends Uint8Array or Buffer messages, got ${describe(value)}`);
+
+const BUILTIN: Record<CodecName, WireCodec> = {
+  bytes: {
+    id: CODEC_IDS.bytes,
+    name: 'bytes',
+    toWire(value) {
+      if (!(value instanceof Uint8Array)) throw notBytes(value);
+      return value;
+    },
+    decode: (buf, start, end) => new Uint8Array(buf.buffer, buf.byteOffset + start, end - start).slice(),
+  },
+  string: {
+    id: CODEC_IDS.string,
+    name: 'string',
+    toWire(value) {
+      if (typeof value !== 'string') throw new RingwireTypeError(`the 'string' codec sends strings, got ${describe(value)}`);
+      return value;
+    },
+    decode: (buf, start, end) => buf.toString('utf8', start, end),
+  },
+  json: {
+    id: CODEC_IDS.json,
+    name: 'json',
+    toWire(value) {
+      const s = JSON.stringify(value);
+      if (s === undefined) throw new RingwireTypeError(`the 'json' codec cannot encode ${describe(value)}`);
+      return s;
+    },
+    decode: (buf, start, end) => JSON.parse(buf.toString('utf8', start, end)),
+  },
+  v8: {
+    id: CODEC_IDS.v8,
+    name: 'v8',
+    toWire: (value) => v8.serialize(value),
+    decode: (buf, start, end) => v8.deserialize(buf.subarray(start, end)),
+  },
+};
+
+export function resolveCodec(spec: unknown, option = 'options.codec'): WireCodec {
+  if (spec === undefined) return BUILTIN.v8;
+  if (typeof spec === 'string') {
+    const c = BUILTIN[spec as CodecName];
+    if (c === undefined || !Object.hasOwn(BUILTIN, spec)) {
+      throw new RingwireTypeError(`${option} must be one of 'bytes', 'string', 'json', 'v8' or { encode, decode }, got ${JSON.stringify(spec)}`);
+    }
+    return c;
+  }
+  if (
+    typeof spec === 'object' &&
+    spec !== null &&
+    typeof (spec as Codec).encode === 'function' &&
+    typeof (spec as Codec).decode === 'function'
+  ) {
+    const user = spec as Codec;
+    return {
+      id: CODEC_IDS.custom,
+      name: 'custom',
+      toWire(value) {
+        const bytes = user.encode(value);
+        if (!(bytes instanceof Uint8Array)) {
+          throw new RingwireError('ERR_CODEC', `the custom codec's encode() must return a Uint8Array, got ${describe(bytes)}`);
+        }
+        return bytes;
+      },
+      decode: (buf, start, end) => user.decode(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start).slice()),
+    };
+  }
+  throw new RingwireTypeError(`${option} must be one of 'bytes', 'string', 'json', 'v8' or { encode, decode }, got ${describe(spec)}`);
+}
+
+export function codecNameOf(id: number): CodecName | 'custom' | undefined {
+  for (const [name, value] of Object.entries(CODEC_IDS)) if (value === id) return name as CodecName | 'custom';
+  return undefined;
+}

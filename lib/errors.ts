@@ -1,0 +1,69 @@
+// Error classes with stable `code`s. Misuse throws; "full" / "empty" are return values.
+
+export type RingwireErrorCode =
+  | 'ERR_ROLE_TAKEN'
+  | 'ERR_CHANNEL_CLOSED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_ABORTED'
+  | 'ERR_NOT_A_CHANNEL'
+  | 'ERR_CORRUPT'
+  | 'ERR_SEQUENCE'
+  | 'ERR_SEND_PENDING'
+  | 'ERR_TOO_LARGE_FOR_TRY_SEND'
+  | 'ERR_CODEC'
+  | 'ERR_RESERVE'
+  | 'ERR_PEER_DEAD'
+  | 'ERR_NATIVE';
+
+export class RingwireError extends Error {
+  readonly code: RingwireErrorCode;
+  constructor(code: RingwireErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RingwireError';
+    this.code = code;
+  }
+}
+
+/** A bad option or argument value (out of range, not a power of two, message over the limit). */
+export class RingwireRangeError extends RangeError {
+  readonly code: 'ERR_OUT_OF_RANGE' | 'ERR_MESSAGE_TOO_LARGE';
+  constructor(code: 'ERR_OUT_OF_RANGE' | 'ERR_MESSAGE_TOO_LARGE', message: string) {
+    super(message);
+    this.name = 'RingwireRangeError';
+    this.code = code;
+  }
+}
+
+/** An option or argument of the wrong type, or an unknown name (codec). */
+export class RingwireTypeError extends TypeError {
+  readonly code = 'ERR_INVALID_ARG' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'RingwireTypeError';
+  }
+}
+
+export const closedError = (what: string) => new RingwireError('ERR_CHANNEL_CLOSED', `${what}: the channel is closed`);
+export const timeoutError = (what: string, ms: number) =>
+  new RingwireError('ERR_TIMEOUT', `${what} timed out after ${ms} ms`);
+export const abortedError = (what: string, reason: unknown) =>
+  new RingwireError('ERR_ABORTED', `${what} was aborted`, { cause: reason });
+export const corruptError = (detail: string) =>
+  new RingwireError('ERR_CORRUPT', `shared memory is corrupt: ${detail}`);
+
+/** `name` must be an integer in [min, max]; returns it. */
+export function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new RingwireTypeError(`${name} must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `${name} must be from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object' && value !== null) return value.constructor?.name ?? 'object';
+  return String(value);
+}

@@ -1,0 +1,72 @@
+// Mirror of cpp/layout.h (see the diagram there). test/unit/layout.test.ts checks every value
+// against the constants the native addon exports.
+
+export const MAGIC = 0x31525752; // "RWR1"
+export const VERSION = 1;
+
+export const REGION = 128;
+export const HEADER_OFFSET = 0;
+export const TX_STATS_OFFSET = 1 * REGION;
+export const RX_STATS_OFFSET = 2 * REGION;
+export const TAIL_OFFSET = 3 * REGION;
+export const HEAD_OFFSET = 4 * REGION;
+export const PARK_OFFSET = 5 * REGION;
+export const CONTROL_BYTES = 1024;
+
+export const MAGIC_OFFSET = 0;
+export const VERSION_OFFSET = 4;
+export const CAPACITY_OFFSET = 8;
+export const DATA_OFFSET_OFFSET = 12;
+export const MAX_MESSAGE_OFFSET = 16;
+export const CODEC_OFFSET = 20;
+export const CLOSED_OFFSET = 24;
+export const SENDER_OWNER_OFFSET = 28;
+export const RECEIVER_OWNER_OFFSET = 32;
+export const SENDER_PID_OFFSET = 36;
+export const RECEIVER_PID_OFFSET = 40;
+export const SENDER_START_OFFSET = 48;
+export const RECEIVER_START_OFFSET = 56;
+
+export const SENDER_CLOSED = 1;
+export const RECEIVER_CLOSED = 2;
+
+export const RX_PARKED_OFFSET = PARK_OFFSET + 0;
+export const TX_PARKED_OFFSET = PARK_OFFSET + 4;
+
+export const STAT_SEQ = 0;
+export const STAT_MESSAGES = 8;
+export const STAT_BYTES = 16;
+export const STAT_FULL = 24;
+export const STAT_PARKS = 32;
+export const STATS_BYTES = 40;
+
+export const RECORD_HEADER_BYTES = 8;
+export const RECORD_ALIGN = 8;
+export const TYPE_PAD = 1;
+export const TYPE_MESSAGE = 2;
+export const TYPE_FRAG_FIRST = 3;
+export const TYPE_FRAG_MIDDLE = 4;
+export const TYPE_FRAG_LAST = 5;
+export const FRAG_PREFIX_BYTES = 8;
+
+export const MIN_CAPACITY = 1 << 10;
+export const MAX_CAPACITY = 1 << 30;
+
+/** Bytes a record of `n` payload bytes occupies, header and alignment included. */
+export const recordBytes = (n: number): number => (n + RECORD_HEADER_BYTES + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);
+export const maxRecordBytes = (capacity: number): number => capacity / 2;
+export const maxRecordPayload = (capacity: number): number => capacity / 2 - RECORD_HEADER_BYTES;
+export const totalBytes = (capacity: number): number => CONTROL_BYTES + capacity;
+
+/** Ring bytes a message of `n` bytes occupies once fragmented (padding excluded); cpp MessageBytes. */
+export function messageBytes(capacity: number, n: number): number {
+  const maxPayload = maxRecordPayload(capacity);
+  if (n <= maxPayload) return recordBytes(n);
+  const rest = n - (maxPayload - FRAG_PREFIX_BYTES);
+  const tail = rest % maxPayload;
+  return maxRecordBytes(capacity) * (1 + Math.floor(rest / maxPayload)) + (tail === 0 ? 0 : recordBytes(tail));
+}
+
+/** Whether a message can be written in one go (cpp FitsAtOnce). */
+export const fitsAtOnce = (capacity: number, n: number): boolean =>
+  n <= maxRecordPayload(capacity) || messageBytes(capacity, n) + maxRecordBytes(capacity) <= capacity;

@@ -1,0 +1,327 @@
+// The receiving end of a channel: decodes messages straight from ring memory, reassembles
+// fragmented ones, and hands space back to the sender in batches.
+import type { Channel } from './channel.js';
+import type { WireCodec } from './codecs.js';
+import { closedError, corruptError, RingwireError, RingwireTypeError } from './errors.js';
+import * as L from './layout.js';
+import { RingReader, WORD } from './ring.js';
+import { claimRole, isClosed, markClosed, releaseRole } from './roles.js';
+import { writeStats } from './stats.js';
+import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
+
+const EMPTY = Symbol('empty');
+const END = Symbol('end');
+const STATS_EVERY = 1023;
+
+/**
+ * Receives one message's bytes: view[offset, offset + length). The view is ring memory (or the
+ * reassembly buffer of a fragmented message): valid only during the call, never kept.
+ */
+export type DrainCallback = (view: Buffer, offset: number, length: number) => void;
+
+export class Receiver<T = unknown> implements AsyncIterable<T> {
+  readonly #channel: Channel<T>;
+  readonly #r: RingReader;
+  readonly #codec: WireCodec;
+  readonly #i32: Int32Array;
+  readonly #buf: Buffer;
+  readonly #maxMessage: number;
+  readonly #site: ParkSite;
+  #token: number;
+  #closed = false;
+  #pending = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  // Reassembly of a fragmented message.
+  #assembly: Buffer | undefined;
+  #assembled = 0;
+  #expected = 0;
+  // Until the first whole message or first fragment: fragments of a message whose start an
+  // earlier receiver consumed are skipped, not corruption.
+  #fresh = true;
+  #messages = 0;
+  #bytes = 0;
+  #parks = 0;
+  #dropped = 0;
+
+  /** @internal use channel.receiver(). */
+  constructor(channel: Channel<T>) {
+    this.#channel = channel;
+    const mem = channel.mem;
+    this.#token = claimRole(mem.i32, 'receiver');
+    this.#r = new RingReader(mem);
+    this.#codec = channel.codecImpl;
+    this.#i32 = mem.i32;
+    this.#buf = mem.buf;
+    this.#maxMessage = channel.maxMessageBytes;
+    this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.RX_PARKED, watch: WORD.TAIL };
+    channel.localReceiver = this;
+  }
+
+  /**
+   * The next message, or undefined if none is complete now (a message that is itself `undefined`
+   * looks the same: use recv() for such channels).
+   */
+  tryRecv(): T | undefined {
+    this.#checkOpen('tryRecv');
+    const v = this.#poll();
+    return v === EMPTY ? undefined : (v as T);
+  }
+
+  /** The next message, blocking the thread until one arrives; ERR_CHANNEL_CLOSED after the end. */
+  recvSync(options?: { timeout?: number }): T {
+    this.#checkOpen('recvSync');
+    if (this.#pending !== 0) {
+      throw new RingwireError('ERR_SEND_PENDING', 'recvSync: async recv() calls are still pending on this receiver');
+    }
+    let deadline: number | undefined;
+    for (;;) {
+      const v = this.#pollOrEnd();
+      if (v === END) throw closedError('recvSync: the sender closed and every message was received; the channel');
+      if (v !== EMPTY) return v as T;
+      deadline ??= deadlineOf('recvSync', options?.timeout);
+      parkSync(this.#site, this.#ready, this.#tailWord, this.#channel.spinMicros, deadline, 'recvSync', options?.timeout, this.#onPark);
+    }
+  }
+
+  /** The next message; rejects with ERR_CHANNEL_CLOSED once the sender closed and all was read. */
+  recv(options?: WaitOptions): Promise<T> {
+    return this.#recv(options, 'recv').then((v) => {
+      if (v === END) throw closedError('recv: the sender closed and every message was received; the channel');
+      return v as T;
+    });
+  }
+
+  /** Iterates until the sender closes and everything is received. */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const v = await this.#recv(undefined, 'iteration');
+      if (v === END) return;
+      yield v as T;
+    }
+  }
+
+  /**
+   * Calls fn(view, offset, length) for each message available now (at most `max`), with no
+   * decoding and no allocation, then hands their space back at once. Returns how many.
+   */
+  drain(fn: DrainCallback, max = Infinity): number {
+    this.#checkOpen('drain');
+    if (typeof fn !== 'function') throw new RingwireTypeError(`drain: fn must be a function, got ${typeof fn}`);
+    const r = this.#r;
+    let n = 0;
+    try {
+      while (n < max) {
+        const type = r.next();
+        if (type === 0) break;
+        if (type === L.TYPE_MESSAGE) {
+          if (this.#expected !== 0) this.#dropPartial();
+          this.#fresh = false;
+          this.#count(r.length);
+          n++;
+          fn(this.#buf, r.start, r.length);
+        } else if (this.#fragment(type)) {
+          const whole = this.#takeAssembly();
+          n++;
+          fn(whole, 0, whole.length);
+        }
+      }
+    } finally {
+      r.release();
+    }
+    return n;
+  }
+
+  /** Stops receiving: unread messages are discarded and the sender's next send fails. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.flushStats();
+    markClosed(this.#i32, 'receiver');
+    this.#site.waiter.notify(this.#i32, WORD.HEAD); // a sender parked for room must see it
+    this.#site.waiter.notify(this.#i32, WORD.TAIL); // and our own pending recv() calls
+    releaseRole(this.#i32, 'receiver', this.#token);
+    if (this.#channel.localReceiver === this) this.#channel.localReceiver = undefined;
+  }
+
+  /**
+   * Gives up the role without closing: another thread may take over where this one stopped. A
+   * fragmented message partly received is lost.
+   */
+  release(): void {
+    if (this.#closed) return;
+    if (this.#pending !== 0) throw new RingwireError('ERR_SEND_PENDING', 'release: async recv() calls are still pending');
+    this.#closed = true;
+    this.#r.release();
+    this.flushStats();
+    releaseRole(this.#i32, 'receiver', this.#token);
+    if (this.#channel.localReceiver === this) this.#channel.localReceiver = undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal */
+  flushStats(): void {
+    writeStats(this.#i32, L.RX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: this.#dropped, parks: this.#parks });
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw closedError(`${what}: this receiver`);
+  }
+
+  #count(n: number): void {
+    this.#bytes += n;
+    if ((++this.#messages & STATS_EVERY) === 0) this.flushStats();
+  }
+
+  /** The next decoded message, or EMPTY. */
+  #poll(): unknown {
+    const r = this.#r;
+    for (;;) {
+      const type = r.next();
+      if (type === 0) {
+        r.releaseLazily();
+        return EMPTY;
+      }
+      if (type === L.TYPE_MESSAGE) {
+        if (this.#expected !== 0) this.#dropPartial();
+        this.#fresh = false;
+        this.#count(r.length);
+        try {
+          return this.#codec.decode(this.#buf, r.start, r.start + r.length);
+        } catch (err) {
+          throw new RingwireError('ERR_CODEC', `the '${this.#codec.name}' codec could not decode a ${r.length}-byte message`, { cause: err });
+        } finally {
+          r.releaseLazily();
+        }
+      }
+      if (this.#fragment(type)) {
+        const whole = this.#takeAssembly();
+        try {
+          return this.#codec.decode(whole, 0, whole.length);
+        } catch (err) {
+          throw new RingwireError('ERR_CODEC', `the '${this.#codec.name}' codec could not decode a ${whole.length}-byte message`, { cause: err });
+        } finally {
+          r.releaseLazily();
+        }
+      }
+    }
+  }
+
+  /** Like #poll, but END once the sender closed and nothing is left. */
+  #pollOrEnd(): unknown {
+    const v = this.#poll();
+    if (v !== EMPTY || !isClosed(this.#i32, 'sender')) return v;
+    // The close was stored after the last publish: a poll after seeing it sees every message.
+    const last = this.#poll();
+    if (last !== EMPTY) return last;
+    if (this.#expected !== 0) this.#dropPartial();
+    return END;
+  }
+
+  #recv(options: WaitOptions | undefined, what: string): Promise<unknown> {
+    try {
+      this.#checkOpen(what);
+      if (this.#pending === 0) {
+        const v = this.#pollOrEnd();
+        if (v !== EMPTY) return Promise.resolve(v);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let deadline: number;
+    try {
+      deadline = deadlineOf(what, options?.timeout);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#pending++;
+    const run = async () => {
+      try {
+        for (;;) {
+          this.#checkOpen(what);
+          const v = this.#pollOrEnd();
+          if (v !== EMPTY) return v;
+          await parkAsync(
+            this.#site, this.#ready, this.#tailWord, this.#channel.spinMicros, deadline, what,
+            options?.timeout, this.#onPark, options?.signal,
+          );
+        }
+      } finally {
+        this.#pending--;
+      }
+    };
+    const p = this.#queue.then(run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Adds the fragment just read to the reassembly; true when it completed a message. */
+  #fragment(type: number): boolean {
+    const r = this.#r;
+    const buf = this.#buf;
+    if (type === L.TYPE_FRAG_FIRST) {
+      if (this.#expected !== 0) this.#dropPartial();
+      this.#fresh = false;
+      if (r.length < L.FRAG_PREFIX_BYTES) throw corruptError(`first fragment of ${r.length} bytes has no length prefix`);
+      const total = buf.readUInt32LE(r.start);
+      const chunk = r.length - L.FRAG_PREFIX_BYTES;
+      if (total > this.#maxMessage || chunk >= total) {
+        throw corruptError(`fragmented message claims ${total} bytes (first fragment ${chunk}, limit ${this.#maxMessage})`);
+      }
+      this.#assembly = Buffer.allocUnsafeSlow(total);
+      buf.copy(this.#assembly, 0, r.start + L.FRAG_PREFIX_BYTES, r.start + r.length);
+      this.#assembled = chunk;
+      this.#expected = total;
+      r.releaseLazily();
+      return false;
+    }
+    if (this.#expected === 0) {
+      if (this.#fresh) {
+        // The rest of a message an earlier receiver had started: it cannot be completed.
+        if (type === L.TYPE_FRAG_LAST) this.#dropped++;
+        r.releaseLazily();
+        return false;
+      }
+      throw corruptError(`a continuation fragment arrived without a first fragment`);
+    }
+    if (r.length > this.#expected - this.#assembled) {
+      throw corruptError(`fragments add up to more than the announced ${this.#expected} bytes`);
+    }
+    buf.copy(this.#assembly!, this.#assembled, r.start, r.start + r.length);
+    this.#assembled += r.length;
+    if (type === L.TYPE_FRAG_LAST) {
+      if (this.#assembled !== this.#expected) {
+        throw corruptError(`fragmented message ended at ${this.#assembled} of ${this.#expected} bytes`);
+      }
+      return true;
+    }
+    r.releaseLazily();
+    return false;
+  }
+
+  #takeAssembly(): Buffer {
+    const whole = this.#assembly!;
+    this.#assembly = undefined;
+    this.#expected = 0;
+    this.#assembled = 0;
+    this.#count(whole.length);
+    return whole;
+  }
+
+  /** A fragmented message the sender abandoned (timeout, abort, close) is dropped. */
+  #dropPartial(): void {
+    this.#assembly = undefined;
+    this.#expected = 0;
+    this.#assembled = 0;
+    this.#dropped++;
+  }
+
+  readonly #ready = (): boolean => this.#closed || this.#r.available() || isClosed(this.#i32, 'sender');
+  readonly #tailWord = (): number => this.#r.tailWord();
+  readonly #onPark = (): void => {
+    this.#parks++;
+    this.flushStats();
+  };
+}

@@ -1,0 +1,290 @@
+// The SPSC ring in TypeScript, operating directly on shared memory (a Node-API call per message
+// would cost more than the whole operation). It mirrors cpp/ring.h record for record, and the two
+// interoperate over the same memory (test/unit/interop.test.ts).
+//
+// Ordering: JS Atomics are sequentially consistent, which is at least the acquire/release that
+// cpp/ring.h uses. Header and payload are written with plain stores; the Atomics.store of tail
+// publishes them (a consumer that Atomics.loads tail sees them). The consumer's Atomics.store of
+// head comes after its reads of the released space, and the producer Atomics.loads head before
+// reusing it.
+//
+// Every position or length read from shared memory is checked before it is used.
+import { corruptError } from './errors.js';
+import * as L from './layout.js';
+
+const TAIL = L.TAIL_OFFSET >> 2;
+const HEAD = L.HEAD_OFFSET >> 2;
+const RX_PARKED = L.RX_PARKED_OFFSET >> 2;
+const TX_PARKED = L.TX_PARKED_OFFSET >> 2;
+const DATA = L.CONTROL_BYTES;
+
+export const FULL = -1;
+
+/** How a side sleeps on a word of the ring and wakes the peer (Atomics here; futex for mmap). */
+export interface Waiter {
+  /** Sleeps while i32[index] === value, up to timeoutMs (Infinity: no limit). */
+  waitSync(i32: Int32Array, index: number, value: number, timeoutMs: number): void;
+  /** The same without blocking the thread; resolves on wake or timeout. */
+  waitAsync(i32: Int32Array, index: number, value: number, timeoutMs: number): Promise<unknown>;
+  notify(i32: Int32Array, index: number): void;
+}
+
+export const atomicsWaiter: Waiter = {
+  waitSync(i32, index, value, timeoutMs) {
+    Atomics.wait(i32, index, value, timeoutMs);
+  },
+  waitAsync(i32, index, value, timeoutMs) {
+    const r = Atomics.waitAsync(i32, index, value, timeoutMs);
+    return r.async ? r.value : Promise.resolve(r.value);
+  },
+  notify(i32, index) {
+    Atomics.notify(i32, index);
+  },
+};
+
+/** Views of one ring's memory, shared by the writer and reader code. */
+export class RingMemory {
+  readonly i32: Int32Array;
+  readonly buf: Buffer;
+  readonly u8: Uint8Array;
+  readonly capacity: number;
+  readonly mask: number;
+  readonly waiter: Waiter;
+
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer, byteOffset: number, capacity: number, waiter = atomicsWaiter) {
+    this.i32 = new Int32Array(buffer, byteOffset, L.totalBytes(capacity) >> 2);
+    this.buf = Buffer.from(buffer, byteOffset, L.totalBytes(capacity));
+    this.u8 = new Uint8Array(buffer, byteOffset, L.totalBytes(capacity));
+    this.capacity = capacity;
+    this.mask = capacity - 1;
+    this.waiter = waiter;
+  }
+}
+
+/** Producer side. One per ring at a time (the channel's roles enforce it). */
+export class RingWriter {
+  readonly mem: RingMemory;
+  readonly maxPayload: number;
+  private readonly i32: Int32Array;
+  private readonly capacity: number;
+  private readonly mask: number;
+  private tail: number;
+  private published: number;
+  private headCache: number;
+  private claimed = 0;
+  wakes = 0;
+
+  constructor(mem: RingMemory) {
+    this.mem = mem;
+    this.i32 = mem.i32;
+    this.capacity = mem.capacity;
+    this.mask = mem.mask;
+    this.maxPayload = L.maxRecordPayload(mem.capacity);
+    // Only the producer writes tail; the previous holder of the role published its last value.
+    this.tail = Atomics.load(this.i32, TAIL) >>> 0;
+    this.published = this.tail;
+    this.headCache = this.loadHead();
+  }
+
+  /**
+   * Reserves a record of up to `n` payload bytes (n <= maxPayload). Returns the byte offset in
+   * mem.buf where the payload goes, or FULL. Nothing is visible until commit().
+   */
+  claim(n: number): number {
+    const need = (n + 15) & ~7;
+    let off = this.tail & this.mask;
+    const contiguous = this.capacity - off;
+    const total = need > contiguous ? need + contiguous : need;
+    if (total > this.capacity - ((this.tail - this.headCache) >>> 0)) {
+      this.headCache = this.loadHead();
+      if (total > this.capacity - ((this.tail - this.headCache) >>> 0)) return FULL;
+    }
+    if (need > contiguous) {
+      const at = (DATA + off) >> 2;
+      this.i32[at] = contiguous - L.RECORD_HEADER_BYTES;
+      this.i32[at + 1] = L.TYPE_PAD;
+      this.tail = (this.tail + contiguous) >>> 0;
+      off = 0;
+    }
+    this.claimed = need;
+    return DATA + off + L.RECORD_HEADER_BYTES;
+  }
+
+  /** Adds the claimed record (len <= claimed) to the batch and publishes the batch. */
+  commit(len: number, type: number): void {
+    this.append(len, type);
+    this.publish();
+  }
+
+  /** Adds the claimed record to the batch without publishing it. */
+  append(len: number, type: number): void {
+    const at = (DATA + (this.tail & this.mask)) >> 2;
+    this.i32[at] = len;
+    this.i32[at + 1] = type;
+    this.tail = (this.tail + ((len + 15) & ~7)) >>> 0;
+    this.claimed = 0;
+  }
+
+  /** Drops the claim and anything appended but not published. */
+  abort(): void {
+    this.claimed = 0;
+    this.tail = this.published;
+  }
+
+  get claimedBytes(): number {
+    return this.claimed;
+  }
+
+  /** Makes the appended records visible, and wakes the consumer if it sleeps. */
+  publish(): void {
+    // Publish point: the header/payload stores above are ordered before this store of tail.
+    Atomics.store(this.i32, TAIL, this.tail | 0);
+    this.published = this.tail;
+    // Wake only a parked consumer. Both this load and the consumer's store of RX_PARKED are
+    // seq_cst, and so are its re-check of tail and our store of tail above: one of us sees the other.
+    if (Atomics.load(this.i32, RX_PARKED) !== 0) {
+      this.wakes++;
+      this.mem.waiter.notify(this.i32, TAIL);
+    }
+  }
+
+  /** Whether claim(n) would succeed now (refreshes the cached head when needed). */
+  fits(n: number): boolean {
+    const need = (n + 15) & ~7;
+    const contiguous = this.capacity - (this.tail & this.mask);
+    const total = need > contiguous ? need + contiguous : need;
+    if (total <= this.capacity - ((this.tail - this.headCache) >>> 0)) return true;
+    this.headCache = this.loadHead();
+    return total <= this.capacity - ((this.tail - this.headCache) >>> 0);
+  }
+
+  /** Free bytes now (refreshes the cached head first). */
+  freeBytes(): number {
+    this.headCache = this.loadHead();
+    return this.capacity - ((this.tail - this.headCache) >>> 0);
+  }
+
+  /** The word to sleep on while full, and the value it holds now. */
+  headWord(): number {
+    return this.headCache | 0;
+  }
+
+  private loadHead(): number {
+    // Consume point: the consumer stored head after reading the bytes it frees.
+    const head = Atomics.load(this.i32, HEAD) >>> 0;
+    if (((this.tail - head) >>> 0) > this.capacity || (head & 7) !== 0) {
+      throw corruptError(`consumer position ${head} is not within ${this.capacity} bytes behind ${this.tail}`);
+    }
+    return head;
+  }
+}
+
+/** Called for each record: the bytes are mem.buf[start, start + length). */
+export type RecordVisitor = (type: number, start: number, length: number) => void;
+
+/** Consumer side. One per ring at a time. */
+export class RingReader {
+  readonly mem: RingMemory;
+  private readonly i32: Int32Array;
+  private readonly capacity: number;
+  private readonly mask: number;
+  private readonly releaseBatch: number;
+  private head: number;
+  private publishedHead: number;
+  private tailCache: number;
+  wakes = 0;
+
+  constructor(mem: RingMemory) {
+    this.mem = mem;
+    this.i32 = mem.i32;
+    this.capacity = mem.capacity;
+    this.mask = mem.mask;
+    this.releaseBatch = mem.capacity >>> 3;
+    // Only the consumer writes head.
+    this.head = Atomics.load(this.i32, HEAD) >>> 0;
+    this.publishedHead = this.head;
+    this.tailCache = this.head;
+  }
+
+  /** Whether a record is published and not yet read (re-reads tail only when the cache is empty). */
+  available(): boolean {
+    return this.head !== this.tailCache || this.refresh();
+  }
+
+  /**
+   * Reads the next record (padding skipped): returns its type and sets `start`/`length`, or 0 if
+   * none is published. The space stays owned by the reader until release().
+   */
+  next(): number {
+    for (;;) {
+      if (this.head === this.tailCache && !this.refresh()) return 0;
+      const off = this.head & this.mask;
+      const at = DATA + off;
+      const len = this.i32[at >> 2] >>> 0;
+      const type = this.i32[(at >> 2) + 1];
+      const size = len > this.capacity ? -1 : (len + 15) & ~7;
+      // Bounds: the record must lie inside the published bytes and inside the data region.
+      if (
+        size < 0 ||
+        size > ((this.tailCache - this.head) >>> 0) ||
+        size > this.capacity - off ||
+        type < L.TYPE_PAD ||
+        type > L.TYPE_FRAG_LAST ||
+        (type === L.TYPE_PAD && size !== this.capacity - off)
+      ) {
+        throw corruptError(`record at position ${this.head} has length ${len} and type ${type}`);
+      }
+      this.head = (this.head + size) >>> 0;
+      if (type !== L.TYPE_PAD) {
+        this.start = at + L.RECORD_HEADER_BYTES;
+        this.length = len;
+        return type;
+      }
+    }
+  }
+  start = 0;
+  length = 0;
+
+  /**
+   * Hands the space of the records read so far back to the producer when enough has accumulated,
+   * when the ring looks empty, or when the producer sleeps for space (so it never waits on us).
+   */
+  releaseLazily(): void {
+    if (
+      ((this.head - this.publishedHead) >>> 0) >= this.releaseBatch ||
+      this.head === this.tailCache ||
+      Atomics.load(this.i32, TX_PARKED) !== 0
+    ) {
+      this.release();
+    }
+  }
+
+  release(): void {
+    if (this.head === this.publishedHead) return;
+    // Publish point: our reads of the records before head are done before the producer sees it.
+    Atomics.store(this.i32, HEAD, this.head | 0);
+    this.publishedHead = this.head;
+    // Same Dekker handshake as RingWriter.publish, with the producer's TX_PARKED.
+    if (Atomics.load(this.i32, TX_PARKED) !== 0) {
+      this.wakes++;
+      this.mem.waiter.notify(this.i32, HEAD);
+    }
+  }
+
+  /** The word to sleep on while empty, and the value it holds now. */
+  tailWord(): number {
+    return this.tailCache | 0;
+  }
+
+  private refresh(): boolean {
+    // Consume point: the producer stored tail after writing every record before it.
+    const tail = Atomics.load(this.i32, TAIL) >>> 0;
+    if (((tail - this.head) >>> 0) > this.capacity || (tail & 7) !== 0) {
+      throw corruptError(`producer position ${tail} is not within ${this.capacity} bytes ahead of ${this.head}`);
+    }
+    this.tailCache = tail;
+    return tail !== this.head;
+  }
+}
+
+export const WORD = { TAIL, HEAD, RX_PARKED, TX_PARKED } as const;

@@ -1,0 +1,313 @@
+// The sending end of a channel. Messages are encoded at call time (like postMessage), written
+// straight into the ring, and published with one store each; a message over one record is
+// fragmented. Async sends that must wait are queued, so messages keep their call order.
+import type { Channel } from './channel.js';
+import type { WireCodec } from './codecs.js';
+import {
+  abortedError,
+  closedError,
+  RingwireError,
+  RingwireRangeError,
+} from './errors.js';
+import * as L from './layout.js';
+import { FULL, RingWriter, WORD } from './ring.js';
+import { claimRole, isClosed, markClosed, releaseRole } from './roles.js';
+import { writeStats } from './stats.js';
+import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
+
+const STATS_EVERY = 1023;
+
+export class Sender<T = unknown> {
+  readonly #channel: Channel<T>;
+  readonly #w: RingWriter;
+  readonly #codec: WireCodec;
+  readonly #i32: Int32Array;
+  readonly #buf: Buffer;
+  readonly #u8: Uint8Array;
+  readonly #capacity: number;
+  readonly #maxMessage: number;
+  readonly #site: ParkSite;
+  #token: number;
+  #closed = false;
+  #pending = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  #reserved = false;
+  #messages = 0;
+  #bytes = 0;
+  #full = 0;
+  #parks = 0;
+
+  /** @internal use channel.sender(). */
+  constructor(channel: Channel<T>) {
+    this.#channel = channel;
+    const mem = channel.mem;
+    this.#token = claimRole(mem.i32, 'sender');
+    this.#w = new RingWriter(mem);
+    this.#codec = channel.codecImpl;
+    this.#i32 = mem.i32;
+    this.#buf = mem.buf;
+    this.#u8 = mem.u8;
+    this.#capacity = mem.capacity;
+    this.#maxMessage = channel.maxMessageBytes;
+    this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    channel.localSender = this;
+  }
+
+  /** Sends now if there is room: true if sent, false if the ring is full. */
+  trySend(message: T): boolean {
+    this.#checkOpen('trySend');
+    if (this.#pending !== 0) return false; // earlier async sends go first
+    return this.#tryWrite(this.#codec.toWire(message));
+  }
+
+  /** Sends, blocking the thread while the ring is full. */
+  sendSync(message: T, options?: { timeout?: number }): void {
+    this.#checkOpen('sendSync');
+    if (this.#pending !== 0) {
+      throw new RingwireError('ERR_SEND_PENDING', 'sendSync: async send() calls are still pending on this sender; await them first');
+    }
+    const wire = this.#codec.toWire(message);
+    if (this.#tryWrite(wire, false)) return;
+    const deadline = deadlineOf('sendSync', options?.timeout);
+    const job = this.#job(wire);
+    for (let need = this.#advance(job); need !== 0; need = this.#advance(job)) {
+      parkSync(this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'sendSync', options?.timeout, this.#onPark);
+    }
+  }
+
+  /** Sends, waiting (without blocking the event loop) while the ring is full. */
+  send(message: T, options?: WaitOptions): Promise<void> {
+    let wire: string | Uint8Array;
+    let deadline: number;
+    try {
+      this.#checkOpen('send');
+      wire = this.#codec.toWire(message);
+      if (this.#pending === 0 && this.#tryWrite(wire, false)) return Promise.resolve();
+      deadline = deadlineOf('send', options?.timeout);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#pending++;
+    const run = async () => {
+      try {
+        this.#checkOpen('send');
+        if (options?.signal?.aborted) throw abortedError('send', options.signal.reason);
+        const job = this.#job(wire);
+        for (let need = this.#advance(job); need !== 0; need = this.#advance(job)) {
+          await parkAsync(
+            this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'send',
+            options?.timeout, this.#onPark, options?.signal,
+          );
+        }
+      } finally {
+        this.#pending--;
+      }
+    };
+    const p = this.#queue.then(run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Zero-copy write: a view of `n` bytes of ring memory to fill, then commit(len) or abort().
+   * Returns undefined when the ring has no room now. n is at most one record (capacity / 2 - 8).
+   */
+  reserve(n: number): Uint8Array | undefined {
+    this.#checkOpen('reserve');
+    if (!Number.isInteger(n) || n < 0 || n > this.#w.maxPayload || n > this.#maxMessage) {
+      throw new RingwireRangeError(
+        'ERR_OUT_OF_RANGE',
+        `reserve: n must be an integer from 0 to ${Math.min(this.#w.maxPayload, this.#maxMessage)} (one record, within maxMessageBytes), got ${n}`,
+      );
+    }
+    if (this.#reserved) throw new RingwireError('ERR_RESERVE', 'reserve: the previous reservation is not committed or aborted');
+    if (this.#pending !== 0) return undefined;
+    const at = this.#w.claim(n);
+    if (at === FULL) {
+      this.#full++;
+      return undefined;
+    }
+    this.#reserved = true;
+    return this.#u8.subarray(at, at + n);
+  }
+
+  /** Publishes the first `len` bytes of the reservation as one message. */
+  commit(len: number): void {
+    if (!this.#reserved) throw new RingwireError('ERR_RESERVE', 'commit: nothing is reserved');
+    const claimed = this.#w.claimedBytes - L.RECORD_HEADER_BYTES;
+    if (!Number.isInteger(len) || len < 0 || len > claimed) {
+      throw new RingwireRangeError('ERR_OUT_OF_RANGE', `commit: len must be an integer from 0 to the reserved size, got ${len}`);
+    }
+    this.#reserved = false;
+    this.#w.commit(len, L.TYPE_MESSAGE);
+    this.#count(len);
+  }
+
+  /** Drops the reservation; nothing is sent. */
+  abort(): void {
+    if (!this.#reserved) throw new RingwireError('ERR_RESERVE', 'abort: nothing is reserved');
+    this.#reserved = false;
+    this.#w.abort();
+  }
+
+  /**
+   * Ends the stream: the receiver gets every message sent before this, then the end. Resolves once
+   * pending async sends are written and the close is published. Releases the sender role.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const finish = () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      if (this.#reserved) this.abort();
+      this.flushStats();
+      markClosed(this.#i32, 'sender');
+      this.#site.waiter.notify(this.#i32, WORD.TAIL); // a parked receiver must see the end
+      releaseRole(this.#i32, 'sender', this.#token);
+      if (this.#channel.localSender === this) this.#channel.localSender = undefined;
+    };
+    if (this.#pending === 0) {
+      finish();
+      return Promise.resolve();
+    }
+    return this.#queue.then(finish);
+  }
+
+  /** Gives up the role without ending the stream (another thread may take it over). */
+  release(): void {
+    if (this.#closed) return;
+    if (this.#pending !== 0) throw new RingwireError('ERR_SEND_PENDING', 'release: async sends are still pending');
+    if (this.#reserved) this.abort();
+    this.#closed = true;
+    this.flushStats();
+    releaseRole(this.#i32, 'sender', this.#token);
+    if (this.#channel.localSender === this) this.#channel.localSender = undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal */
+  flushStats(): void {
+    writeStats(this.#i32, L.TX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: this.#full, parks: this.#parks });
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw closedError(`${what}: this sender`);
+    if (isClosed(this.#i32, 'receiver')) throw closedError(`${what}: the receiver closed`);
+  }
+
+  #count(n: number): void {
+    this.#bytes += n;
+    if ((++this.#messages & STATS_EVERY) === 0) this.flushStats();
+  }
+
+  #tooLarge(n: number): RingwireRangeError {
+    return new RingwireRangeError('ERR_MESSAGE_TOO_LARGE', `message of ${n} bytes exceeds maxMessageBytes (${this.#maxMessage})`);
+  }
+
+  /** Writes the whole message now or nothing; false when full. */
+  #tryWrite(wire: string | Uint8Array, throwIfNeverFits = true): boolean {
+    if (this.#reserved) throw new RingwireError('ERR_RESERVE', 'send: a reservation is open; commit or abort it first');
+    const w = this.#w;
+    if (typeof wire === 'string') {
+      const bound = wire.length * 3; // UTF-8 never takes more than 3 bytes per UTF-16 unit
+      if (bound <= w.maxPayload) {
+        const at = w.claim(bound);
+        if (at === FULL) return this.#onFull();
+        const n = this.#buf.write(wire, at, bound, 'utf8');
+        if (n > this.#maxMessage) {
+          w.abort();
+          throw this.#tooLarge(n);
+        }
+        w.commit(n, L.TYPE_MESSAGE);
+        this.#count(n);
+        return true;
+      }
+      wire = Buffer.from(wire, 'utf8');
+    }
+    const n = wire.byteLength;
+    if (n > this.#maxMessage) throw this.#tooLarge(n);
+    if (n <= w.maxPayload) {
+      const at = w.claim(n);
+      if (at === FULL) return this.#onFull();
+      this.#u8.set(wire, at);
+      w.commit(n, L.TYPE_MESSAGE);
+      this.#count(n);
+      return true;
+    }
+    if (!L.fitsAtOnce(this.#capacity, n)) {
+      if (!throwIfNeverFits) return false; // the blocking paths stream it instead
+      throw new RingwireError(
+        'ERR_TOO_LARGE_FOR_TRY_SEND',
+        `trySend: a message of ${n} bytes cannot be written at once into a ${this.#capacity}-byte ring; use send() or sendSync(), which stream it in fragments`,
+      );
+    }
+    // All fragments now or nothing: with this much free, every claim below succeeds.
+    if (L.messageBytes(this.#capacity, n) + L.maxRecordBytes(this.#capacity) > w.freeBytes()) return this.#onFull();
+    const job = this.#job(wire);
+    if (this.#advance(job) !== 0) throw new Error('ringwire: internal error: fragments did not fit the free space');
+    return true;
+  }
+
+  #onFull(): boolean {
+    this.#full++;
+    return false;
+  }
+
+  #job(wire: string | Uint8Array): WriteJob {
+    const bytes = typeof wire === 'string' ? Buffer.from(wire, 'utf8') : wire;
+    if (bytes.byteLength > this.#maxMessage) throw this.#tooLarge(bytes.byteLength);
+    return { bytes, done: 0 };
+  }
+
+  /**
+   * Writes as much of the job as fits without waiting. Returns 0 when the message is complete, or
+   * the payload bytes of the record it needs room for next. Fragments (FIRST, MIDDLE..., LAST) are
+   * published one by one so the receiver can make room. A message abandoned after its first
+   * fragment (timeout, abort) is dropped by the receiver when the next message or the end arrives.
+   */
+  #advance(job: WriteJob): number {
+    if (isClosed(this.#i32, 'receiver')) throw closedError('send: the receiver closed');
+    const w = this.#w;
+    const n = job.bytes.byteLength;
+    if (n <= w.maxPayload) return this.#tryWrite(job.bytes) ? 0 : n;
+    const firstChunk = w.maxPayload - L.FRAG_PREFIX_BYTES;
+    while (job.done < n) {
+      const first = job.done === 0;
+      const chunk = first ? firstChunk : Math.min(w.maxPayload, n - job.done);
+      const size = first ? chunk + L.FRAG_PREFIX_BYTES : chunk;
+      const at = w.claim(size);
+      if (at === FULL) return this.#onFull(), size;
+      let dst = at;
+      if (first) {
+        this.#i32[at >> 2] = n;
+        this.#i32[(at >> 2) + 1] = 0;
+        dst += L.FRAG_PREFIX_BYTES;
+      }
+      this.#u8.set(job.bytes.subarray(job.done, job.done + chunk), dst);
+      job.done += chunk;
+      w.commit(size, first ? L.TYPE_FRAG_FIRST : job.done === n ? L.TYPE_FRAG_LAST : L.TYPE_FRAG_MIDDLE);
+    }
+    this.#count(n);
+    return 0;
+  }
+
+  /** The wait condition for `need` payload bytes: room, or a receiver that will never make room. */
+  #room(need: number): () => boolean {
+    return () => this.#w.fits(need) || isClosed(this.#i32, 'receiver');
+  }
+
+  readonly #headWord = (): number => this.#w.headWord();
+
+  readonly #onPark = (): void => {
+    this.#parks++;
+    this.flushStats();
+  };
+}
+
+interface WriteJob {
+  bytes: Uint8Array;
+  done: number;
+}

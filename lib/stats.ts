@@ -1,0 +1,50 @@
+// Per-side counters in shared memory. Each side counts in plain JS numbers (free on the hot path)
+// and flushes them into its own stats region under a sequence lock, so the peer can read a
+// consistent snapshot without tearing the 64-bit counters (stored as u32 lo/hi pairs).
+import * as L from './layout.js';
+
+export interface SideStats {
+  messages: number;
+  bytes: number;
+  parks: number;
+}
+
+export interface Counters extends SideStats {
+  full: number;
+}
+
+const FIELDS = [L.STAT_MESSAGES, L.STAT_BYTES, L.STAT_FULL, L.STAT_PARKS] as const;
+
+export function writeStats(i32: Int32Array, region: number, c: Counters): void {
+  const base = region >> 2;
+  const seq = Atomics.load(i32, base + (L.STAT_SEQ >> 2));
+  // Odd while writing: a reader that sees an odd or changed sequence retries.
+  Atomics.store(i32, base, (seq + 1) | 1);
+  const values = [c.messages, c.bytes, c.full, c.parks];
+  for (let k = 0; k < FIELDS.length; k++) {
+    const v = values[k]!;
+    const at = base + (FIELDS[k]! >> 2);
+    Atomics.store(i32, at, v % 0x100000000 | 0);
+    Atomics.store(i32, at + 1, Math.floor(v / 0x100000000) | 0);
+  }
+  // Publish point: the counters above are complete once the sequence is even again.
+  Atomics.store(i32, base, ((seq + 1) | 1) + 1);
+}
+
+export function readStats(i32: Int32Array, region: number): Counters {
+  const base = region >> 2;
+  const out: Counters = { messages: 0, bytes: 0, full: 0, parks: 0 };
+  // Bounded: a writer holds the lock for a few stores; a dead writer mid-flush leaves it odd, and
+  // after the bound we return the (possibly torn) values rather than hang.
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    const s1 = Atomics.load(i32, base);
+    const v: number[] = [];
+    for (const f of FIELDS) {
+      const at = base + (f >> 2);
+      v.push((Atomics.load(i32, at) >>> 0) + (Atomics.load(i32, at + 1) >>> 0) * 0x100000000);
+    }
+    [out.messages, out.bytes, out.full, out.parks] = v as [number, number, number, number];
+    if ((s1 & 1) === 0 && Atomics.load(i32, base) === s1) break;
+  }
+  return out;
+}

@@ -1,0 +1,111 @@
+// Spin briefly, then park. A side announces it is parking by setting its park word, re-checks its
+// condition, and only then sleeps on the peer's position word; the peer checks the park word after
+// each publish and wakes it only then (no syscall per message). Both stores and both loads are
+// seq_cst Atomics, so either the sleeper sees the new position or the peer sees the park word.
+import { abortedError, timeoutError } from './errors.js';
+import type { Waiter } from './ring.js';
+
+export interface WaitOptions {
+  /** Milliseconds to wait at most (default: no limit). */
+  timeout?: number;
+  /** Aborts the wait (async calls only). */
+  signal?: AbortSignal;
+}
+
+export interface ParkSite {
+  i32: Int32Array;
+  waiter: Waiter;
+  /** Index of our park word. */
+  parked: number;
+  /** Index of the word we sleep on (the peer's position). */
+  watch: number;
+}
+
+export const deadlineOf = (what: string, timeout: number | undefined): number => {
+  if (timeout === undefined) return Infinity;
+  if (typeof timeout !== 'number' || !(timeout >= 0)) {
+    throw new RangeError(`${what}: options.timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+  }
+  return performance.now() + timeout;
+};
+
+/** Spins up to `micros` for ready(); true if it became ready. */
+export function spin(ready: () => boolean, micros: number): boolean {
+  if (micros <= 0) return false;
+  const end = performance.now() + micros / 1000;
+  for (let i = 1; ; i++) {
+    if (ready()) return true;
+    if ((i & 63) === 0 && performance.now() >= end) return false;
+  }
+}
+
+/**
+ * Blocks the thread until ready() (after spinning `micros`), or throws ERR_TIMEOUT at `deadline`.
+ * `value()` is the watched word's value that ready() last saw false.
+ */
+export function parkSync(
+  site: ParkSite,
+  ready: () => boolean,
+  value: () => number,
+  micros: number,
+  deadline: number,
+  what: string,
+  timeoutMs: number | undefined,
+  onPark: () => void,
+): void {
+  if (ready() || spin(ready, micros)) return;
+  for (;;) {
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) throw timeoutError(what, timeoutMs ?? 0);
+    Atomics.store(site.i32, site.parked, 1);
+    try {
+      if (ready()) return;
+      onPark();
+      site.waiter.waitSync(site.i32, site.watch, value(), remaining);
+    } finally {
+      Atomics.store(site.i32, site.parked, 0);
+    }
+    if (ready()) return;
+  }
+}
+
+/** The same as parkSync without blocking the event loop; keeps the loop alive while pending. */
+export async function parkAsync(
+  site: ParkSite,
+  ready: () => boolean,
+  value: () => number,
+  micros: number,
+  deadline: number,
+  what: string,
+  timeoutMs: number | undefined,
+  onPark: () => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (ready() || spin(ready, micros)) return;
+  if (signal?.aborted) throw abortedError(what, signal.reason);
+  // Atomics.waitAsync alone does not keep Node's event loop alive: a timer does, and it also
+  // wakes us at the deadline (by notifying our own watched word; only we sleep on it).
+  let timer: NodeJS.Timeout | undefined;
+  const wakeSelf = () => site.waiter.notify(site.i32, site.watch);
+  signal?.addEventListener('abort', wakeSelf, { once: true });
+  try {
+    for (;;) {
+      if (signal?.aborted) throw abortedError(what, signal.reason);
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw timeoutError(what, timeoutMs ?? 0);
+      Atomics.store(site.i32, site.parked, 1);
+      try {
+        if (ready()) return;
+        onPark();
+        timer = setTimeout(wakeSelf, Math.min(remaining, 0x7fffffff));
+        await site.waiter.waitAsync(site.i32, site.watch, value(), remaining);
+      } finally {
+        clearTimeout(timer);
+        Atomics.store(site.i32, site.parked, 0);
+      }
+      if (ready()) return;
+    }
+  } finally {
+    signal?.removeEventListener('abort', wakeSelf);
+  }
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'tsup';
+
+// ESM and CommonJS builds of the library, with .d.ts / .d.cts types. `shims` gives the CommonJS
+// build an import.meta.url, which lib/native.ts uses to find the addon.
+export default defineConfig({
+  entry: { index: 'lib/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  shims: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  outDir: 'dist',
+});
