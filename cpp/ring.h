@@ -301,30 +301,35 @@ class Consumer {
   }
 
   // Reads one whole message (reassembling fragments) into `out`. kEmpty if no complete message
-  // is published yet; fragments already seen stay buffered across calls.
+  // is published yet; fragments already seen stay buffered across calls. A whole message or a
+  // first fragment arriving while a fragmented message is incomplete means the producer abandoned
+  // that one (timeout, abort): it is dropped (counted in dropped()).
   Status ReadMessage(std::vector<uint8_t>* out, uint32_t max_message) {
     while (true) {
       bool done = false;
       bool bad = false;
       int64_t n = Drain(
           [&](const Record& r) {
-            if (r.type == layout::kTypeMessage && !partial_) {
+            if (r.type == layout::kTypeMessage) {
+              DropPartial();
               out->assign(r.data, r.data + r.length);
               done = true;
-            } else if (r.type == layout::kTypeFragFirst && !partial_ && r.length >= layout::kFragPrefixBytes) {
-              uint32_t total;
-              std::memcpy(&total, r.data, 4);
-              if (total > max_message || r.length - layout::kFragPrefixBytes > total) {
+            } else if (r.type == layout::kTypeFragFirst) {
+              DropPartial();
+              uint32_t total = 0;
+              if (r.length >= layout::kFragPrefixBytes) std::memcpy(&total, r.data, 4);
+              uint32_t chunk = r.length - uint32_t(layout::kFragPrefixBytes);
+              if (r.length < layout::kFragPrefixBytes || total > max_message || chunk >= total) {
                 bad = true;
                 return;
               }
-              assembly_.clear();
+              assembly_.assign(r.data + layout::kFragPrefixBytes, r.data + r.length);
               assembly_.reserve(total);
-              assembly_.insert(assembly_.end(), r.data + layout::kFragPrefixBytes, r.data + r.length);
               expected_ = total;
               partial_ = true;
-            } else if ((r.type == layout::kTypeFragMiddle || r.type == layout::kTypeFragLast) && partial_ &&
-                       r.length <= expected_ - assembly_.size()) {
+            } else if (!partial_ || r.length > expected_ - assembly_.size()) {
+              bad = true;  // a continuation without its start, or longer than announced
+            } else {
               assembly_.insert(assembly_.end(), r.data, r.data + r.length);
               if (r.type == layout::kTypeFragLast) {
                 if (assembly_.size() != expected_) {
@@ -332,11 +337,10 @@ class Consumer {
                   return;
                 }
                 out->swap(assembly_);
+                assembly_.clear();
                 partial_ = false;
                 done = true;
               }
-            } else {
-              bad = true;
             }
           },
           1);
@@ -345,6 +349,8 @@ class Consumer {
       if (n == 0) return Status::kEmpty;
     }
   }
+
+  uint64_t dropped() const { return dropped_; }
 
   // Whether the producer is asleep waiting for space (see Producer::ConsumerParked).
   bool ProducerParked() const {
@@ -375,9 +381,16 @@ class Consumer {
   uint32_t mask_;
   uint32_t head_;
   uint32_t tail_cache_;
+  void DropPartial() {
+    if (partial_) ++dropped_;
+    partial_ = false;
+    assembly_.clear();
+  }
+
   std::vector<uint8_t> assembly_;
   uint32_t expected_ = 0;
   bool partial_ = false;
+  uint64_t dropped_ = 0;
 };
 
 }  // namespace ringwire

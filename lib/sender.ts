@@ -16,6 +16,7 @@ import { writeStats } from './stats.js';
 import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
 const STATS_EVERY = 1023;
+const CLOSED = L.CLOSED_OFFSET >> 2;
 
 export class Sender<T = unknown> {
   readonly #channel: Channel<T>;
@@ -55,8 +56,11 @@ export class Sender<T = unknown> {
 
   /** Sends now if there is room: true if sent, false if the ring is full. */
   trySend(message: T): boolean {
-    this.#checkOpen('trySend');
-    if (this.#pending !== 0) return false; // earlier async sends go first
+    // One guard for the rare cases (closed, queued async sends), then straight to the ring.
+    if (this.#closed || this.#pending !== 0 || (Atomics.load(this.#i32, CLOSED) & L.RECEIVER_CLOSED) !== 0) {
+      this.#checkOpen('trySend');
+      return false; // earlier async sends go first
+    }
     return this.#tryWrite(this.#codec.toWire(message));
   }
 
