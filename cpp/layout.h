@@ -41,10 +41,13 @@
 // and payload are written: a consumer that acquires `tail` sees every byte of every record before it,
 // so it never sees a half-written record, and a claimed-but-uncommitted record is never visible.
 //
-// A message larger than one record (kMaxRecordBytes = capacity / 2, header included) is sent as
+// A message larger than one record (MaxRecordBytes = capacity / 2, header included) is sent as
 // FRAG_FIRST (payload starts with its total length as u32, then 4 reserved bytes), FRAG_MIDDLE...,
 // FRAG_LAST. capacity / 2 guarantees that any record, plus the padding that may precede it, fits in
-// an empty ring.
+// an empty ring. A fragment is cut at the end of the data region when at least kMinFragmentRoom
+// payload bytes fit there (FragmentChunk), so a fragmented message wraps with at most a small pad
+// and its size in the ring is bounded by MessageBytesBound: it can be written all at once whenever
+// that many bytes are free.
 #pragma once
 
 #include <cstddef>
@@ -118,20 +121,38 @@ constexpr uint32_t MaxRecordPayload(uint32_t capacity) {
   return MaxRecordBytes(capacity) - uint32_t(kRecordHeaderBytes);
 }
 constexpr size_t TotalBytes(uint32_t capacity) { return kControlBytes + capacity; }
-// Bytes of ring a message of `n` payload bytes occupies (fragmented when over one record), padding
-// excluded.
-constexpr uint64_t MessageBytes(uint32_t capacity, uint64_t n) {
-  const uint64_t max_payload = MaxRecordPayload(capacity);
-  if (n <= max_payload) return Align(uint32_t(n) + uint32_t(kRecordHeaderBytes));
-  const uint64_t rest = n - (max_payload - kFragPrefixBytes);
-  const uint64_t tail = rest % max_payload;
-  return uint64_t(MaxRecordBytes(capacity)) * (1 + rest / max_payload) +
-         (tail == 0 ? 0 : Align(uint32_t(tail) + uint32_t(kRecordHeaderBytes)));
+// Fragments: a fragment is cut at the end of the data region if at least this many payload bytes
+// fit there; with less room, the producer pads to the end and the fragment starts at offset 0.
+inline constexpr uint32_t kMinFragmentRoom = 64;
+
+// Payload bytes (prefix excluded) of the next fragment of a message with `remaining` bytes left to
+// write, when the producer's offset in the data region is `offset`.
+constexpr uint32_t FragmentChunk(uint32_t capacity, uint32_t offset, uint64_t remaining, bool first) {
+  const uint32_t prefix = first ? uint32_t(kFragPrefixBytes) : 0;
+  const uint32_t full = MaxRecordPayload(capacity) - prefix;
+  const uint32_t contiguous = capacity - offset;
+  const uint32_t room = contiguous >= kRecordHeaderBytes + prefix + kMinFragmentRoom
+                            ? contiguous - uint32_t(kRecordHeaderBytes) - prefix
+                            : full;  // too little before the end: the claim pads and wraps
+  const uint32_t chunk = room < full ? room : full;
+  return remaining < chunk ? uint32_t(remaining) : chunk;
 }
-// Whether a message can be written all at once (needed by the non-blocking write of a fragmented
-// message): its records plus the largest padding a wrap can add must fit an empty ring.
+
+// An upper bound on the ring bytes a message of `n` bytes takes, padding included, when written
+// without the consumer freeing space in between (so it wraps at most once).
+constexpr uint64_t MessageBytesBound(uint32_t capacity, uint64_t n) {
+  const uint64_t max_payload = MaxRecordPayload(capacity);
+  if (n <= max_payload) return Align(uint32_t(n) + uint32_t(kRecordHeaderBytes)) + max_payload + kRecordHeaderBytes;
+  const uint64_t per = max_payload - kFragPrefixBytes;    // the least a full fragment carries
+  const uint64_t records = (n + per - 1) / per + 1;        // + the fragment cut at the end
+  const uint64_t pad = kRecordHeaderBytes + kFragPrefixBytes + kMinFragmentRoom + kRecordAlign;
+  return n + kFragPrefixBytes + records * (kRecordHeaderBytes + kRecordAlign - 1) + pad;
+}
+
+// Whether a message can ever be written all at once (the non-blocking write of a fragmented
+// message needs that): a one-record message always can; a fragmented one if its bound fits the ring.
 constexpr bool FitsAtOnce(uint32_t capacity, uint64_t n) {
-  return n <= MaxRecordPayload(capacity) || MessageBytes(capacity, n) + MaxRecordBytes(capacity) <= capacity;
+  return n <= MaxRecordPayload(capacity) || MessageBytesBound(capacity, n) <= capacity;
 }
 
 static_assert(kTailOffset % kRegion == 0 && kHeadOffset % kRegion == 0);
@@ -144,6 +165,8 @@ static_assert(kControlBytes % kRecordAlign == 0);
 static_assert(IsPowerOfTwo(kMinCapacity) && IsPowerOfTwo(kMaxCapacity));
 static_assert(MaxRecordPayload(kMinCapacity) > kFragPrefixBytes);
 static_assert(Align(1) == 8 && Align(8) == 8 && Align(9) == 16);
-static_assert(MessageBytes(1024, 504) == 512 && MessageBytes(1024, 505) == 512 + 24);
+static_assert(FitsAtOnce(1024, 504) && FitsAtOnce(1024, 505) && !FitsAtOnce(1024, 1024));
+static_assert(FragmentChunk(1024, 0, 10000, true) == 496 && FragmentChunk(1024, 0, 10000, false) == 504);
+static_assert(FragmentChunk(1024, 1024 - 80, 10000, true) == 64 && FragmentChunk(1024, 1024 - 72, 10000, true) == 496);
 
 }  // namespace ringwire::layout

@@ -100,8 +100,9 @@ class Producer {
         // whatever handed the role over.
         tail_(detail::LoadRelaxed(base_, layout::kTailOffset)),
         published_(tail_),
-        // Acquire: pairs with the consumer's release of head (its reads of that space are done).
-        head_cache_(detail::LoadAcquire(base_, layout::kHeadOffset)) {}
+        // A cache that says "full": the first Reserve acquire-loads head and checks both positions
+        // (tail came from shared memory too) before anything is written.
+        head_cache_(tail_ - capacity_) {}
 
   uint32_t capacity() const { return capacity_; }
   uint32_t max_record_payload() const { return layout::MaxRecordPayload(capacity_); }
@@ -157,7 +158,7 @@ class Producer {
     Status st;
     uint8_t* dst = Claim(n, &st);
     if (dst == nullptr) return st;
-    std::memcpy(dst, data, n);
+    if (n != 0) std::memcpy(dst, data, n);  // a null source is undefined even for 0 bytes
     Commit(n, type);
     return Status::kOk;
   }
@@ -167,42 +168,38 @@ class Producer {
   Status TryWriteMessage(const void* data, uint32_t n) {
     if (n <= max_record_payload()) return TryWrite(data, n);
     if (!layout::FitsAtOnce(capacity_, n)) return Status::kTooLarge;
+    // With the bound free, every claim below succeeds.
+    Status st = Reserve(uint32_t(layout::MessageBytesBound(capacity_, n)));
+    if (st != Status::kOk) return st;
     const uint8_t* src = static_cast<const uint8_t*>(data);
-    const uint32_t first_payload = max_record_payload() - uint32_t(layout::kFragPrefixBytes);
     uint32_t done = 0;
-    bool first = true;
     while (done < n) {
-      uint32_t chunk;
-      uint32_t type;
-      Status st;
-      uint8_t* dst;
-      if (first) {
-        chunk = first_payload;
-        type = layout::kTypeFragFirst;
-        dst = Claim(chunk + uint32_t(layout::kFragPrefixBytes), &st);
-        if (dst != nullptr) {
-          uint32_t prefix[2] = {n, 0};
-          std::memcpy(dst, prefix, sizeof prefix);
-          std::memcpy(dst + layout::kFragPrefixBytes, src, chunk);
-          Append(chunk + uint32_t(layout::kFragPrefixBytes), type);
-        }
-      } else {
-        chunk = n - done > max_record_payload() ? max_record_payload() : n - done;
-        type = done + chunk == n ? layout::kTypeFragLast : layout::kTypeFragMiddle;
-        dst = Claim(chunk, &st);
-        if (dst != nullptr) {
-          std::memcpy(dst, src + done, chunk);
-          Append(chunk, type);
-        }
-      }
-      if (dst == nullptr) {
+      st = WriteFragment(src, n, &done);
+      if (st != Status::kOk) {
         Abort();
         return st;
       }
-      done += chunk;
-      first = false;
     }
     Publish();
+    return Status::kOk;
+  }
+
+  // Appends the next fragment of the n-byte message at `data` (FRAG_FIRST when *done is 0), cut
+  // as layout::FragmentChunk says, and advances *done. Not published: call Publish.
+  Status WriteFragment(const uint8_t* data, uint32_t n, uint32_t* done) {
+    const bool first = *done == 0;
+    const uint32_t chunk = layout::FragmentChunk(capacity_, tail_ & mask_, n - *done, first);
+    const uint32_t prefix = first ? uint32_t(layout::kFragPrefixBytes) : 0;
+    Status st;
+    uint8_t* dst = Claim(chunk + prefix, &st);
+    if (dst == nullptr) return st;
+    if (first) {
+      const uint32_t header[2] = {n, 0};
+      std::memcpy(dst, header, sizeof header);
+    }
+    std::memcpy(dst + prefix, data + *done, chunk);
+    *done += chunk;
+    Append(chunk + prefix, first ? layout::kTypeFragFirst : *done == n ? layout::kTypeFragLast : layout::kTypeFragMiddle);
     return Status::kOk;
   }
 
@@ -227,7 +224,7 @@ class Producer {
     // Acquire: pairs with the consumer's release of head; its reads of the freed bytes are done.
     uint32_t head = detail::LoadAcquire(base_, layout::kHeadOffset);
     uint32_t used = tail_ - head;
-    if (used > capacity_ || (head & 7u) != 0) return Status::kCorrupt;  // head must trail tail
+    if (used > capacity_ || ((head | tail_) & 7u) != 0) return Status::kCorrupt;  // head must trail tail
     head_cache_ = head;
     return total <= capacity_ - used ? Status::kOk : Status::kFull;
   }
@@ -362,7 +359,8 @@ class Consumer {
   bool Refresh(uint32_t head, Status* st) {
     // Acquire: pairs with the producer's release of tail; the records before it are complete.
     uint32_t tail = detail::LoadAcquire(base_, layout::kTailOffset);
-    if (tail - head > capacity_ || (tail & 7u) != 0) {
+    // head too: it came from shared memory, and a misaligned one would put a header past the end.
+    if (tail - head > capacity_ || ((tail | head) & 7u) != 0) {
       *st = Status::kCorrupt;
       return false;
     }

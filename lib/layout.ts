@@ -58,15 +58,28 @@ export const maxRecordBytes = (capacity: number): number => capacity / 2;
 export const maxRecordPayload = (capacity: number): number => capacity / 2 - RECORD_HEADER_BYTES;
 export const totalBytes = (capacity: number): number => CONTROL_BYTES + capacity;
 
-/** Ring bytes a message of `n` bytes occupies once fragmented (padding excluded); cpp MessageBytes. */
-export function messageBytes(capacity: number, n: number): number {
-  const maxPayload = maxRecordPayload(capacity);
-  if (n <= maxPayload) return recordBytes(n);
-  const rest = n - (maxPayload - FRAG_PREFIX_BYTES);
-  const tail = rest % maxPayload;
-  return maxRecordBytes(capacity) * (1 + Math.floor(rest / maxPayload)) + (tail === 0 ? 0 : recordBytes(tail));
+/** A fragment is cut at the end of the data region if at least this many payload bytes fit there. */
+export const MIN_FRAGMENT_ROOM = 64;
+
+/** Payload bytes (prefix excluded) of the next fragment; cpp FragmentChunk. */
+export function fragmentChunk(capacity: number, offset: number, remaining: number, first: boolean): number {
+  const prefix = first ? FRAG_PREFIX_BYTES : 0;
+  const full = maxRecordPayload(capacity) - prefix;
+  const contiguous = capacity - offset;
+  const room = contiguous >= RECORD_HEADER_BYTES + prefix + MIN_FRAGMENT_ROOM ? contiguous - RECORD_HEADER_BYTES - prefix : full;
+  return Math.min(remaining, room, full);
 }
 
-/** Whether a message can be written in one go (cpp FitsAtOnce). */
+/** Upper bound on the ring bytes a message of `n` bytes takes, written in one go; cpp MessageBytesBound. */
+export function messageBytesBound(capacity: number, n: number): number {
+  const maxPayload = maxRecordPayload(capacity);
+  if (n <= maxPayload) return recordBytes(n) + maxPayload + RECORD_HEADER_BYTES;
+  const per = maxPayload - FRAG_PREFIX_BYTES;
+  const records = Math.ceil(n / per) + 1;
+  const pad = RECORD_HEADER_BYTES + FRAG_PREFIX_BYTES + MIN_FRAGMENT_ROOM + RECORD_ALIGN;
+  return n + FRAG_PREFIX_BYTES + records * (RECORD_HEADER_BYTES + RECORD_ALIGN - 1) + pad;
+}
+
+/** Whether a message can ever be written all at once; cpp FitsAtOnce. */
 export const fitsAtOnce = (capacity: number, n: number): boolean =>
-  n <= maxRecordPayload(capacity) || messageBytes(capacity, n) + maxRecordBytes(capacity) <= capacity;
+  n <= maxRecordPayload(capacity) || messageBytesBound(capacity, n) <= capacity;

@@ -83,7 +83,9 @@ export class RingWriter {
     // Only the producer writes tail; the previous holder of the role published its last value.
     this.tail = Atomics.load(this.i32, TAIL) >>> 0;
     this.published = this.tail;
-    this.headCache = this.loadHead();
+    // A cache that says "full": the first claim loads head and checks both positions (tail came
+    // from shared memory too) before anything is written.
+    this.headCache = (this.tail - this.capacity) >>> 0;
   }
 
   /**
@@ -131,6 +133,11 @@ export class RingWriter {
     this.tail = this.published;
   }
 
+  /** The producer's offset in the data region (where the next record goes, before any pad). */
+  get offset(): number {
+    return this.tail & this.mask;
+  }
+
   get claimedBytes(): number {
     return this.claimed;
   }
@@ -172,7 +179,7 @@ export class RingWriter {
   private loadHead(): number {
     // Consume point: the consumer stored head after reading the bytes it frees.
     const head = Atomics.load(this.i32, HEAD) >>> 0;
-    if (((this.tail - head) >>> 0) > this.capacity || (head & 7) !== 0) {
+    if (((this.tail - head) >>> 0) > this.capacity || ((head | this.tail) & 7) !== 0) {
       throw corruptError(`consumer position ${head} is not within ${this.capacity} bytes behind ${this.tail}`);
     }
     return head;
@@ -279,7 +286,7 @@ export class RingReader {
   private refresh(): boolean {
     // Consume point: the producer stored tail after writing every record before it.
     const tail = Atomics.load(this.i32, TAIL) >>> 0;
-    if (((tail - this.head) >>> 0) > this.capacity || (tail & 7) !== 0) {
+    if (((tail - this.head) >>> 0) > this.capacity || ((tail | this.head) & 7) !== 0) {
       throw corruptError(`producer position ${tail} is not within ${this.capacity} bytes ahead of ${this.head}`);
     }
     this.tailCache = tail;

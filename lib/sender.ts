@@ -16,6 +16,8 @@ import { writeStats } from './stats.js';
 import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
 const STATS_EVERY = 1023;
+/** #advance: the message is completely written. */
+const DONE = -1;
 const CLOSED = L.CLOSED_OFFSET >> 2;
 
 export class Sender<T = unknown> {
@@ -74,7 +76,7 @@ export class Sender<T = unknown> {
     if (this.#tryWrite(wire, false)) return;
     const deadline = deadlineOf('sendSync', options?.timeout);
     const job = this.#job(wire);
-    for (let need = this.#advance(job); need !== 0; need = this.#advance(job)) {
+    for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
       parkSync(this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'sendSync', options?.timeout, this.#onPark);
     }
   }
@@ -97,7 +99,7 @@ export class Sender<T = unknown> {
         this.#checkOpen('send');
         if (options?.signal?.aborted) throw abortedError('send', options.signal.reason);
         const job = this.#job(wire);
-        for (let need = this.#advance(job); need !== 0; need = this.#advance(job)) {
+        for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
           await parkAsync(
             this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'send',
             options?.timeout, this.#onPark, options?.signal,
@@ -248,10 +250,10 @@ export class Sender<T = unknown> {
         `trySend: a message of ${n} bytes cannot be written at once into a ${this.#capacity}-byte ring; use send() or sendSync(), which stream it in fragments`,
       );
     }
-    // All fragments now or nothing: with this much free, every claim below succeeds.
-    if (L.messageBytes(this.#capacity, n) + L.maxRecordBytes(this.#capacity) > w.freeBytes()) return this.#onFull();
+    // All fragments now or nothing: with the bound free, every claim below succeeds.
+    if (L.messageBytesBound(this.#capacity, n) > w.freeBytes()) return this.#onFull();
     const job = this.#job(wire);
-    if (this.#advance(job) !== 0) throw new Error('ringwire: internal error: fragments did not fit the free space');
+    if (this.#advance(job) !== DONE) throw new Error('ringwire: internal error: fragments did not fit the free space');
     return true;
   }
 
@@ -267,8 +269,8 @@ export class Sender<T = unknown> {
   }
 
   /**
-   * Writes as much of the job as fits without waiting. Returns 0 when the message is complete, or
-   * the payload bytes of the record it needs room for next. Fragments (FIRST, MIDDLE..., LAST) are
+   * Writes as much of the job as fits without waiting. Returns DONE when the message is complete,
+   * or the payload bytes (possibly 0) of the record it needs room for next. Fragments (FIRST, MIDDLE..., LAST) are
    * published one by one so the receiver can make room. A message abandoned after its first
    * fragment (timeout, abort) is dropped by the receiver when the next message or the end arrives.
    */
@@ -276,11 +278,10 @@ export class Sender<T = unknown> {
     if (isClosed(this.#i32, 'receiver')) throw closedError('send: the receiver closed');
     const w = this.#w;
     const n = job.bytes.byteLength;
-    if (n <= w.maxPayload) return this.#tryWrite(job.bytes) ? 0 : n;
-    const firstChunk = w.maxPayload - L.FRAG_PREFIX_BYTES;
+    if (n <= w.maxPayload) return this.#tryWrite(job.bytes) ? DONE : n;
     while (job.done < n) {
       const first = job.done === 0;
-      const chunk = first ? firstChunk : Math.min(w.maxPayload, n - job.done);
+      const chunk = L.fragmentChunk(this.#capacity, w.offset, n - job.done, first);
       const size = first ? chunk + L.FRAG_PREFIX_BYTES : chunk;
       const at = w.claim(size);
       if (at === FULL) return this.#onFull(), size;
@@ -295,7 +296,7 @@ export class Sender<T = unknown> {
       w.commit(size, first ? L.TYPE_FRAG_FIRST : job.done === n ? L.TYPE_FRAG_LAST : L.TYPE_FRAG_MIDDLE);
     }
     this.#count(n);
-    return 0;
+    return DONE;
   }
 
   /** The wait condition for `need` payload bytes: room, or a receiver that will never make room. */

@@ -2,7 +2,7 @@
 // condition, and only then sleeps on the peer's position word; the peer checks the park word after
 // each publish and wakes it only then (no syscall per message). Both stores and both loads are
 // seq_cst Atomics, so either the sleeper sees the new position or the peer sees the park word.
-import { abortedError, timeoutError } from './errors.js';
+import { abortedError, describe, RingwireRangeError, RingwireTypeError, timeoutError } from './errors.js';
 import type { Waiter } from './ring.js';
 
 export interface WaitOptions {
@@ -23,8 +23,11 @@ export interface ParkSite {
 
 export const deadlineOf = (what: string, timeout: number | undefined): number => {
   if (timeout === undefined) return Infinity;
-  if (typeof timeout !== 'number' || !(timeout >= 0)) {
-    throw new RangeError(`${what}: options.timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+  if (typeof timeout !== 'number') {
+    throw new RingwireTypeError(`${what}: options.timeout must be a number of milliseconds, got ${describe(timeout)}`);
+  }
+  if (!(timeout >= 0)) {
+    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `${what}: options.timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
   }
   return performance.now() + timeout;
 };

@@ -91,6 +91,7 @@ Napi::Object Constants(Napi::Env env) {
   set("TYPE_FRAG_MIDDLE", kTypeFragMiddle);
   set("TYPE_FRAG_LAST", kTypeFragLast);
   set("FRAG_PREFIX_BYTES", kFragPrefixBytes);
+  set("MIN_FRAGMENT_ROOM", kMinFragmentRoom);
   set("MIN_CAPACITY", kMinCapacity);
   set("MAX_CAPACITY", kMaxCapacity);
   return c;

@@ -1,0 +1,24 @@
+// Worker fixtures (test/fixtures/*.mjs) import the built library in dist/, while the tests
+// themselves import lib/ directly. A dist/ older than the sources it was built from means the two
+// threads of a test run different code: say so up front rather than leave a confusing failure.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export default function setup(): void {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const dist = join(root, 'dist', 'index.js');
+  if (!existsSync(dist) || !existsSync(`${dist}.map`)) {
+    console.warn('[ringwire tests] dist/index.js is missing: run `npx tsup` (worker fixtures import the built library)');
+    return;
+  }
+  const built = statSync(dist).mtimeMs;
+  // The sources the bundle was made from, as its source map lists them.
+  const sources: string[] = JSON.parse(readFileSync(`${dist}.map`, 'utf8')).sources ?? [];
+  const newer = sources
+    .map((s) => resolve(dirname(dist), s))
+    .filter((f) => existsSync(f) && statSync(f).mtimeMs > built);
+  if (newer.length > 0) {
+    console.warn(`[ringwire tests] dist/ is older than ${newer[0]}: run \`npx tsup\` so worker fixtures run the current code`);
+  }
+}
