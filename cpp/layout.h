@@ -11,8 +11,8 @@
 //
 // Each 128-byte region holds words written by one side only (two cache lines, so the adjacent-line
 // prefetcher does not couple them): the producer writes `tail` per message, the consumer writes
-// `head` per batch; the park words are written only when a side goes to sleep, so the peer's
-// per-message read of them stays a cache hit.
+// `head` per batch; the park words are written only when a side goes to sleep (and cleared by the
+// peer that wakes it, so one wake per sleep), so the peer's per-message read of them stays a cache hit.
 //
 // Header (written once by the creator, then read-only, except roles and the closed bits):
 //   0 magic 'RWR1'   4 layout version   8 capacity   12 data offset   16 max message bytes

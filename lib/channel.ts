@@ -1,4 +1,5 @@
-// Channel: one SPSC ring in shared memory, with one Sender and one Receiver across all threads.
+// Channel: one SPSC ring in shared memory, with one Sender and one Receiver across all threads
+// (a SharedArrayBuffer) or all processes (a mapped channel file: Channel.open, lib/shm.ts).
 import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from './codecs.js';
 import {
   checkInteger,
@@ -10,6 +11,8 @@ import {
 } from './errors.js';
 import * as L from './layout.js';
 import { RingMemory } from './ring.js';
+import type { ProcessIdentity } from './roles.js';
+import { DEFAULT_MODE, locateChannel, mapChannel, unlinkChannel, type MappedChannel } from './shm.js';
 import { readStats, type SideStats } from './stats.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -50,6 +53,14 @@ export interface ChannelStats {
 }
 
 const KNOWN_OPTIONS = new Set(['capacity', 'codec', 'maxMessageBytes', 'spinMicros']);
+const OPEN_OPTIONS = new Set(['create', 'mode', 'capacity', 'codec', 'maxMessageBytes', 'spinMicros']);
+
+export interface OpenOptions extends ChannelOptions {
+  /** Create the channel if it does not exist (default false). Race-free: concurrent creators share one. */
+  create?: boolean;
+  /** Permission bits of a created file (default 0o600), applied exactly (the umask does not apply). */
+  mode?: number;
+}
 
 /** Options shared by create() and attach(); unknown keys are caught (a misspelling is a bug). */
 function checkOptions(options: unknown, known: Set<string>, what: string): Record<string, unknown> {
@@ -77,13 +88,26 @@ export class Channel<T = unknown> {
   /** @internal */ readonly codecImpl: WireCodec;
   /** @internal */ readonly spinMicros: number;
   /** @internal */ readonly maxMessageBytes: number;
-  readonly #handle: ChannelHandle;
+  readonly #handle: ChannelHandle | undefined;
+  readonly #mapped: MappedChannel | undefined;
+  #closing: Promise<void> | undefined;
+  /** @internal this process, when the channel is shared between processes (roles hold its pid). */
+  readonly identity: ProcessIdentity | undefined;
   /** @internal */ localSender: Sender<T> | undefined;
   /** @internal */ localReceiver: Receiver<T> | undefined;
 
   /** @internal use Channel.create / Channel.attach. */
-  constructor(handle: ChannelHandle, mem: RingMemory, codec: WireCodec, maxMessageBytes: number, spinMicros: number) {
+  constructor(
+    handle: ChannelHandle | undefined,
+    mem: RingMemory,
+    codec: WireCodec,
+    maxMessageBytes: number,
+    spinMicros: number,
+    mapped?: MappedChannel,
+  ) {
     this.#handle = handle;
+    this.#mapped = mapped;
+    this.identity = mapped?.identity;
     this.mem = mem;
     this.codecImpl = codec;
     this.maxMessageBytes = maxMessageBytes;
@@ -126,8 +150,86 @@ export class Channel<T = unknown> {
     return new Channel<T>(handle, new RingMemory(handle.buffer, handle.byteOffset, info.capacity), codec, info.maxMessageBytes, spinMicros);
   }
 
+  /**
+   * Opens the channel `nameOrPath`, shared with other processes: a plain name (letters, digits,
+   * '.', '_', '-') is a file in /dev/shm (ringwire-<name>); a string with a '/' is a path (tmpfs or
+   * disk). With `create: true` it is created when absent (capacity, codec and maxMessageBytes
+   * apply then); when it exists they must match it. Each thread opens the channel itself.
+   */
+  static open<T = unknown>(nameOrPath: string, options?: OpenOptions): Channel<T> {
+    const o = checkOptions(options, OPEN_OPTIONS, 'Channel.open');
+    const where = locateChannel(nameOrPath, 'Channel.open');
+    if (o.create !== undefined && typeof o.create !== 'boolean') {
+      throw new RingwireTypeError(`Channel.open: options.create must be a boolean, got ${describe(o.create)}`);
+    }
+    const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkCapacity(o.capacity);
+    const maxMessageBytes =
+      o.maxMessageBytes === undefined
+        ? DEFAULT_MAX_MESSAGE_BYTES
+        : checkInteger('options.maxMessageBytes', o.maxMessageBytes, 1, MAX_MESSAGE_BYTES);
+    const spinMicros = o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6);
+    const mode = o.mode === undefined ? DEFAULT_MODE : checkInteger('options.mode', o.mode, 0, 0o777);
+    const codecId = resolveCodec(o.codec).id;
+    const mapped = mapChannel(where, { create: o.create === true, capacity, maxMessageBytes, codecId, mode });
+    try {
+      // The C++ side checked the header before mapping; check it here too (the one TS reader).
+      const info = validateControlBlock(mapped.buffer, 0);
+      const mismatch = (what: string, mine: number, theirs: number) =>
+        new RingwireError('ERR_CHANNEL_MISMATCH', `Channel.open: ${where.path} exists with ${what} ${theirs}, options.${what} is ${mine}`);
+      if (o.capacity !== undefined && info.capacity !== capacity) throw mismatch('capacity', capacity, info.capacity);
+      if (o.maxMessageBytes !== undefined && info.maxMessageBytes !== maxMessageBytes) {
+        throw mismatch('maxMessageBytes', maxMessageBytes, info.maxMessageBytes);
+      }
+      const codec = attachCodec(info.codecId, o.codec as CodecSpec | undefined);
+      const mem = new RingMemory(mapped.buffer, 0, info.capacity, mapped.waiter);
+      return new Channel<T>(undefined, mem, codec, info.maxMessageBytes, spinMicros, mapped);
+    } catch (err) {
+      mapped.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Removes the channel file `nameOrPath` (processes that have it open keep using it). Returns
+   * false if there was none. A path is removed only if the file is a ringwire channel.
+   */
+  static unlink(nameOrPath: string): boolean {
+    return unlinkChannel(locateChannel(nameOrPath, 'Channel.unlink'));
+  }
+
+  /** Only for channels made by Channel.create; for a channel file, open it again in the other thread. */
   get handle(): ChannelHandle {
+    if (this.#handle === undefined) {
+      throw new RingwireError('ERR_NOT_SHAREABLE', `this channel is the file ${this.#mapped?.path}: call Channel.open() with its path in the other thread`);
+    }
     return this.#handle;
+  }
+  /** The channel file (Channel.open), else undefined. */
+  get path(): string | undefined {
+    return this.#mapped?.path;
+  }
+  /** Whether Channel.open created the file (false: it existed). */
+  get created(): boolean {
+    return this.#mapped?.created ?? true;
+  }
+
+  /**
+   * Done with this channel object: a sender or receiver made from it that is still open gives its
+   * role back (the stream is not ended: call sender.close() first for that), its pending calls
+   * reject with ERR_CHANNEL_CLOSED, and a channel file is unmapped from this thread (views of its
+   * memory become empty). Resolves when that is complete.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    const pending = [this.localSender?.abandon(), this.localReceiver?.abandon()].filter((p) => p !== undefined);
+    const unmap = () => this.#mapped?.close();
+    if (pending.length === 0) {
+      unmap();
+      this.#closing = Promise.resolve();
+    } else {
+      this.#closing = Promise.allSettled(pending).then(unmap);
+    }
+    return this.#closing;
   }
   get capacity(): number {
     return this.mem.capacity;
@@ -138,11 +240,13 @@ export class Channel<T = unknown> {
 
   /** Claims the sending role (one per channel across all threads). */
   sender(): Sender<T> {
+    if (this.#closing !== undefined) throw closedError('sender(): this channel object');
     return new Sender<T>(this);
   }
 
   /** Claims the receiving role (one per channel across all threads). */
   receiver(): Receiver<T> {
+    if (this.#closing !== undefined) throw closedError('receiver(): this channel object');
     return new Receiver<T>(this);
   }
 

@@ -13,6 +13,10 @@ export type RingwireErrorCode =
   | 'ERR_CODEC'
   | 'ERR_RESERVE'
   | 'ERR_PEER_DEAD'
+  | 'ERR_NO_SUCH_CHANNEL'
+  | 'ERR_CHANNEL_MISMATCH'
+  | 'ERR_NOT_SHAREABLE'
+  | 'ERR_SYSTEM'
   | 'ERR_NATIVE';
 
 export class RingwireError extends Error {
@@ -50,6 +54,9 @@ export const abortedError = (what: string, reason: unknown) =>
   new RingwireError('ERR_ABORTED', `${what} was aborted`, { cause: reason });
 export const corruptError = (detail: string) =>
   new RingwireError('ERR_CORRUPT', `shared memory is corrupt: ${detail}`);
+/** The process holding the other role died (a channel shared between processes). */
+export const peerDeadError = (what: string, peer: 'sender' | 'receiver') =>
+  new RingwireError('ERR_PEER_DEAD', `${what}: the ${peer} process died without closing the channel`);
 
 /** `name` must be an integer in [min, max]; returns it. */
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {

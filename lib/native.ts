@@ -17,6 +17,31 @@ export interface NativeAddon {
     read(): Uint8Array | null;
     consume(first: number, count: number, seed: number, minSize: number, maxSize: number): number;
   };
+  /** A channel file mapped by C++ (cpp/addon/shm_binding.cc; lib/shm.ts wraps it). */
+  ShmChannel: new (
+    path: string,
+    create: boolean,
+    noFollow: boolean,
+    capacity: number,
+    maxMessageBytes: number,
+    codec: number,
+    mode: number,
+    onWake: (offset: number, result: number) => void,
+  ) => NativeShmChannel;
+  processStart(pid: number): number;
+  unlinkChannel(path: string, checkMagic: boolean): boolean;
+}
+
+export interface NativeShmChannel {
+  /** The mapping (an external ArrayBuffer); undefined after close(). */
+  readonly buffer: ArrayBuffer | undefined;
+  readonly created: boolean;
+  /** 0: woken (or the word differs), 1: timed out. */
+  wait(offset: number, value: number, timeoutMs: number): number;
+  waitAsync(offset: number, value: number, timeoutMs: number): void;
+  wake(offset: number): number;
+  holderDead(role: 0 | 1, pid: number): boolean;
+  close(): void;
 }
 
 let addon: NativeAddon | undefined;

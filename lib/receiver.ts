@@ -5,7 +5,7 @@ import type { WireCodec } from './codecs.js';
 import { closedError, corruptError, RingwireError, RingwireTypeError } from './errors.js';
 import * as L from './layout.js';
 import { RingReader, WORD } from './ring.js';
-import { claimRole, isClosed, markClosed, releaseRole } from './roles.js';
+import { claimRole, isClosed, markClosed, releaseRole, roleHolderDead } from './roles.js';
 import { writeStats } from './stats.js';
 import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
@@ -47,13 +47,19 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   constructor(channel: Channel<T>) {
     this.#channel = channel;
     const mem = channel.mem;
-    this.#token = claimRole(mem.i32, 'receiver');
+    const identity = channel.identity;
+    this.#token = claimRole(mem.i32, 'receiver', identity);
     this.#r = new RingReader(mem);
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
     this.#maxMessage = channel.maxMessageBytes;
     this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.RX_PARKED, watch: WORD.TAIL };
+    if (identity !== undefined) {
+      // ERR_PEER_DEAD once the ring is empty and the sender's process is gone; a new sender may
+      // take over, after which receiving goes on.
+      this.#site.peer = { role: 'sender', dead: () => roleHolderDead(mem.i32, 'sender', identity) };
+    }
     channel.localReceiver = this;
   }
 
@@ -159,6 +165,23 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * @internal Channel.close(): hands back the space of what was read, gives the role back (like
+   * release(), even with calls pending) and makes pending calls reject with ERR_CHANNEL_CLOSED;
+   * resolves once they have.
+   */
+  abandon(): Promise<unknown> | undefined {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#r.release();
+      this.flushStats();
+      releaseRole(this.#i32, 'receiver', this.#token);
+      if (this.#channel.localReceiver === this) this.#channel.localReceiver = undefined;
+      if (this.#pending !== 0) this.#site.waiter.notify(this.#i32, WORD.TAIL); // our own parked recv
+    }
+    return this.#pending === 0 ? undefined : this.#queue;
   }
 
   /** @internal */

@@ -149,7 +149,9 @@ export class RingWriter {
     this.published = this.tail;
     // Wake only a parked consumer. Both this load and the consumer's store of RX_PARKED are
     // seq_cst, and so are its re-check of tail and our store of tail above: one of us sees the other.
-    if (Atomics.load(this.i32, RX_PARKED) !== 0) {
+    // The compareExchange takes the park word back to 0, so one publish wakes it, not every publish
+    // until it has woken (a futex wake-up takes tens of µs between processes).
+    if (Atomics.load(this.i32, RX_PARKED) !== 0 && Atomics.compareExchange(this.i32, RX_PARKED, 1, 0) === 1) {
       this.wakes++;
       this.mem.waiter.notify(this.i32, TAIL);
     }
@@ -271,8 +273,8 @@ export class RingReader {
     // Publish point: our reads of the records before head are done before the producer sees it.
     Atomics.store(this.i32, HEAD, this.head | 0);
     this.publishedHead = this.head;
-    // Same Dekker handshake as RingWriter.publish, with the producer's TX_PARKED.
-    if (Atomics.load(this.i32, TX_PARKED) !== 0) {
+    // Same Dekker handshake (and one wake per park) as RingWriter.publish, with TX_PARKED.
+    if (Atomics.load(this.i32, TX_PARKED) !== 0 && Atomics.compareExchange(this.i32, TX_PARKED, 1, 0) === 1) {
       this.wakes++;
       this.mem.waiter.notify(this.i32, HEAD);
     }

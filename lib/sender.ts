@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import * as L from './layout.js';
 import { FULL, RingWriter, WORD } from './ring.js';
-import { claimRole, isClosed, markClosed, releaseRole } from './roles.js';
+import { claimRole, isClosed, markClosed, releaseRole, roleHolderDead } from './roles.js';
 import { writeStats } from './stats.js';
 import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
@@ -44,7 +44,8 @@ export class Sender<T = unknown> {
   constructor(channel: Channel<T>) {
     this.#channel = channel;
     const mem = channel.mem;
-    this.#token = claimRole(mem.i32, 'sender');
+    const identity = channel.identity;
+    this.#token = claimRole(mem.i32, 'sender', identity);
     this.#w = new RingWriter(mem);
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
@@ -53,6 +54,9 @@ export class Sender<T = unknown> {
     this.#capacity = mem.capacity;
     this.#maxMessage = channel.maxMessageBytes;
     this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    if (identity !== undefined) {
+      this.#site.peer = { role: 'receiver', dead: () => roleHolderDead(mem.i32, 'receiver', identity) };
+    }
     channel.localSender = this;
   }
 
@@ -194,6 +198,22 @@ export class Sender<T = unknown> {
     return this.#closed;
   }
 
+  /**
+   * @internal Channel.close(): gives the role back now (the stream is not ended) and makes pending
+   * sends reject with ERR_CHANNEL_CLOSED; resolves once they have.
+   */
+  abandon(): Promise<unknown> | undefined {
+    if (!this.#closed) {
+      this.#closed = true;
+      if (this.#reserved) this.abort();
+      this.flushStats();
+      releaseRole(this.#i32, 'sender', this.#token);
+      if (this.#channel.localSender === this) this.#channel.localSender = undefined;
+      if (this.#pending !== 0) this.#site.waiter.notify(this.#i32, WORD.HEAD); // our own parked send
+    }
+    return this.#pending === 0 ? undefined : this.#queue;
+  }
+
   /** @internal */
   flushStats(): void {
     writeStats(this.#i32, L.TX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: this.#full, parks: this.#parks });
@@ -275,9 +295,11 @@ export class Sender<T = unknown> {
    * fragment (timeout, abort) is dropped by the receiver when the next message or the end arrives.
    */
   #advance(job: WriteJob): number {
+    if (this.#closed) throw closedError('send: this sender');
     if (isClosed(this.#i32, 'receiver')) throw closedError('send: the receiver closed');
     const w = this.#w;
     const n = job.bytes.byteLength;
+    // An empty message that finds the ring full returns 0 (room for an empty record), not DONE.
     if (n <= w.maxPayload) return this.#tryWrite(job.bytes) ? DONE : n;
     while (job.done < n) {
       const first = job.done === 0;
@@ -301,7 +323,7 @@ export class Sender<T = unknown> {
 
   /** The wait condition for `need` payload bytes: room, or a receiver that will never make room. */
   #room(need: number): () => boolean {
-    return () => this.#w.fits(need) || isClosed(this.#i32, 'receiver');
+    return () => this.#closed || this.#w.fits(need) || isClosed(this.#i32, 'receiver');
   }
 
   readonly #headWord = (): number => this.#w.headWord();

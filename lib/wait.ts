@@ -1,8 +1,9 @@
 // Spin briefly, then park. A side announces it is parking by setting its park word, re-checks its
 // condition, and only then sleeps on the peer's position word; the peer checks the park word after
-// each publish and wakes it only then (no syscall per message). Both stores and both loads are
+// each publish and wakes it only then, taking the word back to 0 with a compareExchange so that one
+// publish wakes it (no syscall per message). Both stores and both loads are
 // seq_cst Atomics, so either the sleeper sees the new position or the peer sees the park word.
-import { abortedError, describe, RingwireRangeError, RingwireTypeError, timeoutError } from './errors.js';
+import { abortedError, describe, peerDeadError, RingwireRangeError, RingwireTypeError, timeoutError } from './errors.js';
 import type { Waiter } from './ring.js';
 
 export interface WaitOptions {
@@ -19,6 +20,17 @@ export interface ParkSite {
   parked: number;
   /** Index of the word we sleep on (the peer's position). */
   watch: number;
+  /**
+   * Between processes: whether the peer's process died. The waiter then sleeps in slices, and
+   * this is checked only after a slice that ended without our condition becoming true.
+   */
+  peer?: { role: 'sender' | 'receiver'; dead(): boolean };
+}
+
+/** After a sleep that did not make ready() true: throws ERR_PEER_DEAD if the peer died. */
+function checkPeer(site: ParkSite, ready: () => boolean, what: string): void {
+  // ready() again after dead(): anything the dead process published is visible by now.
+  if (site.peer !== undefined && site.peer.dead() && !ready()) throw peerDeadError(what, site.peer.role);
 }
 
 export const deadlineOf = (what: string, timeout: number | undefined): number => {
@@ -69,6 +81,7 @@ export function parkSync(
       Atomics.store(site.i32, site.parked, 0);
     }
     if (ready()) return;
+    checkPeer(site, ready, what);
   }
 }
 
@@ -107,6 +120,7 @@ export async function parkAsync(
         Atomics.store(site.i32, site.parked, 0);
       }
       if (ready()) return;
+      checkPeer(site, ready, what);
     }
   } finally {
     signal?.removeEventListener('abort', wakeSelf);

@@ -111,6 +111,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   status.Set("CORRUPT", int32_t(Status::kCorrupt));
   exports.Set("status", status);
   InitRingBindings(env, exports);
+  InitShmBindings(env, exports);
+  InitLogBindings(env, exports);
   return exports;
 }
 

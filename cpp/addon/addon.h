@@ -21,5 +21,7 @@ Napi::Uint8Array Uint8ArrayArg(const Napi::CallbackInfo& info, size_t index, con
 uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* what, uint32_t max = UINT32_MAX);
 
 void InitRingBindings(Napi::Env env, Napi::Object exports);
+void InitShmBindings(Napi::Env env, Napi::Object exports);  // shm_binding.cc: mapped channel files
+void InitLogBindings(Napi::Env env, Napi::Object exports);  // log_binding.cc: exports.log
 
 }  // namespace ringwire::addon

@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// The ringwire command: inspect persistent logs and channel files.
+//
+//   ringwire log tail <dir> [-f] [-n N] [--from start|end|SEQ] [--format ndjson|text]
+//   ringwire log dump <dir> [--from start|SEQ]        every record, NDJSON with sequence and time
+//   ringwire log verify <dir>                         checks every CRC; exit 1 on any corruption
+//   ringwire stat <log-dir | channel-file>            counters read from shared memory, as JSON
+//
+// Exit codes: 0 ok, 1 corruption found (verify) or a corrupt record met (tail/dump), 2 usage or
+// not a log.
+import { LogReader, isLogDir, statPath, verifyLog } from '../dist/index.js';
+
+const USAGE = `usage:
+  ringwire log tail <dir> [-f|--follow] [-n N] [--from start|end|SEQ] [--format ndjson|text]
+  ringwire log dump <dir> [--from start|SEQ]
+  ringwire log verify <dir>
+  ringwire stat <log-dir | channel-file>`;
+
+class UsageError extends Error {}
+
+function parse(args) {
+  const out = { positional: [], follow: false, n: 10, from: undefined, format: 'ndjson' };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = () => {
+      if (i + 1 >= args.length) throw new UsageError(`${a} needs a value`);
+      return args[++i];
+    };
+    if (a === '-f' || a === '--follow') out.follow = true;
+    else if (a === '-n') {
+      out.n = Number(value());
+      if (!Number.isSafeInteger(out.n) || out.n < 0) throw new UsageError(`-n must be a non-negative integer`);
+    } else if (a === '--from') {
+      const v = value();
+      out.from = v === 'start' || v === 'end' ? v : Number(v);
+      if (typeof out.from === 'number' && !(Number.isSafeInteger(out.from) && out.from >= 0)) {
+        throw new UsageError(`--from must be start, end or a sequence number, got ${v}`);
+      }
+    } else if (a === '--format') {
+      out.format = value();
+      if (out.format !== 'ndjson' && out.format !== 'text') throw new UsageError(`--format must be ndjson or text`);
+    } else if (a === '-h' || a === '--help') throw new UsageError('');
+    else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
+    else out.positional.push(a);
+  }
+  return out;
+}
+
+// Writes to stdout, waiting when the pipe is full (and stopping quietly if it closes: `| head`).
+let stdoutClosed = false;
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') {
+    stdoutClosed = true;
+    process.exit(0);
+  }
+  throw err;
+});
+function out(line) {
+  if (stdoutClosed) return Promise.resolve();
+  if (process.stdout.write(line + '\n')) return undefined;
+  return new Promise((resolve) => process.stdout.once('drain', resolve));
+}
+
+const decoder = new TextDecoder();
+/** A record as one line: the payload text for json/string logs (as stored), base64 for bytes. */
+function payloadText(bytes, codec) {
+  if (codec === 'json' || codec === 'string') return decoder.decode(bytes);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
+}
+
+function formatEntry(e, codec, format) {
+  const text = payloadText(e.value, codec);
+  if (format === 'text') return `${e.sequence} ${new Date(e.timestamp).toISOString()} ${text}`;
+  if (codec === 'json') return text; // already one JSON document per record
+  return JSON.stringify(codec === 'string' ? text : { base64: text });
+}
+
+function codecOf(dir) {
+  const probe = LogReader.open(dir, { raw: true, from: 'end' });
+  probe.close();
+  return probe.codec;
+}
+
+async function tail(dir, o) {
+  const codec = codecOf(dir);
+  let from = o.from;
+  if (from === undefined) {
+    const end = LogReader.open(dir, { raw: true, from: 'end' });
+    from = Math.max(0, end.nextSequence - o.n);
+    end.close();
+  }
+  const reader = LogReader.open(dir, { raw: true, from });
+  const stop = () => reader.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const source = o.follow ? reader.follow() : reader;
+    for await (const e of source) await out(formatEntry(e, codec, o.format));
+  } finally {
+    reader.close();
+  }
+}
+
+async function dump(dir, o) {
+  const codec = codecOf(dir);
+  const reader = LogReader.open(dir, { raw: true, from: o.from ?? 'start' });
+  try {
+    for (let e = reader.read(); e !== undefined; e = reader.read()) {
+      const text = payloadText(e.value, codec);
+      const value = codec === 'json' ? text : JSON.stringify(codec === 'string' ? text : { base64: text });
+      await out(`{"sequence":${e.sequence},"timestamp":${e.timestamp},"value":${value}}`);
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+function verify(dir) {
+  const r = verifyLog(dir);
+  const span = r.records > 0 ? `sequences ${r.firstSequence}..${r.nextSequence - 1}` : 'no records';
+  console.log(`${dir}: ${r.segments} segment(s), ${r.records} record(s), ${span}, ${r.payloadBytes} payload bytes`);
+  if (r.ok) {
+    console.log('ok: every record CRC32C checks');
+    return 0;
+  }
+  const p = r.problems[0];
+  console.log(`CORRUPT ${p.segment} at offset ${p.offset}: ${p.problem}`);
+  if (r.problems.length > 1) console.log(`(${r.problems.length - 1} more problem(s) in later segments)`);
+  return 1;
+}
+
+async function main(argv) {
+  const o = parse(argv);
+  const [cmd, sub, target] = o.positional;
+  if (cmd === 'log' && (sub === 'tail' || sub === 'dump' || sub === 'verify') && target !== undefined && o.positional.length === 3) {
+    if (!isLogDir(target)) throw new UsageError(`${target} is not a ringwire log directory`);
+    if (sub === 'tail') await tail(target, o);
+    else if (sub === 'dump') await dump(target, o);
+    else return verify(target);
+    return 0;
+  }
+  if (cmd === 'stat' && sub !== undefined && o.positional.length === 2) {
+    console.log(JSON.stringify(statPath(sub), null, 2));
+    return 0;
+  }
+  throw new UsageError(o.positional.length === 0 ? '' : `unknown command: ${o.positional.join(' ')}`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    if (err instanceof UsageError) {
+      if (err.message) console.error(`ringwire: ${err.message}`);
+      console.error(USAGE);
+      process.exitCode = 2;
+    } else if (err?.code === 'ERR_CORRUPT') {
+      console.error(`ringwire: ${err.message}`);
+      process.exitCode = 1;
+    } else if (err?.code === 'ERR_NOT_A_LOG') {
+      console.error(`ringwire: ${err.message}`);
+      process.exitCode = 2;
+    } else {
+      console.error(err);
+      process.exitCode = 2;
+    }
+  },
+);

@@ -1,0 +1,509 @@
+// The persistent log's native half (format: log_format.h; the TS half: lib/log/). JS appends and
+// reads records directly in mapped memory (a Node-API call per record would cost more than the
+// record); this file does what JS cannot: create/preallocate/map/unmap files, the writer lock,
+// msync, touching pages ahead of the writer, futex wait/wake across processes, CRC32C with the
+// hardware instruction (bulk commit of a batch, verify, recovery scans).
+//
+// A LogFile owns one mapping. The mapping is shared (std::shared_ptr) by the external ArrayBuffer
+// handed to JS, by the background threads and by waiters, and is unmapped when the last of them
+// lets go. close() detaches the ArrayBuffer first, so a JS view can never reach unmapped memory.
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "addon.h"
+#include "log_format.h"
+#include "log_scan.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels say EINVAL and we touch pages instead
+#endif
+
+namespace ringwire::addon {
+namespace {
+
+using namespace logfmt;
+
+struct Mapping {
+  uint8_t* addr = nullptr;
+  size_t size = 0;
+  int fd = -1;
+  bool writable = false;
+  ~Mapping() {
+    if (addr != nullptr) munmap(addr, size);
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string ErrnoText(int err) { return std::string(strerror(err)); }
+
+Napi::Error SysError(Napi::Env env, const char* code, const std::string& what, int err) {
+  Napi::Error e = MakeError(env, code, what + ": " + ErrnoText(err));
+  e.Value().Set("errno", Napi::Number::New(env, err));
+  return e;
+}
+
+uint32_t* WordAt(Mapping& m, size_t offset) { return reinterpret_cast<uint32_t*>(m.addr + offset); }
+
+long Futex(uint32_t* addr, int op, uint32_t val, const timespec* timeout) {
+  // Not FUTEX_PRIVATE_FLAG: the word is in a MAP_SHARED file mapping and the waiters live in other
+  // processes; the kernel keys shared futexes by (inode, offset).
+  return syscall(SYS_futex, addr, op, val, timeout, nullptr, 0);
+}
+
+// A stoppable background loop (page toucher, interval msync).
+struct Worker {
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+  // Sleeps up to `ms`; false when asked to stop.
+  bool SleepFor(uint32_t ms) {
+    std::unique_lock<std::mutex> lock(mu);
+    return !cv.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stop; });
+  }
+  bool Stopped() {
+    std::lock_guard<std::mutex> lock(mu);
+    return stop;
+  }
+};
+
+// Prefaults pages writable ahead of the writer, so its first store to a page does not take the
+// page fault (and the filesystem's page_mkwrite) on the hot path. The writer raises `target` as it
+// advances (a window ahead of it, not the whole segment: populated pages are dirty pages, which the
+// kernel writes back whether or not records ever land in them).
+struct Toucher : Worker {
+  size_t done = 0;    // pages below this are populated (guarded by mu)
+  size_t target = 0;  // populate up to here (guarded by mu)
+};
+
+void TouchAhead(std::shared_ptr<Mapping> m, Toucher* t) {
+  constexpr size_t kChunk = 1 << 20;
+  bool populate = true;
+  while (true) {
+    size_t from, to;
+    {
+      std::unique_lock<std::mutex> lock(t->mu);
+      t->cv.wait(lock, [&] { return t->stop || t->done < t->target; });
+      if (t->stop) return;
+      from = t->done;
+      to = t->target - from > kChunk ? from + kChunk : t->target;
+    }
+    if (populate && madvise(m->addr + from, to - from, MADV_POPULATE_WRITE) != 0) populate = false;
+    if (!populate) {
+      // An atomic add of zero faults the page in writable and never changes a byte, even when the
+      // writer is storing to the same word concurrently. Relaxed: it orders nothing.
+      for (size_t p = from; p < to; p += kPageBytes) {
+        std::atomic_ref<uint32_t>(*WordAt(*m, p)).fetch_add(0, std::memory_order_relaxed);
+      }
+    }
+    std::lock_guard<std::mutex> lock(t->mu);
+    t->done = to;
+  }
+}
+
+class LogFile : public Napi::ObjectWrap<LogFile> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LogFile",
+                       {InstanceAccessor<&LogFile::Buffer>("buffer"), InstanceAccessor<&LogFile::Size>("size"),
+                        InstanceMethod<&LogFile::Lock>("lock"), InstanceMethod<&LogFile::Msync>("msync"),
+                        InstanceMethod<&LogFile::Populate>("populate"), InstanceMethod<&LogFile::SyncEvery>("syncEvery"),
+                        InstanceMethod<&LogFile::Wake>("wake"), InstanceMethod<&LogFile::Wait>("wait"),
+                        InstanceMethod<&LogFile::Commit>("commit"), InstanceMethod<&LogFile::ScanSegment>("scan"),
+                        InstanceMethod<&LogFile::Zero>("zero"), InstanceMethod<&LogFile::Close>("close")});
+  }
+
+  // new LogFile(path, mode, bytes): mode 0 read-only; 1 read-write, extended (zero-filled) to at
+  // least `bytes`; 2 create (must not exist, 0600) and preallocate `bytes`.
+  explicit LogFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LogFile>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "path must be a string");
+    path_ = info[0].As<Napi::String>().Utf8Value();
+    uint32_t mode = Uint32Arg(info, 1, "mode", 2);
+    uint32_t bytes = Uint32Arg(info, 2, "bytes", uint32_t(kMaxSegmentBytes));
+    auto m = std::make_shared<Mapping>();
+    m->writable = mode != 0;
+    int flags = O_CLOEXEC | (mode == 0 ? O_RDONLY : O_RDWR) | (mode == 2 ? O_CREAT | O_EXCL : 0);
+    m->fd = ::open(path_.c_str(), flags, 0600);
+    if (m->fd < 0) throw SysError(env, errno == ENOENT ? "ERR_NOT_FOUND" : "ERR_IO", "open " + path_, errno);
+    struct stat st;
+    if (fstat(m->fd, &st) != 0) throw SysError(env, "ERR_IO", "fstat " + path_, errno);
+    if (!S_ISREG(st.st_mode)) throw MakeError(env, "ERR_NOT_A_LOG", path_ + " is not a regular file");
+    uint64_t size = uint64_t(st.st_size);
+    if (mode != 0 && size < bytes) {
+      // Preallocate: a full disk is an error here (at roll time), not a SIGBUS at write time.
+      int err = posix_fallocate(m->fd, 0, off_t(bytes));
+      if (err != 0) {
+        if (mode == 2) unlink(path_.c_str());
+        throw SysError(env, err == ENOSPC ? "ERR_NO_SPACE" : "ERR_IO", "preallocate " + std::to_string(bytes) + " bytes for " + path_, err);
+      }
+      size = bytes;
+    }
+    if (size == 0) throw MakeError(env, "ERR_CORRUPT", path_ + ": empty file (offset 0)");
+    if (size > kMaxSegmentBytes + kPageBytes) {
+      throw MakeError(env, "ERR_CORRUPT", path_ + ": " + std::to_string(size) + " bytes is larger than any log file");
+    }
+    m->size = size_t(size);
+    void* addr = mmap(nullptr, m->size, mode == 0 ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+    if (addr == MAP_FAILED) throw SysError(env, "ERR_IO", "mmap " + path_, errno);
+    m->addr = static_cast<uint8_t*>(addr);
+    map_ = m;
+    // The ArrayBuffer keeps its own reference to the mapping, released by its finalizer.
+    auto* hold = new std::shared_ptr<Mapping>(m);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, m->addr, m->size, [](Napi::Env, void*, std::shared_ptr<Mapping>* h) { delete h; }, hold);
+    buffer_ = Napi::Persistent(ab);
+  }
+
+  ~LogFile() override { StopWorkers(); }
+
+ private:
+  Mapping& Map(const Napi::Env& env) {
+    if (!map_) throw MakeError(env, "ERR_LOG_CLOSED", path_ + " is closed");
+    return *map_;
+  }
+  // Checks [offset, offset + length) lies in the mapping.
+  void CheckRange(const Napi::Env& env, uint64_t offset, uint64_t length, const char* what) {
+    if (offset > Map(env).size || length > map_->size - offset) {
+      throw Napi::RangeError::New(env, std::string(what) + ": range " + std::to_string(offset) + "+" + std::to_string(length) +
+                                           " is outside " + path_ + " (" + std::to_string(map_->size) + " bytes)");
+    }
+  }
+  size_t WordArg(const Napi::CallbackInfo& info, size_t index) {
+    uint32_t off = Uint32Arg(info, index, "offset");
+    if (off % 4 != 0) throw Napi::RangeError::New(info.Env(), "offset must be a multiple of 4");
+    CheckRange(info.Env(), off, 4, "word");
+    return off;
+  }
+  void StopWorkers() {
+    if (toucher_) toucher_->Stop();
+    if (syncer_) syncer_->Stop();
+    toucher_.reset();
+    syncer_.reset();
+  }
+
+  Napi::Value Buffer(const Napi::CallbackInfo& info) {
+    Map(info.Env());
+    return buffer_.Value();
+  }
+  Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(Map(info.Env()).size)); }
+
+  // lock() -> true if this file description now holds the exclusive lock, false if another does.
+  // flock: the kernel drops it when the holder's last descriptor closes, including on SIGKILL, so
+  // a dead writer's successor takes over without cleanup.
+  Napi::Value Lock(const Napi::CallbackInfo& info) {
+    Mapping& m = Map(info.Env());
+    if (flock(m.fd, LOCK_EX | LOCK_NB) == 0) return Napi::Boolean::New(info.Env(), true);
+    if (errno == EWOULDBLOCK) return Napi::Boolean::New(info.Env(), false);
+    throw SysError(info.Env(), "ERR_IO", "flock " + path_, errno);
+  }
+
+  // msync(offset, length): writes the pages of the range to the file and waits (MS_SYNC).
+  Napi::Value Msync(const Napi::CallbackInfo& info) {
+    uint32_t off = Uint32Arg(info, 0, "offset");
+    uint32_t len = Uint32Arg(info, 1, "length");
+    CheckRange(info.Env(), off, len, "msync");
+    size_t start = off & ~size_t(kPageBytes - 1);
+    if (len != 0 && msync(map_->addr + start, off + len - start, MS_SYNC) != 0) throw SysError(info.Env(), "ERR_IO", "msync " + path_, errno);
+    return info.Env().Undefined();
+  }
+
+  // populate(from, to): prefaults the pages of [from, to) (clamped to the file) in a background
+  // thread; later calls extend the range (`from` is used by the first call only).
+  Napi::Value Populate(const Napi::CallbackInfo& info) {
+    uint32_t from = Uint32Arg(info, 0, "from");
+    uint32_t to = Uint32Arg(info, 1, "to");
+    CheckRange(info.Env(), from, 0, "populate");
+    if (!map_->writable) return info.Env().Undefined();
+    size_t end = to < map_->size ? to : map_->size;
+    if (!toucher_) {
+      toucher_ = std::make_unique<Toucher>();
+      toucher_->done = toucher_->target = from & ~size_t(kPageBytes - 1);
+      toucher_->thread = std::thread(TouchAhead, map_, toucher_.get());
+    }
+    {
+      std::lock_guard<std::mutex> lock(toucher_->mu);
+      if (end > toucher_->target) toucher_->target = end;
+    }
+    toucher_->cv.notify_all();
+    return info.Env().Undefined();
+  }
+
+  // syncEvery(ms): msyncs the whole mapping every `ms` in a background thread until close().
+  Napi::Value SyncEvery(const Napi::CallbackInfo& info) {
+    uint32_t ms = Uint32Arg(info, 0, "intervalMs", 3600 * 1000);
+    if (ms == 0) throw Napi::RangeError::New(info.Env(), "intervalMs must be positive");
+    Map(info.Env());
+    if (syncer_) return info.Env().Undefined();
+    syncer_ = std::make_unique<Worker>();
+    syncer_->thread = std::thread([m = map_, w = syncer_.get(), ms] {
+      while (w->SleepFor(ms)) msync(m->addr, m->size, MS_SYNC);  // clean pages cost nothing
+    });
+    return info.Env().Undefined();
+  }
+
+  // wake(offset): wakes every process asleep on the word (FUTEX_WAKE, shared).
+  Napi::Value Wake(const Napi::CallbackInfo& info) {
+    size_t off = WordArg(info, 0);
+    Futex(WordAt(*map_, off), FUTEX_WAKE, INT_MAX, nullptr);
+    return info.Env().Undefined();
+  }
+
+  // wait(offset, expected, timeoutMs) -> Promise<'woken' | 'not-equal' | 'timed-out'>: sleeps in a
+  // thread of its own while the word equals `expected` (timeoutMs < 0: no limit), without blocking
+  // the event loop; the pending promise keeps the loop alive (a ThreadSafeFunction holds a ref).
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t off = WordArg(info, 0);
+    uint32_t expected = Uint32Arg(info, 1, "expected");
+    if (info.Length() < 3 || !info[2].IsNumber()) throw Napi::TypeError::New(env, "timeoutMs must be a number");
+    double timeout = info[2].As<Napi::Number>().DoubleValue();
+    struct Ctx {
+      Napi::Promise::Deferred deferred;
+      const char* result = "woken";
+    };
+    auto* ctx = new Ctx{Napi::Promise::Deferred::New(env)};
+    Napi::Promise promise = ctx->deferred.Promise();
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "ringwire.log.wait", 0, 1);
+    std::thread([m = map_, off, expected, timeout, ctx, tsfn]() mutable {
+      uint32_t* word = WordAt(*m, off);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(int64_t(timeout * 1000));
+      while (true) {
+        timespec ts{}, *tsp = nullptr;
+        if (timeout >= 0) {
+          auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now()).count();
+          if (left <= 0) {
+            ctx->result = "timed-out";
+            break;
+          }
+          ts.tv_sec = time_t(left / 1000000000);
+          ts.tv_nsec = long(left % 1000000000);
+          tsp = &ts;
+        }
+        long rc = Futex(word, FUTEX_WAIT, expected, tsp);
+        if (rc == 0) break;  // woken (or spuriously: the caller re-checks either way)
+        if (errno == EAGAIN) {
+          ctx->result = "not-equal";
+          break;
+        }
+        if (errno == ETIMEDOUT) {
+          ctx->result = "timed-out";
+          break;
+        }
+        // EINTR: sleep again for what is left.
+      }
+      napi_status st = tsfn.BlockingCall(ctx, [](Napi::Env env, Napi::Function, Ctx* c) {
+        c->deferred.Resolve(Napi::String::New(env, c->result));
+        delete c;
+      });
+      if (st != napi_ok) delete ctx;  // the environment is going away; nobody awaits the promise
+      tsfn.Release();
+    }).detach();
+    return promise;
+  }
+
+  // commit(start, end) -> records: finishes a batch the JS writer laid out in [start, end): for each
+  // record (length word with the in-progress bit set) computes the CRC32C with the hardware
+  // instruction and commits it. One call per batch instead of a CRC in JS per record.
+  Napi::Value Commit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t start = Uint32Arg(info, 0, "start");
+    uint32_t end = Uint32Arg(info, 1, "end");
+    if (start > end || start % kRecordAlign != 0) throw Napi::RangeError::New(env, "commit: bad range");
+    CheckRange(env, start, end - start, "commit");
+    uint32_t n = 0;
+    for (uint64_t p = start; p < end; ++n) {
+      uint8_t* rec = map_->addr + p;
+      uint32_t word;
+      std::memcpy(&word, rec, 4);  // ours: only this thread writes it until the commit below
+      uint32_t length = word & kLengthMask;
+      if ((word & kInProgress) == 0 || length < kRecordHeaderBytes || length > end - p) {
+        throw MakeError(env, "ERR_CORRUPT", path_ + ": commit found no in-progress record at offset " + std::to_string(p));
+      }
+      uint32_t crc = RecordCrc(rec, length);
+      std::memcpy(rec + kRecCrcOffset, &crc, 4);
+      // Release: the payload, fields and CRC above are visible to whoever acquires this word.
+      std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(rec)).store(length, std::memory_order_release);
+      p += AlignRecord(length);
+    }
+    return Napi::Number::New(env, n);
+  }
+
+  // scan() -> the validation of this segment (log_scan.h) as a plain object.
+  Napi::Value ScanSegment(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Mapping& m = Map(env);
+    logscan::ScanResult r = logscan::Scan(m.addr, m.size);
+    Napi::Object o = Napi::Object::New(env);
+    auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+    o.Set("problem", Napi::String::New(env, r.problem == logscan::Problem::kNone ? "" : logscan::ProblemName(r.problem)));
+    num("problemOffset", double(r.problem_offset));
+    num("end", double(r.end));
+    num("records", double(r.records));
+    num("nextSequence", double(r.next_seq));
+    num("lastTimestamp", double(r.last_timestamp));
+    num("payloadBytes", double(r.payload_bytes));
+    o.Set("sealed", Napi::Boolean::New(env, r.sealed));
+    num("dirtyEnd", double(r.dirty_end));
+    o.Set("headerValid", Napi::Boolean::New(env, r.problem != logscan::Problem::kBadHeader));
+    num("epoch", r.header.epoch);
+    num("index", double(r.header.index));
+    num("baseSequence", double(r.header.base_seq));
+    num("segmentBytes", double(r.header.segment_bytes));
+    num("created", double(r.header.created));
+    num("codec", r.header.codec);
+    return o;
+  }
+
+  // zero(from, to): clears bytes [from, to) (recovery: the crashed writer's unfinished tail).
+  Napi::Value Zero(const Napi::CallbackInfo& info) {
+    uint32_t from = Uint32Arg(info, 0, "from");
+    uint32_t to = Uint32Arg(info, 1, "to");
+    if (from > to) throw Napi::RangeError::New(info.Env(), "zero: from > to");
+    CheckRange(info.Env(), from, to - from, "zero");
+    if (!map_->writable) throw MakeError(info.Env(), "ERR_IO", path_ + " is mapped read-only");
+    std::memset(map_->addr + from, 0, to - from);
+    return info.Env().Undefined();
+  }
+
+  // close(): stops the background threads, detaches the ArrayBuffer (every JS view of it becomes
+  // empty), closes the file and drops this object's reference to the mapping. Idempotent.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    StopWorkers();
+    if (!buffer_.IsEmpty()) {
+      Napi::ArrayBuffer ab = buffer_.Value();
+      if (!ab.IsDetached()) ab.Detach();
+      buffer_.Reset();
+    }
+    if (map_ && map_->fd >= 0) {
+      // Unlock now, not when the last reference goes: the mapping keeps the open file description
+      // (and so a flock) alive until munmap, which waits for the ArrayBuffer's finalizer.
+      flock(map_->fd, LOCK_UN);
+      ::close(map_->fd);
+      map_->fd = -1;
+    }
+    map_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::string path_;
+  std::shared_ptr<Mapping> map_;
+  Napi::Reference<Napi::ArrayBuffer> buffer_;
+  std::unique_ptr<Toucher> toucher_;
+  std::unique_ptr<Worker> syncer_;
+};
+
+// crc32c(bytes, init = 0, software = false) -> u32: the CRC32C of `bytes` continuing `init`.
+Napi::Value Crc32cJs(const Napi::CallbackInfo& info) {
+  Napi::Uint8Array bytes = Uint8ArrayArg(info, 0, "bytes");
+  uint32_t init = info.Length() > 1 ? Uint32Arg(info, 1, "init") : 0;
+  bool software = info.Length() > 2 && info[2].ToBoolean().Value();
+  uint32_t c = software ? Crc32cSoftware(init, bytes.Data(), bytes.ByteLength())
+                        : Crc32c(init, bytes.Data(), bytes.ByteLength());
+  return Napi::Number::New(info.Env(), c);
+}
+
+// fsyncDir(path): makes created/renamed/unlinked names in a directory durable.
+Napi::Value FsyncDir(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw SysError(info.Env(), "ERR_IO", "open " + path, errno);
+  int rc = fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw SysError(info.Env(), "ERR_IO", "fsync " + path, err);
+  return info.Env().Undefined();
+}
+
+Napi::Object LogConstants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  auto set = [&](const char* name, double v) { c.Set(name, Napi::Number::New(env, v)); };
+  set("SEGMENT_MAGIC", kSegmentMagic);
+  set("VERSION", kVersion);
+  set("SEGMENT_HEADER_BYTES", kSegmentHeaderBytes);
+  set("SEG_MAGIC_OFFSET", kSegMagicOffset);
+  set("SEG_VERSION_OFFSET", kSegVersionOffset);
+  set("SEG_HEADER_BYTES_OFFSET", kSegHeaderBytesOffset);
+  set("SEG_EPOCH_OFFSET", kSegEpochOffset);
+  set("SEG_INDEX_OFFSET", kSegIndexOffset);
+  set("SEG_BASE_SEQ_OFFSET", kSegBaseSeqOffset);
+  set("SEG_BYTES_OFFSET", kSegBytesOffset);
+  set("SEG_CREATED_OFFSET", kSegCreatedOffset);
+  set("SEG_CODEC_OFFSET", kSegCodecOffset);
+  set("SEG_HEADER_CRC_OFFSET", kSegHeaderCrcOffset);
+  set("RECORD_HEADER_BYTES", kRecordHeaderBytes);
+  set("RECORD_ALIGN", kRecordAlign);
+  set("REC_LENGTH_OFFSET", kRecLengthOffset);
+  set("REC_CRC_OFFSET", kRecCrcOffset);
+  set("REC_TYPE_OFFSET", kRecTypeOffset);
+  set("REC_EPOCH_OFFSET", kRecEpochOffset);
+  set("REC_SEQ_OFFSET", kRecSeqOffset);
+  set("REC_TIME_OFFSET", kRecTimeOffset);
+  set("IN_PROGRESS", kInProgress);
+  set("LENGTH_MASK", kLengthMask);
+  set("TYPE_DATA", kTypeData);
+  set("TYPE_END_OF_SEGMENT", kTypeEndOfSegment);
+  set("END_OF_SEGMENT_BYTES", kEndOfSegmentBytes);
+  set("PAGE_BYTES", double(kPageBytes));
+  set("MIN_SEGMENT_BYTES", double(kMinSegmentBytes));
+  set("MAX_SEGMENT_BYTES", double(kMaxSegmentBytes));
+  set("DEFAULT_SEGMENT_BYTES", double(kDefaultSegmentBytes));
+  set("CONTROL_MAGIC", kControlMagic);
+  set("CONTROL_BYTES", kControlBytes);
+  set("CTL_MAGIC_OFFSET", kCtlMagicOffset);
+  set("CTL_VERSION_OFFSET", kCtlVersionOffset);
+  set("CTL_SEGMENT_BYTES_OFFSET", kCtlSegmentBytesOffset);
+  set("CTL_CODEC_OFFSET", kCtlCodecOffset);
+  set("CTL_CREATED_OFFSET", kCtlCreatedOffset);
+  set("CTL_NOTIFY_OFFSET", kCtlNotifyOffset);
+  set("CTL_PARKED_OFFSET", kCtlParkedOffset);
+  set("CTL_WRITER_PID_OFFSET", kCtlWriterPidOffset);
+  set("CTL_WRITER_START_OFFSET", kCtlWriterStartOffset);
+  set("CTL_STATS_OFFSET", kCtlStatsOffset);
+  set("STAT_SEQ", kStatSeq);
+  set("STAT_NEXT_SEQUENCE", kStatNextSequence);
+  set("STAT_BYTES", kStatBytes);
+  set("STAT_ROLLS", kStatRolls);
+  set("STAT_FLUSHES", kStatFlushes);
+  set("STAT_SEGMENT", kStatSegment);
+  set("STATS_BYTES", kStatsBytes);
+  return c;
+}
+
+}  // namespace
+
+void InitLogBindings(Napi::Env env, Napi::Object exports) {
+  Napi::Object log = Napi::Object::New(env);
+  log.Set("constants", LogConstants(env));
+  log.Set("LogFile", LogFile::Define(env));
+  log.Set("crc32c", Napi::Function::New(env, Crc32cJs, "crc32c"));
+  log.Set("fsyncDir", Napi::Function::New(env, FsyncDir, "fsyncDir"));
+  log.Set("hardwareCrc", Napi::Boolean::New(env, HasHardwareCrc()));
+  exports.Set("log", log);
+}
+
+}  // namespace ringwire::addon

@@ -1,0 +1,57 @@
+// The log's half of the native addon (cpp/addon/log_binding.cc), typed.
+import { native } from '../native.js';
+
+/** One mmap'd file. Mode 0 read-only, 1 read-write (extended to `bytes`), 2 create + preallocate. */
+export interface LogFile {
+  /** The mapping (an external ArrayBuffer; detached by close()). */
+  readonly buffer: ArrayBuffer;
+  readonly size: number;
+  /** flock(LOCK_EX | LOCK_NB): true if we now hold it. */
+  lock(): boolean;
+  msync(offset: number, length: number): void;
+  /** Prefaults the pages of [from, to) in a background thread; later calls extend `to`. */
+  populate(from: number, to: number): void;
+  /** msync of the whole mapping every `ms` in a background thread, until close(). */
+  syncEvery(ms: number): void;
+  wake(offset: number): void;
+  wait(offset: number, expected: number, timeoutMs: number): Promise<'woken' | 'not-equal' | 'timed-out'>;
+  /** CRCs and commits the in-progress records laid out in [start, end); returns how many. */
+  commit(start: number, end: number): number;
+  scan(): ScanResult;
+  zero(from: number, to: number): void;
+  close(): void;
+}
+
+export interface ScanResult {
+  /** '' when the segment is valid. */
+  problem: string;
+  problemOffset: number;
+  end: number;
+  records: number;
+  nextSequence: number;
+  lastTimestamp: number;
+  payloadBytes: number;
+  sealed: boolean;
+  dirtyEnd: number;
+  headerValid: boolean;
+  epoch: number;
+  index: number;
+  baseSequence: number;
+  segmentBytes: number;
+  created: number;
+  codec: number;
+}
+
+export interface LogAddon {
+  constants: Record<string, number>;
+  LogFile: new (path: string, mode: 0 | 1 | 2, bytes: number) => LogFile;
+  crc32c(bytes: Uint8Array, init?: number, software?: boolean): number;
+  fsyncDir(path: string): void;
+  hardwareCrc: boolean;
+}
+
+export const MODE_READ = 0;
+export const MODE_WRITE = 1;
+export const MODE_CREATE = 2;
+
+export const logNative = (): LogAddon => (native() as unknown as { log: LogAddon }).log;

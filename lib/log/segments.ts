@@ -1,0 +1,200 @@
+// The files of a log directory: listing segments, segment headers, the control file.
+import { closeSync, existsSync, linkSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32c } from './crc32c.js';
+import { logError, LogCorruptError } from './errors.js';
+import * as F from './format.js';
+import { logNative, MODE_CREATE, MODE_WRITE, type LogFile } from './native.js';
+
+export interface SegmentRef {
+  index: number;
+  path: string;
+}
+
+export interface SegmentHeader {
+  epoch: number;
+  index: number;
+  baseSequence: number;
+  segmentBytes: number;
+  created: number;
+  codec: number;
+}
+
+/** Segments of `dir`, oldest first. */
+export function listSegments(dir: string): SegmentRef[] {
+  const out: SegmentRef[] = [];
+  for (const name of readdirSync(dir)) {
+    const index = F.segmentIndexOf(name);
+    if (index >= 0) out.push({ index, path: join(dir, name) });
+  }
+  return out.sort((a, b) => a.index - b.index);
+}
+
+/** Parses and checks the header at the start of `i32`/`u8` (>= 128 bytes); null if invalid. */
+export function parseHeader(u8: Uint8Array, i32: Int32Array): SegmentHeader | null {
+  if (u8.length < F.SEGMENT_HEADER_BYTES) return null;
+  const w = (off: number) => i32[off >> 2]! >>> 0;
+  if (w(F.SEG_MAGIC_OFFSET) !== F.SEGMENT_MAGIC || w(F.SEG_VERSION_OFFSET) !== F.VERSION) return null;
+  if (w(F.SEG_HEADER_BYTES_OFFSET) !== F.SEGMENT_HEADER_BYTES) return null;
+  if (w(F.SEG_HEADER_CRC_OFFSET) !== crc32c(u8, 0, F.SEG_HEADER_CRC_OFFSET)) return null;
+  const h: SegmentHeader = {
+    epoch: w(F.SEG_EPOCH_OFFSET),
+    index: F.readU64(i32, F.SEG_INDEX_OFFSET),
+    baseSequence: F.readU64(i32, F.SEG_BASE_SEQ_OFFSET),
+    segmentBytes: F.readU64(i32, F.SEG_BYTES_OFFSET),
+    created: F.readU64(i32, F.SEG_CREATED_OFFSET),
+    codec: w(F.SEG_CODEC_OFFSET),
+  };
+  if (h.epoch === 0 || h.index < 0 || h.baseSequence < 0 || h.created < 0 || !F.validSegmentBytes(h.segmentBytes)) return null;
+  return h;
+}
+
+export function writeHeader(u8: Uint8Array, i32: Int32Array, h: SegmentHeader): void {
+  u8.fill(0, 0, F.SEGMENT_HEADER_BYTES);
+  i32[F.SEG_MAGIC_OFFSET >> 2] = F.SEGMENT_MAGIC;
+  i32[F.SEG_VERSION_OFFSET >> 2] = F.VERSION;
+  i32[F.SEG_HEADER_BYTES_OFFSET >> 2] = F.SEGMENT_HEADER_BYTES;
+  i32[F.SEG_EPOCH_OFFSET >> 2] = h.epoch | 0;
+  F.writeU64(i32, F.SEG_INDEX_OFFSET, h.index);
+  F.writeU64(i32, F.SEG_BASE_SEQ_OFFSET, h.baseSequence);
+  F.writeU64(i32, F.SEG_BYTES_OFFSET, h.segmentBytes);
+  F.writeU64(i32, F.SEG_CREATED_OFFSET, h.created);
+  i32[F.SEG_CODEC_OFFSET >> 2] = h.codec;
+  i32[F.SEG_HEADER_CRC_OFFSET >> 2] = crc32c(u8, 0, F.SEG_HEADER_CRC_OFFSET) | 0;
+}
+
+/** Reads a segment's header with read(2) (no mapping); throws LogCorruptError if it is invalid. */
+export function readHeaderFile(path: string): SegmentHeader {
+  const buf = new Uint8Array(new ArrayBuffer(F.SEGMENT_HEADER_BYTES));
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, buf, 0, buf.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const h = n === buf.length ? parseHeader(buf, new Int32Array(buf.buffer)) : null;
+  if (h === null) throw new LogCorruptError(path, 0, n < buf.length ? `file too short for a header (${n} bytes)` : 'bad segment header');
+  return h;
+}
+
+/** A new random non-zero epoch. */
+export function newEpoch(): number {
+  const v = new Uint32Array(1);
+  do crypto.getRandomValues(v);
+  while (v[0] === 0);
+  return v[0]!;
+}
+
+/** Creates segment `h.index` of `dir` complete with its header (made under a temporary name and
+ * renamed into place, so no reader ever sees a partial header). Returns the mapped file. */
+export function createSegment(dir: string, h: SegmentHeader): { file: LogFile; path: string } {
+  const path = join(dir, F.segmentName(h.index));
+  const tmp = `${path}.${process.pid}.tmp`;
+  const file = new (logNative().LogFile)(tmp, MODE_CREATE, h.segmentBytes);
+  try {
+    writeHeader(new Uint8Array(file.buffer), F.words(file.buffer), h);
+    // link() fails if the name exists (a rename would silently replace a segment).
+    linkSync(tmp, path);
+  } catch (err) {
+    file.close();
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw err;
+  }
+  unlinkSync(tmp);
+  return { file, path };
+}
+
+/** Removes `*.tmp` files left by a writer that died while creating a file. */
+export function removeTemporaries(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (name.endsWith('.tmp')) {
+      try {
+        unlinkSync(join(dir, name));
+      } catch {}
+    }
+  }
+}
+
+/** Opens (creating it if `create` is given and it does not exist) the control file of `dir`. */
+export function openControl(dir: string, create?: { segmentBytes: number; codec: number }): LogFile {
+  const path = join(dir, F.CONTROL_FILE);
+  const N = logNative();
+  if (create !== undefined && !existsSync(path)) {
+    const tmp = `${path}.${process.pid}.tmp`;
+    const f = new N.LogFile(tmp, MODE_CREATE, F.CONTROL_BYTES);
+    const i32 = F.words(f.buffer);
+    i32[F.CTL_VERSION_OFFSET >> 2] = F.VERSION;
+    i32[F.CTL_SEGMENT_BYTES_OFFSET >> 2] = create.segmentBytes;
+    i32[F.CTL_CODEC_OFFSET >> 2] = create.codec;
+    F.writeU64(i32, F.CTL_CREATED_OFFSET, Date.now());
+    i32[F.CTL_MAGIC_OFFSET >> 2] = F.CONTROL_MAGIC;
+    f.close();
+    try {
+      linkSync(tmp, path); // fails if another writer created it first: we then use theirs
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+  let f: LogFile;
+  try {
+    f = new N.LogFile(path, MODE_WRITE, 0);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_NOT_FOUND') {
+      throw logError('ERR_NOT_A_LOG', `${dir} holds no ringwire log (no ${F.CONTROL_FILE})`, err);
+    }
+    throw err;
+  }
+  const i32 = F.words(f.buffer);
+  if (f.size < F.CONTROL_BYTES || i32[F.CTL_MAGIC_OFFSET >> 2] !== F.CONTROL_MAGIC || i32[F.CTL_VERSION_OFFSET >> 2] !== F.VERSION) {
+    f.close();
+    throw logError('ERR_NOT_A_LOG', `${path} is not a ringwire log control file (bad magic or version)`);
+  }
+  return f;
+}
+
+export interface ControlStats {
+  nextSequence: number;
+  bytes: number;
+  rolls: number;
+  flushes: number;
+  segment: number;
+}
+
+const STATS = F.CTL_STATS_OFFSET;
+const STAT_FIELDS = [F.STAT_NEXT_SEQUENCE, F.STAT_BYTES, F.STAT_ROLLS, F.STAT_FLUSHES, F.STAT_SEGMENT] as const;
+
+/** Writer side: publishes counters under a sequence lock (odd while writing). */
+export function writeControlStats(i32: Int32Array, s: ControlStats): void {
+  const seqAt = (STATS + F.STAT_SEQ) >> 2;
+  const seq = (Atomics.load(i32, seqAt) + 1) | 1;
+  Atomics.store(i32, seqAt, seq);
+  const values = [s.nextSequence, s.bytes, s.rolls, s.flushes, s.segment];
+  for (let k = 0; k < STAT_FIELDS.length; k++) {
+    const at = (STATS + STAT_FIELDS[k]!) >> 2;
+    Atomics.store(i32, at, values[k]! % 4294967296 | 0);
+    Atomics.store(i32, at + 1, Math.floor(values[k]! / 4294967296) | 0);
+  }
+  // Publish point: a reader that sees the same even sequence before and after read a consistent set.
+  Atomics.store(i32, seqAt, seq + 1);
+}
+
+export function readControlStats(i32: Int32Array): ControlStats {
+  const seqAt = (STATS + F.STAT_SEQ) >> 2;
+  let v: number[] = [];
+  // Bounded: a writer holds the lock for a few stores; one that died mid-update leaves it odd, and
+  // after the bound we return what we read.
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    const s1 = Atomics.load(i32, seqAt);
+    v = STAT_FIELDS.map((f) => {
+      const at = (STATS + f) >> 2;
+      return (Atomics.load(i32, at) >>> 0) + (Atomics.load(i32, at + 1) >>> 0) * 4294967296;
+    });
+    if ((s1 & 1) === 0 && Atomics.load(i32, seqAt) === s1) break;
+  }
+  return { nextSequence: v[0]!, bytes: v[1]!, rolls: v[2]!, flushes: v[3]!, segment: v[4]! };
+}

@@ -1,0 +1,115 @@
+// The ringwire command on real logs: tail (once and -f), dump, verify (exit 1 + the first
+// corruption's file and offset), stat (a log and a channel file), usage errors.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LogWriter } from '../../lib/log/index.js';
+import { listSegments } from '../../lib/log/segments.js';
+import { native } from '../../lib/native.js';
+import { cleanupDirs, ROOT, tempDir } from './helpers.js';
+
+afterAll(cleanupDirs);
+
+const BIN = join(ROOT, 'bin', 'ringwire.mjs');
+const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+function makeLog(n: number): string {
+  const dir = tempDir('cli');
+  const w = LogWriter.open(dir, { segmentBytes: 64 * 1024 });
+  for (let i = 0; i < n; i++) w.append({ level: 30, i, msg: `line ${i}` });
+  w.close();
+  return dir;
+}
+
+describe('ringwire CLI', () => {
+  it('log tail prints the last records as NDJSON or text', () => {
+    const dir = makeLog(3000);
+    const r = cli('log', 'tail', dir, '-n', '3');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).i)).toEqual([2997, 2998, 2999]);
+    const t = cli('log', 'tail', dir, '-n', '1', '--format', 'text');
+    expect(t.stdout).toMatch(/^2999 \d{4}-\d\d-\d\dT[\d:.]+Z \{"level":30,"i":2999,"msg":"line 2999"\}\n$/);
+    const from = cli('log', 'tail', dir, '--from', '2990', '-n', '0');
+    expect(from.stdout.trim().split('\n').length).toBe(10);
+  });
+
+  it('log dump prints every record with its sequence and timestamp', () => {
+    const dir = makeLog(2500);
+    const r = cli('log', 'dump', dir);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.length).toBe(2500);
+    expect(lines[1234]).toMatchObject({ sequence: 1234, value: { i: 1234, msg: 'line 1234' } });
+    expect(typeof lines[0].timestamp).toBe('number');
+  });
+
+  it('log verify: exit 0 on a good log, 1 with the segment and offset of the first corruption', () => {
+    const dir = makeLog(2000);
+    const ok = cli('log', 'verify', dir);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('2000 record(s)');
+    const seg = listSegments(dir)[1]!.path;
+    const fd = openSync(seg, 'r+');
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, 1000);
+    b[0]! ^= 0x10;
+    writeSync(fd, b, 0, 1, 1000);
+    closeSync(fd);
+    const bad = cli('log', 'verify', dir);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(new RegExp(`CORRUPT ${seg} at offset \\d+: `));
+    const offset = Number(/at offset (\d+)/.exec(bad.stdout)![1]);
+    expect(offset).toBeLessThanOrEqual(1000);
+    expect(offset).toBeGreaterThan(1000 - 200);
+    // tail/dump meeting the corruption say where, and exit 1.
+    const dump = cli('log', 'dump', dir);
+    expect(dump.status).toBe(1);
+    expect(dump.stderr).toContain(`${seg} is corrupt at offset ${offset}`);
+  });
+
+  it('log tail -f follows a live writer', async () => {
+    const dir = makeLog(5);
+    const w = LogWriter.open(dir);
+    const child = spawn(process.execPath, [BIN, 'log', 'tail', dir, '-f', '-n', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const lines = () => out.trim().split('\n').filter(Boolean);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (lines().length === 2) for (let i = 5; i < 105; i++) w.append({ i });
+        if (lines().length >= 102) resolve();
+      });
+    });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    clearTimeout(guard);
+    w.close();
+    expect(lines().map((l) => JSON.parse(l).i)).toEqual([3, 4, ...Array.from({ length: 100 }, (_, k) => k + 5)]);
+  });
+
+  it('stat reads the counters of a log and of a channel file', () => {
+    const dir = makeLog(1234);
+    const s = cli('stat', dir);
+    expect(s.status).toBe(0);
+    expect(JSON.parse(s.stdout)).toMatchObject({ kind: 'log', nextSequence: 1234, writerPid: 0, parkedReaders: 0 });
+
+    const mem = new Uint8Array(1024 + 4096);
+    native().initRing(mem, 4096, 1024, 1);
+    const file = join(tempDir('cli'), 'chan');
+    writeFileSync(file, mem);
+    const c = cli('stat', file);
+    expect(c.status).toBe(0);
+    expect(JSON.parse(c.stdout)).toMatchObject({ kind: 'channel', capacity: 4096, usedBytes: 0, sent: { messages: 0 } });
+  });
+
+  it('usage errors exit 2', () => {
+    expect(cli().status).toBe(2);
+    expect(cli('log', 'tail').status).toBe(2);
+    expect(cli('log', 'tail', tempDir('empty')).stderr).toContain('is not a ringwire log directory');
+    expect(cli('log', 'tail', '/', '-n', 'x').status).toBe(2);
+    expect(cli('stat', '/etc/hostname').status).toBe(2);
+  });
+});

@@ -1,0 +1,241 @@
+// Fault injection on closed logs: truncated files, flipped bits, zeroed pages, garbage tails,
+// foreign and empty files. verify() finds the damage and names the segment and offset; reopening
+// for writing keeps the valid prefix of the tail and continues the sequence; readers report
+// corruption as LogCorruptError; nothing crashes the process.
+import { closeSync, copyFileSync, openSync, readdirSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LogCorruptError, LogReader, LogWriter, verifyLog } from '../../lib/log/index.js';
+import * as F from '../../lib/log/format.js';
+import { listSegments } from '../../lib/log/segments.js';
+import { cleanupDirs, payloadFor, prng, tempDir } from './helpers.js';
+
+afterAll(cleanupDirs);
+
+const SEGMENT = F.MIN_SEGMENT_BYTES;
+
+interface Rec {
+  seq: number;
+  segment: string;
+  offset: number;
+  length: number; // record bytes, header included (not padding)
+}
+
+/** A closed log with `n` string records over several segments, and where each record lies. */
+function makeLog(n: number): { dir: string; recs: Rec[] } {
+  const dir = tempDir('fault');
+  const w = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: SEGMENT });
+  for (let i = 0; i < n; i++) w.append(payloadFor(i));
+  w.close();
+  const r = LogReader.open<string>(dir);
+  const recs: Rec[] = [];
+  for (;;) {
+    const before = r.position;
+    const e = r.read();
+    if (e === undefined) break;
+    // A read that crossed a roll started in the previous segment: the record is at the new one's start.
+    const pos = r.position;
+    const offset = pos.segment === before.segment ? before.offset : F.SEGMENT_HEADER_BYTES;
+    const length = F.RECORD_HEADER_BYTES + Buffer.byteLength(e.value);
+    recs.push({ seq: e.sequence, segment: pos.segment, offset, length });
+  }
+  r.close();
+  expect(recs.length).toBe(n);
+  return { dir, recs };
+}
+
+function copyLog(src: string): string {
+  const dst = tempDir('fault-copy');
+  for (const n of readdirSync(src)) copyFileSync(join(src, n), join(dst, n));
+  return dst;
+}
+
+function patch(path: string, offset: number, bytes: Uint8Array): void {
+  const fd = openSync(path, 'r+');
+  writeSync(fd, bytes, 0, bytes.length, offset);
+  closeSync(fd);
+}
+
+function flipBit(path: string, offset: number, bit: number): void {
+  const fd = openSync(path, 'r+');
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, offset);
+  b[0]! ^= 1 << bit;
+  writeSync(fd, b, 0, 1, offset);
+  closeSync(fd);
+}
+
+/** Reads everything; returns the records and the error that stopped it, if any. */
+function readAllSafe(dir: string): { seqs: number[]; error: unknown } {
+  let r: LogReader<string> | undefined;
+  const seqs: number[] = [];
+  try {
+    r = LogReader.open<string>(dir, { codec: 'string' });
+    for (let e = r.read(); e !== undefined; e = r.read()) {
+      expect(e.value).toBe(payloadFor(e.sequence));
+      seqs.push(e.sequence);
+    }
+    return { seqs, error: undefined };
+  } catch (error) {
+    return { seqs, error };
+  } finally {
+    r?.close();
+  }
+}
+
+const tailOf = (dir: string) => listSegments(dir).at(-1)!.path;
+
+describe('fault injection', () => {
+  const base = makeLog(1500);
+  const tail = tailOf(base.dir);
+  const tailRecs = base.recs.filter((r) => r.segment.endsWith(tail.slice(tail.lastIndexOf('/'))));
+
+  it('the pristine log verifies', () => {
+    expect(listSegments(base.dir).length).toBeGreaterThanOrEqual(3);
+    expect(tailRecs.length).toBeGreaterThan(20);
+    expect(verifyLog(base.dir)).toMatchObject({ ok: true, records: 1500, problems: [] });
+  });
+
+  it('a bit flipped inside any record of the tail: verify names it, recovery keeps the records before it', () => {
+    const rand = prng(11);
+    for (let t = 0; t < 15; t++) {
+      const dir = copyLog(base.dir);
+      const victim = tailRecs[Math.floor(rand() * tailRecs.length)]!;
+      const seg = join(dir, victim.segment.slice(victim.segment.lastIndexOf('/') + 1));
+      const at = victim.offset + Math.floor(rand() * victim.length);
+      flipBit(seg, at, Math.floor(rand() * 8));
+      const report = verifyLog(dir);
+      expect(report.ok).toBe(false);
+      expect(report.problems[0]).toMatchObject({ segment: seg, offset: victim.offset });
+      const read = readAllSafe(dir);
+      expect(read.error).toBeInstanceOf(LogCorruptError);
+      expect(read.error).toMatchObject({ code: 'ERR_CORRUPT', segment: seg, offset: victim.offset });
+      expect(read.seqs.length).toBe(victim.seq);
+
+      const w = LogWriter.open<string>(dir, { codec: 'string' });
+      expect(w.nextSequence).toBe(victim.seq);
+      expect(w.recovery).toMatchObject({ segment: seg, discardedFrom: victim.offset });
+      w.append(payloadFor(victim.seq));
+      w.close();
+      expect(verifyLog(dir)).toMatchObject({ ok: true, records: victim.seq + 1 });
+    }
+  });
+
+  it('a bit flipped in a sealed segment: verify and readers report it with file and offset', () => {
+    const dir = copyLog(base.dir);
+    const victim = base.recs[100]!;
+    const seg = join(dir, victim.segment.slice(victim.segment.lastIndexOf('/') + 1));
+    flipBit(seg, victim.offset + F.RECORD_HEADER_BYTES + 1, 3);
+    expect(verifyLog(dir).problems[0]).toMatchObject({ segment: seg, offset: victim.offset, problem: 'record CRC mismatch' });
+    const read = readAllSafe(dir);
+    expect(read.seqs.length).toBe(100);
+    expect((read.error as Error).message).toContain(`${seg} is corrupt at offset ${victim.offset}`);
+  });
+
+  it('a truncated tail: recovery keeps the whole records before the cut and restores the file size', () => {
+    const rand = prng(5);
+    for (let t = 0; t < 10; t++) {
+      const dir = copyLog(base.dir);
+      const seg = tailOf(dir);
+      const last = tailRecs.at(-1)!;
+      const cut = F.SEGMENT_HEADER_BYTES + Math.floor(rand() * (last.offset + last.length - F.SEGMENT_HEADER_BYTES));
+      truncateSync(seg, cut);
+      const report = verifyLog(dir);
+      expect(report.ok).toBe(false);
+      expect(report.problems[0]!.segment).toBe(seg);
+      const kept = tailRecs.filter((r) => r.offset + r.length <= cut);
+      const w = LogWriter.open<string>(dir, { codec: 'string' });
+      expect(w.nextSequence).toBe(kept.length > 0 ? kept.at(-1)!.seq + 1 : tailRecs[0]!.seq);
+      w.close();
+      expect(statSync(seg).size).toBe(SEGMENT);
+      expect(verifyLog(dir).ok).toBe(true);
+    }
+  });
+
+  it('a zeroed page in the tail: recovery stops at the first damaged record', () => {
+    const dir = copyLog(base.dir);
+    const seg = tailOf(dir);
+    const page = 4096 * 2;
+    patch(seg, page, new Uint8Array(4096));
+    const firstHit = tailRecs.find((r) => r.offset + r.length > page)!;
+    expect(verifyLog(dir).ok).toBe(false);
+    const w = LogWriter.open<string>(dir, { codec: 'string' });
+    expect(w.nextSequence).toBe(firstHit.seq);
+    w.close();
+    expect(verifyLog(dir).ok).toBe(true);
+  });
+
+  it('garbage after the last record: verify reports it, recovery zeroes it and continues', () => {
+    const dir = copyLog(base.dir);
+    const seg = tailOf(dir);
+    const last = tailRecs.at(-1)!;
+    const end = last.offset + F.alignRecord(last.length);
+    const rand = prng(9);
+    const junk = new Uint8Array(3000).map(() => Math.floor(rand() * 256));
+    patch(seg, end + 64, junk);
+    expect(verifyLog(dir).problems[0]).toMatchObject({ segment: seg, problem: 'non-zero bytes after the last record', offset: end + 64 });
+    expect(readAllSafe(dir)).toMatchObject({ error: undefined });
+    const w = LogWriter.open<string>(dir, { codec: 'string' });
+    expect(w.nextSequence).toBe(1500);
+    expect(w.recovery.discardedBytes).toBeGreaterThan(0);
+    w.append(payloadFor(1500));
+    w.close();
+    expect(verifyLog(dir)).toMatchObject({ ok: true, records: 1501 });
+
+    // Garbage that looks like the start of a record (a plausible length word) right at the end.
+    const d2 = copyLog(base.dir);
+    patch(tailOf(d2), end, new Uint8Array(new Uint32Array([200, 0xdeadbeef, 1, 7]).buffer));
+    expect(verifyLog(d2).problems[0]).toMatchObject({ offset: end });
+    const w2 = LogWriter.open<string>(d2, { codec: 'string' });
+    expect(w2.nextSequence).toBe(1500);
+    w2.close();
+  });
+
+  it('foreign, empty and header-less files never crash: errors name the file', () => {
+    const cases: Array<[string, (p: string) => void]> = [
+      ['empty', (p) => truncateSync(p, 0)],
+      ['short', (p) => truncateSync(p, 50)],
+      ['garbage', (p) => writeFileSync(p, Buffer.alloc(SEGMENT, 0x5a))],
+      ['zeros', (p) => writeFileSync(p, Buffer.alloc(SEGMENT))],
+      ['header flip', (p) => flipBit(p, F.SEG_BASE_SEQ_OFFSET, 0)],
+    ];
+    for (const [name, damage] of cases) {
+      const dir = copyLog(base.dir);
+      const seg = tailOf(dir);
+      damage(seg);
+      const report = verifyLog(dir);
+      expect({ name, ok: report.ok }).toEqual({ name, ok: false });
+      expect(report.problems.some((p) => p.segment === seg)).toBe(true);
+      expect(() => LogWriter.open(dir, { codec: 'string' })).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT' }));
+      const read = readAllSafe(dir);
+      expect(read.error).toMatchObject({ code: 'ERR_CORRUPT' });
+    }
+    const notLog = tempDir('notlog');
+    writeFileSync(join(notLog, F.CONTROL_FILE), 'hello');
+    expect(() => LogReader.open(notLog)).toThrow(expect.objectContaining({ code: 'ERR_NOT_A_LOG' }));
+    expect(() => verifyLog(notLog)).toThrow(expect.objectContaining({ code: 'ERR_NOT_A_LOG' }));
+  });
+
+  it('random damage anywhere (fuzz): verify, recovery and readers never crash', () => {
+    const rand = prng(77);
+    for (let t = 0; t < 25; t++) {
+      const dir = copyLog(base.dir);
+      const segs = listSegments(dir);
+      const seg = segs[Math.floor(rand() * segs.length)]!.path;
+      const size = statSync(seg).size;
+      const kind = Math.floor(rand() * 4);
+      if (kind === 0) for (let k = 0; k < 5; k++) flipBit(seg, Math.floor(rand() * size), Math.floor(rand() * 8));
+      else if (kind === 1) truncateSync(seg, Math.floor(rand() * size));
+      else if (kind === 2) patch(seg, Math.floor(rand() * (size - 512)), new Uint8Array(512).map(() => Math.floor(rand() * 256)));
+      else patch(seg, Math.floor(rand() * (size / 4096)) * 4096, new Uint8Array(4096));
+      verifyLog(dir);
+      readAllSafe(dir);
+      try {
+        LogWriter.open(dir, { codec: 'string' }).close();
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'ERR_CORRUPT' });
+      }
+      readAllSafe(dir);
+    }
+  });
+});

@@ -1,0 +1,35 @@
+// Shared bits of the log tests: temporary directories and a deterministic payload per sequence.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const dirs: string[] = [];
+
+/** A fresh empty directory, removed by cleanupDirs(). */
+export function tempDir(tag = 'log'): string {
+  const d = mkdtempSync(join(tmpdir(), `ringwire-${tag}-`));
+  dirs.push(d);
+  return d;
+}
+
+export function cleanupDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** The payload the fixtures write for sequence `seq` (size varies with seq). */
+export const payloadFor = (seq: number): string => `${seq}:` + 'abcdefghij'.repeat(seq % 23);
+
+/** A seeded PRNG (mulberry32). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;

@@ -1,0 +1,118 @@
+// Child processes for the cross-process tests: node scripts in test/xproc/fixtures (they import the
+// built library, dist/), with stdout/stderr collected, an IPC channel to wait on, and a hard time
+// limit so that a wedged child fails the test instead of hanging it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, unlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Child {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  /** Settles when the process exits (never rejects). */
+  readonly exit: Promise<Exit>;
+  /** IPC messages received so far, in order. */
+  readonly messages: any[];
+  /** Resolves with the first IPC message (from `from` on) that matches, or rejects after `ms`. */
+  waitFor(match: (m: any) => boolean, ms: number, from?: number): Promise<any>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Runs `node fixtures/<script> <JSON args>`; the child is SIGKILLed after `limitMs`. */
+export function start(script: string, args: unknown, limitMs = 60_000): Child {
+  const proc = spawn(process.execPath, [fixture(script), JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const messages: any[] = [];
+  const listeners = new Set<() => void>();
+  proc.on('message', (m) => {
+    messages.push(m);
+    for (const l of listeners) l();
+  });
+  const limit = setTimeout(() => proc.kill('SIGKILL'), limitMs);
+  const exit = new Promise<Exit>((resolve) => {
+    proc.on('exit', (code, signal) => {
+      clearTimeout(limit);
+      // stdio may still hold buffered output: wait for it to close (bounded).
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        for (const l of listeners) l();
+        resolve({ code, signal, stdout, stderr });
+      };
+      proc.on('close', finish);
+      setTimeout(finish, 2000).unref();
+    });
+  });
+  let exited = false;
+  void exit.then(() => (exited = true));
+  return {
+    proc,
+    pid: proc.pid!,
+    exit,
+    messages,
+    kill: (signal = 'SIGKILL') => proc.kill(signal),
+    waitFor(match, ms, from = 0) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          for (let k = from; k < messages.length; k++) {
+            if (match(messages[k])) {
+              cleanup();
+              resolve(messages[k]);
+              return;
+            }
+          }
+          if (exited) {
+            cleanup();
+            reject(new Error(`${script} (pid ${proc.pid}) exited before sending the expected message; stderr: ${stderr.slice(-2000)}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`${script} (pid ${proc.pid}): no expected message within ${ms} ms; got ${JSON.stringify(messages.slice(from)).slice(-500)}; stderr: ${stderr.slice(-2000)}`));
+        }, ms);
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs a fixture to completion; its last stdout line is parsed as JSON. Fails on a signal or non-zero exit. */
+export async function run(script: string, args: unknown, limitMs = 60_000): Promise<any> {
+  const e = await start(script, args, limitMs).exit;
+  if (e.signal !== null || e.code !== 0) {
+    throw new Error(`${script} exited with ${e.signal ?? `code ${e.code}`}\nstdout: ${e.stdout.slice(-2000)}\nstderr: ${e.stderr.slice(-4000)}`);
+  }
+  const lines = e.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!);
+}
+
+/** A channel name no other test (or run) uses. */
+export const uniqueName = (what: string): string => `test-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
+
+export function removeQuietly(path: string): void {
+  try {
+    if (existsSync(path)) unlinkSync(path);
+  } catch {
+    // best effort
+  }
+}

@@ -1,0 +1,56 @@
+// Waiting across processes: a parked async call costs (almost) no CPU and leaves the event loop
+// free (the futex sleep is on a native thread); a channel file opened by worker threads, each
+// with its own mapping, survives a thread terminated while parked.
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { Channel } from '../../lib/index.js';
+import * as L from '../../lib/layout.js';
+import { fixture, run, uniqueName } from './helpers.js';
+
+describe('parked async waits', () => {
+  for (const side of ['rx', 'tx'] as const) {
+    it(`${side === 'rx' ? 'recv()' : 'send()'} parked for 1.5 s: little CPU, event loop running, then ERR_TIMEOUT`, async () => {
+      const name = uniqueName(`idle-${side}`);
+      const ch = Channel.open(name, { create: true, capacity: 4096, codec: 'json' });
+      const peer = side === 'rx' ? ch.sender() : ch.receiver(); // a live peer: no ERR_PEER_DEAD
+      try {
+        const r = await run('idle.mjs', { name, side, ms: 1500 }, 60_000);
+        expect(r.outcome).toBe('ERR_TIMEOUT');
+        // Generous bounds (a busy machine delays timers): the loop kept ticking, the CPU stayed idle.
+        expect(r.ticks).toBeGreaterThan(20);
+        expect(r.cpuMs).toBeLessThan(r.wallMs * 0.25);
+      } finally {
+        peer.release();
+        await ch.close();
+        Channel.unlink(name);
+      }
+    });
+  }
+});
+
+describe('worker threads', () => {
+  it('each thread opens the channel itself; terminating a parked thread leaves the others working', async () => {
+    const name = uniqueName('threads');
+    const ch = Channel.open(name, { create: true, capacity: 4096, codec: 'json' });
+    const s = ch.sender();
+    for (let round = 0; round < 3; round++) {
+      const worker = new Worker(fixture('thread.mjs'), { workerData: { name, count: 100 } });
+      const done = new Promise<{ sum: number }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      for (let i = 1; i <= 100; i++) await s.send(i);
+      expect((await done).sum).toBe(5050);
+      await new Promise((res) => setTimeout(res, 30)); // parked in its next recv()
+      await worker.terminate();
+      // A terminated thread cannot give its role back, and takeover is per process (this one is
+      // alive), so the role stays held: the test frees the role word itself for the next round.
+      expect(Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2)).toBe(process.pid);
+      Atomics.store(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2, 0);
+    }
+    s.trySend(1);
+    expect(ch.receiver().tryRecv()).toBe(1);
+    await ch.close();
+    Channel.unlink(name);
+  });
+});
