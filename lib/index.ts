@@ -7,3 +7,4 @@ export type { Codec, CodecName, CodecSpec } from './codecs.js';
 export { RingwireError, RingwireRangeError, RingwireTypeError, type RingwireErrorCode } from './errors.js';
 export type { WaitOptions } from './wait.js';
 export * from './log/index.js';
+export * from './pipeline/index.js';

@@ -8,6 +8,9 @@
 // head comes after its reads of the released space, and the producer Atomics.loads head before
 // reusing it.
 //
+// Positions are held as int32 (`| 0`; differences as `(a - b) >>> 0`): a uint32 above 2^31 in an
+// object field is a heap number in V8, i.e. an allocation on every store.
+//
 // Every position or length read from shared memory is checked before it is used.
 import { corruptError } from './errors.js';
 import * as L from './layout.js';
@@ -72,6 +75,9 @@ export class RingWriter {
   private published: number;
   private headCache: number;
   private claimed = 0;
+  private claimStart = 0;
+  /** While set, commit() appends without publishing (Sender.cork); a full ring publishes anyway. */
+  corked = false;
   wakes = 0;
 
   constructor(mem: RingMemory) {
@@ -81,11 +87,11 @@ export class RingWriter {
     this.mask = mem.mask;
     this.maxPayload = L.maxRecordPayload(mem.capacity);
     // Only the producer writes tail; the previous holder of the role published its last value.
-    this.tail = Atomics.load(this.i32, TAIL) >>> 0;
+    this.tail = Atomics.load(this.i32, TAIL);
     this.published = this.tail;
     // A cache that says "full": the first claim loads head and checks both positions (tail came
     // from shared memory too) before anything is written.
-    this.headCache = (this.tail - this.capacity) >>> 0;
+    this.headCache = (this.tail - this.capacity) | 0;
   }
 
   /**
@@ -99,23 +105,28 @@ export class RingWriter {
     const total = need > contiguous ? need + contiguous : need;
     if (total > this.capacity - ((this.tail - this.headCache) >>> 0)) {
       this.headCache = this.loadHead();
-      if (total > this.capacity - ((this.tail - this.headCache) >>> 0)) return FULL;
+      if (total > this.capacity - ((this.tail - this.headCache) >>> 0)) {
+        // Corked records the consumer has not seen could be all that fills the ring: show them.
+        if (this.tail !== this.published) this.publish();
+        return FULL;
+      }
     }
+    this.claimStart = this.tail;
     if (need > contiguous) {
       const at = (DATA + off) >> 2;
       this.i32[at] = contiguous - L.RECORD_HEADER_BYTES;
       this.i32[at + 1] = L.TYPE_PAD;
-      this.tail = (this.tail + contiguous) >>> 0;
+      this.tail = (this.tail + contiguous) | 0;
       off = 0;
     }
     this.claimed = need;
     return DATA + off + L.RECORD_HEADER_BYTES;
   }
 
-  /** Adds the claimed record (len <= claimed) to the batch and publishes the batch. */
+  /** Adds the claimed record (len <= claimed) to the batch and publishes the batch (unless corked). */
   commit(len: number, type: number): void {
     this.append(len, type);
-    this.publish();
+    if (!this.corked) this.publish();
   }
 
   /** Adds the claimed record to the batch without publishing it. */
@@ -123,14 +134,19 @@ export class RingWriter {
     const at = (DATA + (this.tail & this.mask)) >> 2;
     this.i32[at] = len;
     this.i32[at + 1] = type;
-    this.tail = (this.tail + ((len + 15) & ~7)) >>> 0;
+    this.tail = (this.tail + ((len + 15) & ~7)) | 0;
     this.claimed = 0;
   }
 
-  /** Drops the claim and anything appended but not published. */
+  /** Drops the claim (and the padding it may have written); earlier appends stay. */
   abort(): void {
     this.claimed = 0;
-    this.tail = this.published;
+    this.tail = this.claimStart;
+  }
+
+  /** Publishes whatever was appended but not yet published. */
+  flush(): void {
+    if (this.tail !== this.published) this.publish();
   }
 
   /** The producer's offset in the data region (where the next record goes, before any pad). */
@@ -145,13 +161,15 @@ export class RingWriter {
   /** Makes the appended records visible, and wakes the consumer if it sleeps. */
   publish(): void {
     // Publish point: the header/payload stores above are ordered before this store of tail.
-    Atomics.store(this.i32, TAIL, this.tail | 0);
+    Atomics.store(this.i32, TAIL, this.tail);
     this.published = this.tail;
     // Wake only a parked consumer. Both this load and the consumer's store of RX_PARKED are
     // seq_cst, and so are its re-check of tail and our store of tail above: one of us sees the other.
-    // The compareExchange takes the park word back to 0, so one publish wakes it, not every publish
-    // until it has woken (a futex wake-up takes tens of µs between processes).
-    if (Atomics.load(this.i32, RX_PARKED) !== 0 && Atomics.compareExchange(this.i32, RX_PARKED, 1, 0) === 1) {
+    // The park word is left for the sleeper to clear: taking it back to 0 here (one wake per park)
+    // loses wakes. If our store of tail lands in the sleeper's re-check window and frees too
+    // little, it sleeps anyway, with its park word cleared by us, and no later publish wakes it
+    // (test/unit/waits.test.ts, litmus).
+    if (Atomics.load(this.i32, RX_PARKED) !== 0) {
       this.wakes++;
       this.mem.waiter.notify(this.i32, TAIL);
     }
@@ -175,14 +193,14 @@ export class RingWriter {
 
   /** The word to sleep on while full, and the value it holds now. */
   headWord(): number {
-    return this.headCache | 0;
+    return this.headCache;
   }
 
   private loadHead(): number {
     // Consume point: the consumer stored head after reading the bytes it frees.
-    const head = Atomics.load(this.i32, HEAD) >>> 0;
+    const head = Atomics.load(this.i32, HEAD);
     if (((this.tail - head) >>> 0) > this.capacity || ((head | this.tail) & 7) !== 0) {
-      throw corruptError(`consumer position ${head} is not within ${this.capacity} bytes behind ${this.tail}`);
+      throw corruptError(`consumer position ${head >>> 0} is not within ${this.capacity} bytes behind ${this.tail >>> 0}`);
     }
     return head;
   }
@@ -210,7 +228,7 @@ export class RingReader {
     this.mask = mem.mask;
     this.releaseBatch = mem.capacity >>> 3;
     // Only the consumer writes head.
-    this.head = Atomics.load(this.i32, HEAD) >>> 0;
+    this.head = Atomics.load(this.i32, HEAD);
     this.publishedHead = this.head;
     this.tailCache = this.head;
   }
@@ -241,9 +259,9 @@ export class RingReader {
         type > L.TYPE_FRAG_LAST ||
         (type === L.TYPE_PAD && size !== this.capacity - off)
       ) {
-        throw corruptError(`record at position ${this.head} has length ${len} and type ${type}`);
+        throw corruptError(`record at position ${this.head >>> 0} has length ${len} and type ${type}`);
       }
-      this.head = (this.head + size) >>> 0;
+      this.head = (this.head + size) | 0;
       if (type !== L.TYPE_PAD) {
         this.start = at + L.RECORD_HEADER_BYTES;
         this.length = len;
@@ -271,10 +289,10 @@ export class RingReader {
   release(): void {
     if (this.head === this.publishedHead) return;
     // Publish point: our reads of the records before head are done before the producer sees it.
-    Atomics.store(this.i32, HEAD, this.head | 0);
+    Atomics.store(this.i32, HEAD, this.head);
     this.publishedHead = this.head;
-    // Same Dekker handshake (and one wake per park) as RingWriter.publish, with TX_PARKED.
-    if (Atomics.load(this.i32, TX_PARKED) !== 0 && Atomics.compareExchange(this.i32, TX_PARKED, 1, 0) === 1) {
+    // Same Dekker handshake as RingWriter.publish, with TX_PARKED (left set for the same reason).
+    if (Atomics.load(this.i32, TX_PARKED) !== 0) {
       this.wakes++;
       this.mem.waiter.notify(this.i32, HEAD);
     }
@@ -282,14 +300,14 @@ export class RingReader {
 
   /** The word to sleep on while empty, and the value it holds now. */
   tailWord(): number {
-    return this.tailCache | 0;
+    return this.tailCache;
   }
 
   private refresh(): boolean {
     // Consume point: the producer stored tail after writing every record before it.
-    const tail = Atomics.load(this.i32, TAIL) >>> 0;
+    const tail = Atomics.load(this.i32, TAIL);
     if (((tail - this.head) >>> 0) > this.capacity || ((tail | this.head) & 7) !== 0) {
-      throw corruptError(`producer position ${tail} is not within ${this.capacity} bytes ahead of ${this.head}`);
+      throw corruptError(`producer position ${tail >>> 0} is not within ${this.capacity} bytes ahead of ${this.head >>> 0}`);
     }
     this.tailCache = tail;
     return tail !== this.head;

@@ -168,13 +168,10 @@ export class Sender<T = unknown> {
     if (this.#closed) return Promise.resolve();
     const finish = () => {
       if (this.#closed) return;
-      this.#closed = true;
-      if (this.#reserved) this.abort();
-      this.flushStats();
-      markClosed(this.#i32, 'sender');
-      this.#site.waiter.notify(this.#i32, WORD.TAIL); // a parked receiver must see the end
-      releaseRole(this.#i32, 'sender', this.#token);
-      if (this.#channel.localSender === this) this.#channel.localSender = undefined;
+      this.#giveUp(() => {
+        markClosed(this.#i32, 'sender');
+        this.#site.waiter.notify(this.#i32, WORD.TAIL); // a parked receiver must see the end
+      });
     };
     if (this.#pending === 0) {
       finish();
@@ -187,11 +184,27 @@ export class Sender<T = unknown> {
   release(): void {
     if (this.#closed) return;
     if (this.#pending !== 0) throw new RingwireError('ERR_SEND_PENDING', 'release: async sends are still pending');
-    if (this.#reserved) this.abort();
-    this.#closed = true;
-    this.flushStats();
-    releaseRole(this.#i32, 'sender', this.#token);
-    if (this.#channel.localSender === this) this.#channel.localSender = undefined;
+    this.#giveUp();
+  }
+
+  /**
+   * Batches publication: messages sent while corked are written to the ring but become visible
+   * together at uncork() (one atomic store for the batch instead of one per message), or earlier
+   * when the ring fills up, or at close(). Use it around bursts of small messages.
+   */
+  cork(): void {
+    this.#checkOpen('cork');
+    this.#w.corked = true;
+  }
+
+  /** Publishes everything sent since cork() and goes back to publishing every message. */
+  uncork(): void {
+    this.#w.corked = false;
+    if (!this.#closed) this.#w.flush();
+  }
+
+  get corked(): boolean {
+    return this.#w.corked;
   }
 
   get closed(): boolean {
@@ -204,11 +217,7 @@ export class Sender<T = unknown> {
    */
   abandon(): Promise<unknown> | undefined {
     if (!this.#closed) {
-      this.#closed = true;
-      if (this.#reserved) this.abort();
-      this.flushStats();
-      releaseRole(this.#i32, 'sender', this.#token);
-      if (this.#channel.localSender === this) this.#channel.localSender = undefined;
+      this.#giveUp();
       if (this.#pending !== 0) this.#site.waiter.notify(this.#i32, WORD.HEAD); // our own parked send
     }
     return this.#pending === 0 ? undefined : this.#queue;
@@ -217,6 +226,18 @@ export class Sender<T = unknown> {
   /** @internal */
   flushStats(): void {
     writeStats(this.#i32, L.TX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: this.#full, parks: this.#parks });
+  }
+
+  /** Ends this object's hold on the role: publishes what is corked, then `then()`, then releases. */
+  #giveUp(then?: () => void): void {
+    this.#closed = true;
+    if (this.#reserved) this.abort();
+    this.#w.corked = false;
+    this.#w.flush();
+    this.flushStats();
+    then?.();
+    releaseRole(this.#i32, 'sender', this.#token);
+    if (this.#channel.localSender === this) this.#channel.localSender = undefined;
   }
 
   #checkOpen(what: string): void {
@@ -238,10 +259,15 @@ export class Sender<T = unknown> {
     if (this.#reserved) throw new RingwireError('ERR_RESERVE', 'send: a reservation is open; commit or abort it first');
     const w = this.#w;
     if (typeof wire === 'string') {
-      const bound = wire.length * 3; // UTF-8 never takes more than 3 bytes per UTF-16 unit
+      // UTF-8 never takes more than 3 bytes per UTF-16 unit; when that bound does not fit, the
+      // exact size (a scan of the string) may.
+      let bound = wire.length * 3;
       if (bound <= w.maxPayload) {
-        const at = w.claim(bound);
-        if (at === FULL) return this.#onFull();
+        let at = w.claim(bound);
+        if (at === FULL) {
+          const exact = Buffer.byteLength(wire, 'utf8');
+          if (exact === bound || (at = w.claim((bound = exact))) === FULL) return this.#onFull();
+        }
         const n = this.#buf.write(wire, at, bound, 'utf8');
         if (n > this.#maxMessage) {
           w.abort();

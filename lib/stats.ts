@@ -20,15 +20,18 @@ export function writeStats(i32: Int32Array, region: number, c: Counters): void {
   const seq = Atomics.load(i32, base + (L.STAT_SEQ >> 2));
   // Odd while writing: a reader that sees an odd or changed sequence retries.
   Atomics.store(i32, base, (seq + 1) | 1);
-  const values = [c.messages, c.bytes, c.full, c.parks];
-  for (let k = 0; k < FIELDS.length; k++) {
-    const v = values[k]!;
-    const at = base + (FIELDS[k]! >> 2);
-    Atomics.store(i32, at, v % 0x100000000 | 0);
-    Atomics.store(i32, at + 1, Math.floor(v / 0x100000000) | 0);
-  }
+  storeCounter(i32, base + (L.STAT_MESSAGES >> 2), c.messages);
+  storeCounter(i32, base + (L.STAT_BYTES >> 2), c.bytes);
+  storeCounter(i32, base + (L.STAT_FULL >> 2), c.full);
+  storeCounter(i32, base + (L.STAT_PARKS >> 2), c.parks);
   // Publish point: the counters above are complete once the sequence is even again.
   Atomics.store(i32, base, ((seq + 1) | 1) + 1);
+}
+
+/** A counter as a u32 lo/hi pair (counters stay far below 2^53). */
+function storeCounter(i32: Int32Array, at: number, v: number): void {
+  Atomics.store(i32, at, v % 0x100000000 | 0);
+  Atomics.store(i32, at + 1, Math.floor(v / 0x100000000) | 0);
 }
 
 export function readStats(i32: Int32Array, region: number): Counters {

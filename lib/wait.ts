@@ -1,8 +1,8 @@
 // Spin briefly, then park. A side announces it is parking by setting its park word, re-checks its
 // condition, and only then sleeps on the peer's position word; the peer checks the park word after
-// each publish and wakes it only then, taking the word back to 0 with a compareExchange so that one
-// publish wakes it (no syscall per message). Both stores and both loads are
-// seq_cst Atomics, so either the sleeper sees the new position or the peer sees the park word.
+// each publish and wakes it only then (no syscall per message); only the sleeper clears its park
+// word. Both stores and both loads are seq_cst Atomics, so either the sleeper sees the new position
+// or the peer sees the park word.
 import { abortedError, describe, peerDeadError, RingwireRangeError, RingwireTypeError, timeoutError } from './errors.js';
 import type { Waiter } from './ring.js';
 

@@ -1,7 +1,7 @@
 // Worker fixtures (test/fixtures/*.mjs) import the built library in dist/, while the tests
 // themselves import lib/ directly. A dist/ older than the sources it was built from means the two
 // threads of a test run different code: say so up front rather than leave a confusing failure.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,9 +13,10 @@ export default function setup(): void {
     return;
   }
   const built = statSync(dist).mtimeMs;
-  // The sources the bundle was made from, as its source map lists them.
-  const sources: string[] = JSON.parse(readFileSync(`${dist}.map`, 'utf8')).sources ?? [];
-  const newer = sources
+  // The sources the bundle was made from, as its source maps (entries and shared chunks) list them.
+  const maps = readdirSync(dirname(dist)).filter((f) => f.endsWith('.js.map'));
+  const sources = maps.flatMap((m): string[] => JSON.parse(readFileSync(join(dirname(dist), m), 'utf8')).sources ?? []);
+  const newer = [...new Set(sources)]
     .map((s) => resolve(dirname(dist), s))
     .filter((f) => existsSync(f) && statSync(f).mtimeMs > built);
   if (newer.length > 0) {

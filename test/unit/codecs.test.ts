@@ -45,6 +45,18 @@ describe('built-in codecs', () => {
     expect(() => tx.trySend(42)).toThrow(expect.objectContaining({ name: 'RingwireTypeError' }));
   });
 
+  it("'string': trySend sizes by the exact UTF-8 length when 3 bytes per character would not fit", () => {
+    const ch = Channel.create<string>({ capacity: 1024, codec: 'string' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    expect(tx.trySend('x'.repeat(400))).toBe(true); // 408 of 1024 bytes in use
+    expect(tx.trySend('y'.repeat(200))).toBe(true); // bound 600 does not fit; 200 bytes do
+    expect(tx.trySend('é'.repeat(210))).toBe(false); // 420 bytes: neither bound nor exact fits the 408 left
+    expect([rx.tryRecv(), rx.tryRecv(), rx.tryRecv()]).toEqual(['x'.repeat(400), 'y'.repeat(200), undefined]);
+    expect(tx.trySend('é'.repeat(210))).toBe(true);
+    expect(rx.tryRecv()).toBe('é'.repeat(210));
+  });
+
   it("'json': plain data round-trips; what JSON cannot carry is refused", () => {
     const values = [{ a: 1, b: [true, null, 'x'] }, [1, 2, 3], 'text', 0, null, { nested: { deep: { ü: '€' } } }];
     expect(roundTripAll(Channel.create<unknown>({ codec: 'json', capacity: 1024 }), values)).toEqual(values);

@@ -5,6 +5,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
+import { WORD } from '../../lib/ring.js';
+import { parkSync } from '../../lib/wait.js';
 import * as L from '../../lib/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
@@ -326,5 +328,43 @@ describe('parking', () => {
     expect(await waiting).toBe(42);
     expect(Atomics.load(w, RX_PARKED)).toBe(0);
     expect(ch.stats().received.parks).toBeGreaterThanOrEqual(1);
+  });
+  // Litmus for the park protocol (lib/wait.ts + lib/ring.ts), white-box: the peer's whole publish
+  // (store of its position, check of our park word, wake) runs inside our re-check window, after
+  // our park store and before we sleep, and frees too little. We then sleep; the peer's next
+  // publish must still find our park word set and wake us. A waker that clears the park word
+  // (one wake per park) loses that second wake: we would sleep until the deadline.
+  it('litmus: a peer publish racing with the re-check does not leave the sleeper unparked', async () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const w = words(ch);
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    let filled = 0;
+    while (tx.trySend(new Uint8Array(100))) filled++;
+    actor = new Actor(ch.handle);
+    await actor.call('sleep', [0]);
+    // Posted now (this thread blocks below), run in order by the worker while this thread sleeps:
+    // look at our park word, then take the receiver role and drain.
+    const slept = actor.call('sleep', [300]);
+    const peeked = actor.call('peek', [TX_PARKED]);
+    const claimed = actor.call('claim', ['receiver']);
+    const drained = actor.call('drain', [1000]);
+    let calls = 0;
+    const site = { i32: w, waiter: ch.mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    const ready = () => {
+      calls++;
+      if (calls === 2) {
+        // Our park word is set: the peer consumes one record and publishes head, then goes away.
+        expect(Atomics.load(w, TX_PARKED)).toBe(1);
+        expect(rx.drain(() => undefined, 1)).toBe(1);
+        rx.release();
+      }
+      return Atomics.load(w, L.HEAD_OFFSET >> 2) >= 600;
+    };
+    parkSync(site, ready, () => Atomics.load(w, L.HEAD_OFFSET >> 2), 0, performance.now() + 10_000, 'litmus', 10_000, () => undefined);
+    await Promise.all([slept, claimed]);
+    expect(await peeked).toBe(1); // asleep with the park word set
+    expect(await drained).toBe(filled - 1);
+    expect(Atomics.load(w, TX_PARKED)).toBe(0); // and it took it down on waking
   });
 });

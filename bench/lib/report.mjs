@@ -1,0 +1,157 @@
+// Turns scenario results into markdown: throughput, round trip, GC and the issue's targets. Every
+// ratio is computed from peers measured in the same run.
+import { describeMachine, fixed, markdownTable, ratio, si } from './common.mjs';
+
+/** Targets from the issue; `measure` picks the number from this run's results. */
+export const TARGETS = [
+  {
+    name: '≥ 25 M msgs/s at 32 B (bytes codec)',
+    measure: (rs) => rs.find((r) => r.scenario === 'throughput' && r.impl === 'ringwire' && r.size === 32 && !r.error)?.msgsPerSec,
+    ok: (v) => v >= 25e6,
+    show: (v) => `${si(v)} msgs/s`,
+  },
+  {
+    name: '≥ 3 GB/s at 1 KiB (bytes codec)',
+    measure: (rs) => rs.find((r) => r.scenario === 'throughput' && r.impl === 'ringwire' && r.size === 1024 && !r.error)?.mbPerSec,
+    ok: (v) => v >= 3000,
+    show: (v) => `${(v / 1000).toFixed(2)} GB/s`,
+  },
+  {
+    name: 'round trip p50 ≤ 2 µs, spinning',
+    measure: (rs) => rs.find((r) => r.scenario === 'roundtrip' && r.impl === 'ringwire-spin' && !r.error)?.p50Us,
+    ok: (v) => v <= 2,
+    show: (v) => `${v.toFixed(2)} µs`,
+  },
+  {
+    name: 'round trip p50 ≤ 30 µs, parked',
+    measure: (rs) => rs.find((r) => r.scenario === 'roundtrip' && r.impl === 'ringwire-park' && !r.error)?.p50Us,
+    ok: (v) => v <= 30,
+    show: (v) => `${v.toFixed(2)} µs`,
+  },
+];
+
+const PEER_NAMES = { messageport: 'MessagePort', ringbuf: 'ringbuf.js' };
+const gcCell = (g) => (g ? `${fixed(g.producer.perMillion, 2)} / ${fixed(g.consumer.perMillion, 2)}` : '—');
+
+export function throughputTable(results) {
+  const tp = results.filter((r) => r.scenario === 'throughput');
+  if (tp.length === 0) return undefined;
+  const rows = tp.map((r) => {
+    if (r.error && r.msgsPerSec === undefined) return [r.sizeLabel, r.label, 'FAILED', '', '', '', '', '', ''];
+    const rw = tp.find((x) => x.size === r.size && x.impl === 'ringwire');
+    return [
+      r.sizeLabel,
+      r.label + (r.error ? ' (ERROR)' : ''),
+      si(r.msgsPerSec),
+      fixed(r.mbPerSec, 1),
+      `±${fixed(r.rmePercent, 1)}%`,
+      String(r.k),
+      String(r.samples),
+      r.impl === 'ringwire' ? '—' : ratio(rw?.msgsPerSec, r.msgsPerSec),
+      gcCell(r.gc),
+    ];
+  });
+  return markdownTable(
+    ['size', 'implementation', 'msgs/s', 'MB/s', '±', 'K', 'samples', 'ringwire ÷ this', 'GCs per M msgs (prod / cons)'],
+    rows,
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
+export function ratioLines(results) {
+  const tp = results.filter((r) => r.scenario === 'throughput' && !r.error);
+  const lines = [];
+  for (const size of [...new Set(tp.map((r) => r.size))]) {
+    const rw = tp.find((r) => r.size === size && r.impl === 'ringwire');
+    if (!rw) continue;
+    const parts = tp
+      .filter((r) => r.size === size && r.impl !== 'ringwire')
+      .map((r) => `ringwire / ${PEER_NAMES[r.impl] ?? r.impl} = ${ratio(rw.msgsPerSec, r.msgsPerSec)}`);
+    lines.push(`- ${rw.sizeLabel}: ${parts.join(', ')}`);
+  }
+  const rt = results.filter((r) => r.scenario === 'roundtrip' && !r.error);
+  const port = rt.find((r) => r.impl === 'messageport');
+  if (port) {
+    for (const r of rt.filter((x) => x.impl !== 'messageport')) {
+      lines.push(`- round trip p50: MessagePort / ${r.label} = ${ratio(port.p50Us, r.p50Us)} (ringwire faster when > 1)`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function roundtripTable(results) {
+  const rt = results.filter((r) => r.scenario === 'roundtrip');
+  if (rt.length === 0) return undefined;
+  const port = rt.find((r) => r.impl === 'messageport' && !r.error);
+  const rows = rt.map((r) =>
+    r.error
+      ? [r.label, 'FAILED', '', '', '', '', '', '']
+      : [
+          r.label,
+          fixed(r.p50Us, 2),
+          fixed(r.p90Us, 2),
+          fixed(r.p99Us, 2),
+          fixed(r.p999Us, 2),
+          fixed(r.meanUs, 2),
+          String(r.n),
+          r.impl === 'messageport' ? '—' : ratio(port?.p50Us, r.p50Us),
+        ],
+  );
+  return markdownTable(
+    ['round trip, 32 B', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'mean µs', 'round trips', 'MessagePort p50 ÷ this'],
+    rows,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
+export function gcLines(results) {
+  const rw = results.filter((r) => r.scenario === 'throughput' && r.impl === 'ringwire' && r.gc);
+  if (rw.length === 0) return undefined;
+  const gib = (messages, size) => ((messages * ((size + 15) & ~7)) / 2 ** 30).toFixed(1);
+  return rw
+    .map((r) => {
+      const p = r.gc.producer;
+      const c = r.gc.consumer;
+      return (
+        `- ${r.sizeLabel}: consumer (drain) ${c.count} GCs (${c.minor} minor, ${c.major} major) in ${si(c.messages)} messages ` +
+        `= ${fixed(c.perMillion, 3)} per M; producer (trySend) ${p.count} GCs = ${fixed(p.perMillion, 3)} per M. ` +
+        `${gib(c.messages, r.size)} GiB of records went through the ring; the producer found it full ${r.extra?.producer?.fullWaits ?? '?'} times ` +
+        `(sendSync), the consumer found it empty and napped ${r.extra?.consumer?.naps ?? '?'} times (allocation-free)`
+      );
+    })
+    .join('\n');
+}
+
+export function targetsTable(results) {
+  const rows = [];
+  for (const t of TARGETS) {
+    const v = t.measure(results);
+    if (v === undefined) continue;
+    rows.push([t.name, t.show(v), t.ok(v) ? 'yes' : 'NO']);
+  }
+  if (rows.length === 0) return undefined;
+  return markdownTable(['target (from the issue)', 'measured', 'met'], rows, ['l', 'r', 'l']);
+}
+
+export function fullReport({ machine, results, date, seconds }) {
+  const parts = [`Machine: ${describeMachine(machine)}`, `Run: ${date}${seconds ? `, ${seconds.toFixed(0)} s` : ''}`];
+  const tp = throughputTable(results);
+  if (tp) {
+    parts.push(
+      '### Throughput, worker → worker',
+      'One benny op = the producer and consumer workers move K messages; msgs/s = ops/s × K; MB/s = payload bytes / 1e6.',
+      tp,
+    );
+  }
+  const rt = roundtripTable(results);
+  if (rt) parts.push('### Round trip (ping-pong, two channels)', rt);
+  const rl = ratioLines(results);
+  if (rl) parts.push('### Ratios (peers measured in the same run)', rl);
+  const gc = gcLines(results);
+  if (gc) parts.push('### GC during the measured phase (ringwire workers)', gc);
+  const tg = targetsTable(results);
+  if (tg) parts.push('### Targets', tg);
+  const errors = results.filter((r) => r.error).map((r) => `- ${r.scenario} ${r.label}: ${r.error}`);
+  if (errors.length) parts.push('### Errors', errors.join('\n'));
+  return parts.join('\n\n');
+}

@@ -1,0 +1,162 @@
+// Benchmark: a 3-stage worker pipeline with trivial handlers (one worker thread per stage, the
+// source and the sink in the main thread), on 32-byte messages and on small JSON objects:
+//   - ringwire pipeline: every hop a ringwire channel (lib/pipeline)
+//   - piscina run() per message: each message is run() through three piscina task functions
+//   - MessagePort workers: three long-lived workers joined by MessageChannels, one postMessage per hop
+// Each contender runs `trials` times, interleaved, in this process; rows report the median.
+// Also a sweep of the ringwire pipeline's spinMicros (threads outnumber the cores here).
+//
+//   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
+//   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
+//   node bench/pipeline-throughput.mjs spin|compare   (one part; BENCH_TRIALS=n trials)
+//
+// export run({ quick?, trials?, compare?, spin? }) → rows (compare: the contenders; spin: the sweep):
+//   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds, msgPerSec,
+//     vsPiscina, spinMicros?, trials }
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { pipeline } from '../dist/index.js';
+
+const STAGE = new URL('./workers/pipeline-stage.mjs', import.meta.url);
+const PORT_STAGE = new URL('./workers/pipeline-port.mjs', import.meta.url);
+const PISCINA = 'piscina';
+
+const CASES = [
+  { label: '32 B', codec: 'bytes', make: () => new Uint8Array(32).fill(7) },
+  { label: 'small JSON', codec: 'json', make: () => ({ id: 12345, user: 'user-17', score: 0.75, tags: ['a', 'b'], hops: 0 }) },
+];
+
+async function ringwire(c, n, spinMicros) {
+  const msg = c.make();
+  let got = 0;
+  let first = 0;
+  function* source() {
+    for (let i = 0; i < n; i++) yield msg;
+  }
+  const p = pipeline({
+    source: source(),
+    stages: [{ module: STAGE }, { module: STAGE }, { module: STAGE }],
+    sink: () => {
+      if (got++ === 0) first = performance.now();
+    },
+    codec: c.codec,
+    capacity: 1 << 16,
+    ...(spinMicros === undefined ? {} : { spinMicros }),
+  });
+  await p.done;
+  if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
+  // From the first delivery: worker start-up (module loading) is not throughput.
+  return (performance.now() - first) / 1000;
+}
+
+async function piscina(c, n) {
+  const { Piscina } = await import(PISCINA);
+  const pool = new Piscina({ filename: STAGE.href, minThreads: 3, maxThreads: 3, idleTimeout: 60_000 });
+  const msg = c.make();
+  try {
+    await Promise.all(['s1', 's2', 's3'].map((name) => pool.run(msg, { name }))); // warm: threads up, module loaded
+    let next = 0;
+    let done = 0;
+    const lane = async () => {
+      while (next < n) {
+        next++;
+        let m = await pool.run(msg, { name: 's1' });
+        m = await pool.run(m, { name: 's2' });
+        await pool.run(m, { name: 's3' });
+        done++;
+      }
+    };
+    const t = performance.now();
+    await Promise.all(Array.from({ length: 256 }, lane)); // 256 messages in flight
+    if (done !== n) throw new Error(`piscina delivered ${done} of ${n}`);
+    return (performance.now() - t) / 1000;
+  } finally {
+    await pool.destroy();
+  }
+}
+
+async function ports(c, n) {
+  const chans = Array.from({ length: 4 }, () => new MessageChannel());
+  const workers = [0, 1, 2].map(
+    (k) => new Worker(PORT_STAGE, { workerData: { input: chans[k].port2, output: chans[k + 1].port1 }, transferList: [chans[k].port2, chans[k + 1].port1] }),
+  );
+  const tx = chans[0].port1;
+  const rx = chans[3].port2;
+  const msg = c.make();
+  const WINDOW = 4096; // messages in flight, like the rings' bound for ringwire
+  try {
+    // Warm-up: one message through.
+    await new Promise((resolve) => {
+      rx.once('message', resolve);
+      tx.postMessage(msg);
+    });
+    const t = performance.now();
+    await new Promise((resolve) => {
+      let sent = 0;
+      let got = 0;
+      rx.on('message', () => {
+        if (++got === n) resolve();
+        else if (sent < n) (sent++, tx.postMessage(msg));
+      });
+      for (; sent < Math.min(WINDOW, n); sent++) tx.postMessage(msg);
+    });
+    return (performance.now() - t) / 1000;
+  } finally {
+    rx.close();
+    tx.close();
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+export async function run({ quick = process.env.BENCH_QUICK === '1', trials = quick ? 1 : 3, compare = true, spin = true } = {}) {
+  const rows = [];
+  const size = (k) => (quick ? Math.max(2000, k / 20) : k);
+  for (const c of compare ? CASES : []) {
+    const contenders = [
+      { impl: 'ringwire pipeline', n: size(c.codec === 'bytes' ? 1_000_000 : 400_000), fn: (n) => ringwire(c, n) },
+      { impl: 'piscina run() per message', n: size(30_000), fn: (n) => piscina(c, n) },
+      { impl: 'MessagePort workers', n: size(300_000), fn: (n) => ports(c, n) },
+    ];
+    const secs = new Map(contenders.map((x) => [x.impl, []]));
+    for (let t = 0; t < trials; t++) for (const x of contenders) secs.get(x.impl).push(await x.fn(x.n));
+    const rate = (x) => x.n / median(secs.get(x.impl));
+    const base = rate(contenders[1]);
+    for (const x of contenders) {
+      const r = rate(x);
+      rows.push({ scenario: 'pipeline', label: c.label, impl: x.impl, messages: x.n, seconds: median(secs.get(x.impl)), msgPerSec: Math.round(r), vsPiscina: r / base, trials });
+    }
+  }
+  if (spin) {
+    const c = CASES[0];
+    const n = size(1_000_000);
+    const settings = [0, 2, 5, 20, 100];
+    const s = new Map(settings.map((x) => [x, []]));
+    // Interleaved, so that a change in the machine's load spreads over every setting.
+    for (let t = 0; t < trials; t++) for (const spinMicros of settings) s.get(spinMicros).push(await ringwire(c, n, spinMicros));
+    for (const spinMicros of settings) {
+      const m = median(s.get(spinMicros));
+      rows.push({ scenario: 'pipeline', label: `${c.label}, spinMicros ${spinMicros}`, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), spinMicros, trials });
+    }
+  }
+  return rows;
+}
+
+/** The rows as a markdown table. */
+export function table(rows) {
+  const out = ['| messages | implementation | msg/s | vs piscina run() |', '| --- | --- | ---: | ---: |'];
+  for (const r of rows) {
+    out.push(`| ${r.label} | ${r.impl} | ${r.msgPerSec.toLocaleString('en-US')} | ${r.vsPiscina === undefined ? '' : `${r.vsPiscina.toFixed(1)}x`} |`);
+  }
+  return out.join('\n');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const load = os.loadavg()[0].toFixed(2);
+  const only = process.argv[2]; // 'compare' or 'spin' runs only that part
+  const rows = await run({ compare: only !== 'spin', spin: only !== 'compare', ...(process.env.BENCH_TRIALS ? { trials: Number(process.env.BENCH_TRIALS) } : {}) });
+  console.log(table(rows));
+  console.log(`\n${os.cpus().length} cores, Node ${process.version}, load average ${load} before, ${os.loadavg()[0].toFixed(2)} after`);
+}

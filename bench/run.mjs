@@ -1,0 +1,81 @@
+// Benchmark runner (`npm run bench`): runs each scenario file in a fresh Node process, one after
+// another, prints a markdown report (machine, throughput, round trip, GC, targets) and saves the
+// JSON to bench/results/<timestamp>.json and bench/results/latest.json.
+//
+//   node bench/run.mjs [scenario-name ...]   e.g. `node bench/run.mjs roundtrip`
+//   BENCH_QUICK=1      a short smoke run (numbers not meaningful)
+//   BENCH_MAX_TIME=s   benchmark.js maxTime per throughput case (default 10)
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describeMachine, machine, QUICK, SETTINGS } from './lib/common.mjs';
+import { fullReport } from './lib/report.mjs';
+
+const SCENARIOS = ['throughput-32b', 'throughput-1k', 'throughput-64k', 'roundtrip'];
+const CHILD_LIMIT_MS = 240_000; // a scenario that runs longer than this is killed and reported
+
+const only = process.argv.slice(2);
+const chosen = only.length ? SCENARIOS.filter((s) => only.includes(s)) : SCENARIOS;
+if (chosen.length === 0) {
+  console.error(`unknown scenario(s) ${only.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
+  process.exit(2);
+}
+
+function runChild(name) {
+  return new Promise((resolve) => {
+    const file = fileURLToPath(new URL(`./${name}.mjs`, import.meta.url));
+    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let message;
+    const timer = setTimeout(() => {
+      console.error(`${name}: still running after ${CHILD_LIMIT_MS / 1000} s, killing it`);
+      child.kill('SIGKILL');
+    }, CHILD_LIMIT_MS);
+    child.on('message', (m) => {
+      if (m?.type === 'result') message = m;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (message) resolve(message);
+      else resolve({ name, results: [], error: `exited with ${signal ?? `code ${code}`} before reporting` });
+    });
+  });
+}
+
+const m = machine();
+const started = new Date();
+console.log(`ringwire benchmarks${QUICK ? ' (BENCH_QUICK: smoke run, numbers not meaningful)' : ''}`);
+console.log(`Machine: ${describeMachine(m)}`);
+if (m.loadavg[0] > 0.5 * m.cores) {
+  console.log(`Note: the 1-minute load average is ${m.loadavg[0]} on ${m.cores} cores; other work on the machine will show in the numbers.`);
+}
+console.log(`benchmark.js: minSamples ${SETTINGS.minSamples}, maxTime ${SETTINGS.maxTime} s, minTime ${SETTINGS.minTime} s per case\n`);
+
+const t0 = performance.now();
+const scenarios = [];
+for (const name of chosen) {
+  console.log(`== ${name} ==`);
+  scenarios.push(await runChild(name));
+}
+const seconds = (performance.now() - t0) / 1000;
+
+const results = scenarios.flatMap((s) => s.results ?? []);
+for (const s of scenarios) {
+  if (s.error) results.push({ scenario: s.name, label: '(scenario)', error: s.error });
+}
+const after = machine();
+const report = fullReport({ machine: m, results, date: started.toISOString(), seconds });
+console.log(`\n${report}`);
+console.log(`\nLoad average before ${m.loadavg.join(' ')}, after ${after.loadavg.join(' ')}.`);
+
+const dir = new URL('./results/', import.meta.url);
+mkdirSync(dir, { recursive: true });
+const json = JSON.stringify(
+  { date: started.toISOString(), seconds, quick: QUICK, settings: SETTINGS, machine: m, loadavgAfter: after.loadavg, results, markdown: report },
+  null,
+  2,
+);
+const stamp = started.toISOString().replace(/[:.]/g, '-');
+writeFileSync(new URL(`${stamp}.json`, dir), json);
+writeFileSync(new URL('latest.json', dir), json);
+console.log(`Saved bench/results/${stamp}.json and bench/results/latest.json`);
+if (results.some((r) => r.error)) process.exitCode = 1;

@@ -1,0 +1,83 @@
+// The record a pipeline hop carries: a 24-byte header, the routing key, then the payload encoded
+// by the pipeline's codec. Records are 8-byte aligned in the ring, so the header's f64 fields are
+// read and written through a Float64Array over the same memory.
+//
+//   0        8        16       20     22    23    24
+//   +--------+--------+--------+------+-----+-----+-----------+---------...
+//   | seq    | t0     | hash   | klen | kind| 0   | key bytes | payload
+//   | f64    | f64    | i32    | u16  | u8  |     | klen      | codec
+//   +--------+--------+--------+------+-----+-----+-----------+---------...
+//
+// seq: the source's sequence number (outputs inherit their input's). t0: performance.now() in the
+// main thread when the source produced it (end-to-end latency is measured there too). hash: the
+// key's 32-bit hash, which routes every hop (so a key always takes the same path and keeps its
+// order). kind: 0 no key, 1 an int32 key (4 bytes), 2 a UTF-8 string key.
+
+export const HEADER_BYTES = 24;
+export const KEY_NONE = 0;
+export const KEY_INT = 1;
+export const KEY_STRING = 2;
+export const MAX_KEY_BYTES = 0xffff;
+
+/** A message's routing metadata, carried from hop to hop. */
+export interface Meta {
+  seq: number;
+  t0: number;
+  hash: number;
+  kind: number;
+  /** KEY_INT: the key; KEY_STRING: unused. */
+  keyInt: number;
+  /** KEY_STRING: the UTF-8 bytes of the key. */
+  keyBytes: Uint8Array | undefined;
+}
+
+export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyInt: 0, keyBytes: undefined });
+
+export function copyMeta(m: Meta): Meta {
+  return { seq: m.seq, t0: m.t0, hash: m.hash, kind: m.kind, keyInt: m.keyInt, keyBytes: m.keyBytes };
+}
+
+export const keyBytesOf = (m: Meta): number => (m.kind === KEY_INT ? 4 : m.kind === KEY_STRING ? m.keyBytes!.byteLength : 0);
+
+/** The key as the user's key function returned it (an integer, or its string form). */
+export function keyOf(m: Meta): string | number | undefined {
+  if (m.kind === KEY_INT) return m.keyInt;
+  if (m.kind === KEY_STRING) return Buffer.from(m.keyBytes!.buffer, m.keyBytes!.byteOffset, m.keyBytes!.byteLength).toString('utf8');
+  return undefined;
+}
+
+/** 32-bit mix of an integer key (murmur3's finalizer). */
+export function hashInt(k: number): number {
+  let h = k | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
+/** FNV-1a over UTF-16 code units, then mixed. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return hashInt(h);
+}
+
+/** Fills `meta`'s key fields from a key function's result. */
+export function setKey(meta: Meta, key: unknown): void {
+  if (typeof key === 'number' && (key | 0) === key) {
+    meta.kind = KEY_INT;
+    meta.keyInt = key;
+    meta.hash = hashInt(key);
+    meta.keyBytes = undefined;
+    return;
+  }
+  const s = typeof key === 'string' ? key : String(key);
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.byteLength > MAX_KEY_BYTES) throw new RangeError(`pipeline: a key must be at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes.byteLength}`);
+  meta.kind = KEY_STRING;
+  meta.keyBytes = bytes;
+  meta.hash = hashString(s);
+  meta.keyInt = 0;
+}

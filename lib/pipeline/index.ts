@@ -1,0 +1,12 @@
+// Worker-thread pipelines over ringwire channels (hosted by piscina).
+export { pipeline, Pipeline } from './pipeline.js';
+export type {
+  AppendTarget, DeadLetter, MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary,
+  SinkTarget, StageSpec, StageStats, SwapOptions, SwapResult,
+} from './types.js';
+export { many } from './stage-task.js';
+export type { ErrorPolicy, ErrorRecord, StageContext, StageHandler } from './stage-task.js';
+export { StageRegistry, stages } from './registry.js';
+export type { Registration, StageDefaults } from './registry.js';
+export { PipelineError, type PipelineErrorCode } from './errors.js';
+export type { LatencySummary } from './histogram.js';

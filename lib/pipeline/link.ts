@@ -1,0 +1,344 @@
+// One hop of a pipeline: the two ends of a ringwire channel created with the 'bytes' codec, carrying
+// envelope records (envelope.ts). The writing end is a plain Sender (zero-copy reserve/commit, and
+// send() when it must wait). The reading end reads the ring directly so that it can *acknowledge*
+// late: the consumer position (head) is published only by ack(), after the messages' outputs are
+// committed downstream. A worker that dies before ack() leaves those records in the ring, and the
+// next reader to claim the role reads them again (at-least-once).
+import { Channel, type ChannelHandle } from '../channel.js';
+import { closedError, corruptError, RingwireRangeError } from '../errors.js';
+import * as L from '../layout.js';
+import { FULL, RingReader, RingWriter, WORD } from '../ring.js';
+import { claimRole, isClosed, markClosed, releaseRole } from '../roles.js';
+import { writeStats } from '../stats.js';
+import { parkAsync, spin, type ParkSite } from '../wait.js';
+import { HEADER_BYTES, KEY_INT, KEY_STRING, keyBytesOf, type Meta } from './envelope.js';
+
+const STATS_EVERY = 1024;
+/** Records an OutputLink appends before it publishes them (unless flushed earlier). */
+const PUBLISH_EVERY = 32;
+
+export class InputLink {
+  readonly channel: Channel<Uint8Array>;
+  readonly i32: Int32Array;
+  readonly buf: Buffer;
+  readonly #f64: Float64Array;
+  readonly #r: RingReader;
+  readonly #token: number;
+  /** The payload of the record next() returned: buf[payloadStart, payloadEnd). */
+  payloadStart = 0;
+  payloadEnd = 0;
+  /** Set once the sender closed and every record was read. */
+  ended = false;
+  #released = false;
+  #messages = 0;
+  #bytes = 0;
+  #parks = 0;
+  #flushedAt = 0;
+  #ackedBytes = 0;
+  /** A quarter of the ring: acknowledge at least this often, so a small ring never stalls its producer. */
+  readonly ackBytes: number;
+
+  constructor(handle: ChannelHandle, spinMicros: number) {
+    this.channel = Channel.attach<Uint8Array>(handle, { spinMicros });
+    const mem = this.channel.mem;
+    this.#token = claimRole(mem.i32, 'receiver');
+    this.#r = new RingReader(mem);
+    this.ackBytes = mem.capacity >>> 2;
+    this.i32 = mem.i32;
+    this.buf = mem.buf;
+    this.#f64 = new Float64Array(mem.i32.buffer, mem.i32.byteOffset, mem.i32.length >> 1);
+  }
+
+  /** Reads the next record's metadata into `meta`; false if none is published now. */
+  next(meta: Meta): boolean {
+    const r = this.#r;
+    const type = r.next();
+    if (type === 0) return false;
+    const s = r.start;
+    const len = r.length;
+    if (type !== L.TYPE_MESSAGE || len < HEADER_BYTES) {
+      throw corruptError(`pipeline hop: record of type ${type} and ${len} bytes is not an envelope`);
+    }
+    const f = s >> 3;
+    const w = s >> 2;
+    meta.seq = this.#f64[f]!;
+    meta.t0 = this.#f64[f + 1]!;
+    meta.hash = this.i32[w + 4]!;
+    const word = this.i32[w + 5]!;
+    const klen = word & 0xffff;
+    meta.kind = (word >>> 16) & 0xff;
+    if (HEADER_BYTES + klen > len) throw corruptError(`pipeline hop: key of ${klen} bytes overruns a ${len}-byte record`);
+    if (meta.kind === KEY_INT) {
+      meta.keyInt = this.i32[w + 6]!;
+      meta.keyBytes = undefined;
+    } else if (meta.kind === KEY_STRING) {
+      meta.keyBytes = this.buf.subarray(s + HEADER_BYTES, s + HEADER_BYTES + klen).slice();
+    } else {
+      meta.keyBytes = undefined;
+    }
+    this.payloadStart = s + HEADER_BYTES + klen;
+    this.payloadEnd = s + len;
+    this.#messages++;
+    this.#bytes += len;
+    return true;
+  }
+
+  /** Something to read, or the end to notice. */
+  ready(): boolean {
+    return this.#r.available() || isClosed(this.i32, 'sender');
+  }
+
+  /** Whether the stream is over (sets `ended`). Checks closed before emptiness: close follows the last publish. */
+  checkEnded(): boolean {
+    if (!this.ended && isClosed(this.i32, 'sender') && !this.#r.available()) this.ended = true;
+    return this.ended;
+  }
+
+  /** Hands the space of every record read so far back to the sender: they are done. */
+  ack(): void {
+    this.#ackedBytes = this.#bytes;
+    this.#r.release();
+    if (this.#messages - this.#flushedAt >= STATS_EVERY) this.flushStats();
+  }
+
+  /** Bytes read and not yet acknowledged; acknowledge by ackBytes (a quarter of the ring) at the latest. */
+  unackedBytes(): number {
+    return this.#bytes - this.#ackedBytes;
+  }
+
+  /** Bytes published and not yet acknowledged (queue depth). */
+  static queuedBytes(i32: Int32Array): number {
+    return (Atomics.load(i32, WORD.TAIL) - Atomics.load(i32, WORD.HEAD)) >>> 0;
+  }
+
+  flushStats(): void {
+    this.#flushedAt = this.#messages;
+    writeStats(this.i32, L.RX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: 0, parks: this.#parks });
+  }
+
+  onPark(): void {
+    this.#parks++;
+  }
+
+  get tailWord(): number {
+    return this.#r.tailWord();
+  }
+
+  /** Gives the role up without closing, after acknowledging what was read (hand-over). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#r.release();
+    this.flushStats();
+    releaseRole(this.i32, 'receiver', this.#token);
+  }
+
+  /** Stops reading: the sender's next send fails (abort). */
+  close(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.flushStats();
+    markClosed(this.i32, 'receiver');
+    this.channel.mem.waiter.notify(this.i32, WORD.HEAD);
+    releaseRole(this.i32, 'receiver', this.#token);
+  }
+}
+
+/**
+ * The writing end of a hop. It runs the ring's writer itself (like InputLink its reader) so that it
+ * can *batch publishes*: records are appended unpublished and made visible by flush(), at most
+ * PUBLISH_EVERY records later. One publish per batch means one store of tail and, when the consumer
+ * sleeps, one wake-up per batch rather than one per message. The owner flushes before it
+ * acknowledges its inputs and before it waits for anything.
+ */
+export class OutputLink {
+  readonly i32: Int32Array;
+  readonly maxPayload: number;
+  readonly #w: RingWriter;
+  readonly #token: number;
+  readonly #site: ParkSite;
+  readonly #f64: Float64Array;
+  readonly #u8: Uint8Array;
+  readonly #buf: Buffer;
+  readonly #spinMicros: number;
+  #unpublished = 0;
+  #done = false;
+  #messages = 0;
+  #bytes = 0;
+  #full = 0;
+  #parks = 0;
+
+  constructor(handle: ChannelHandle, spinMicros: number) {
+    const channel = Channel.attach<Uint8Array>(handle, { spinMicros });
+    const mem = channel.mem;
+    this.#token = claimRole(mem.i32, 'sender');
+    this.#w = new RingWriter(mem);
+    this.i32 = mem.i32;
+    this.#u8 = mem.u8;
+    this.#buf = mem.buf;
+    this.#f64 = new Float64Array(mem.i32.buffer, mem.i32.byteOffset, mem.i32.length >> 1);
+    this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    this.#spinMicros = spinMicros;
+    this.maxPayload = Math.min(this.#w.maxPayload, channel.maxMessageBytes);
+  }
+
+  /** Appends the envelope now (published by a later flush): false if the ring is full. */
+  tryWrite(meta: Meta, wire: string | Uint8Array): boolean {
+    const claim = this.#claimSize(meta, wire);
+    const w = this.#w;
+    const at = w.claim(claim);
+    if (at === FULL) {
+      this.flush(); // what we have must become visible, or the consumer could never make room
+      this.#full++;
+      if (isClosed(this.i32, 'receiver')) throw closedError('pipeline: the next stage');
+      return false;
+    }
+    const off = HEADER_BYTES + keyBytesOf(meta);
+    const f = at >> 3;
+    const x = at >> 2;
+    this.#f64[f] = meta.seq;
+    this.#f64[f + 1] = meta.t0;
+    this.i32[x + 4] = meta.hash;
+    this.i32[x + 5] = (off - HEADER_BYTES) | (meta.kind << 16);
+    if (meta.kind === KEY_INT) this.i32[x + 6] = meta.keyInt;
+    else if (meta.kind === KEY_STRING) this.#u8.set(meta.keyBytes!, at + HEADER_BYTES);
+    let len: number;
+    if (typeof wire === 'string') len = off + this.#buf.write(wire, at + off, claim - off, 'utf8');
+    else {
+      this.#u8.set(wire, at + off);
+      len = claim;
+    }
+    w.append(len, L.TYPE_MESSAGE);
+    this.#messages++;
+    this.#bytes += len;
+    if (++this.#unpublished >= PUBLISH_EVERY) this.flush();
+    return true;
+  }
+
+  /** Writes the envelope, waiting for room (without blocking the event loop) while the ring is full. */
+  async write(meta: Meta, wire: string | Uint8Array, signal?: AbortSignal): Promise<void> {
+    while (!this.tryWrite(meta, wire)) {
+      const need = this.#claimSize(meta, wire);
+      const room = () => this.#w.fits(need) || isClosed(this.i32, 'receiver');
+      await parkAsync(this.#site, room, this.#headWord, this.#spinMicros, Infinity, 'pipeline send', undefined, this.#onPark, signal);
+    }
+  }
+
+  /** Publishes the records appended so far. */
+  flush(): void {
+    if (this.#unpublished === 0) return;
+    this.#unpublished = 0;
+    this.#w.publish();
+  }
+
+  /** Ends the stream: the consumer sees every record, then the end. */
+  close(): void {
+    if (this.#done) return;
+    this.flush();
+    this.#done = true;
+    this.#flushStats();
+    markClosed(this.i32, 'sender');
+    this.#site.waiter.notify(this.i32, WORD.TAIL); // a parked consumer must see the end
+    releaseRole(this.i32, 'sender', this.#token);
+  }
+
+  /** Gives the role up without ending the stream (hand-over to a successor). */
+  release(): void {
+    if (this.#done) return;
+    this.flush();
+    this.#done = true;
+    this.#flushStats();
+    releaseRole(this.i32, 'sender', this.#token);
+  }
+
+  #claimSize(meta: Meta, wire: string | Uint8Array): number {
+    const off = HEADER_BYTES + keyBytesOf(meta);
+    let claim: number;
+    if (typeof wire === 'string') {
+      claim = off + wire.length * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
+      if (claim > this.maxPayload) claim = off + Buffer.byteLength(wire, 'utf8');
+    } else {
+      claim = off + wire.byteLength;
+    }
+    if (claim > this.maxPayload) {
+      throw new RingwireRangeError(
+        'ERR_MESSAGE_TOO_LARGE',
+        `pipeline: a ${claim}-byte message (envelope included) does not fit one ring record (at most ${this.maxPayload} bytes, half the ring); raise the pipeline's capacity`,
+      );
+    }
+    return claim;
+  }
+
+  #flushStats(): void {
+    writeStats(this.i32, L.TX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: this.#full, parks: this.#parks });
+  }
+
+  readonly #headWord = (): number => this.#w.headWord();
+  readonly #onPark = (): void => {
+    this.#parks++;
+    this.#flushStats();
+  };
+}
+
+/** A word to wake on besides the inputs (a worker's command word). */
+export interface WakeWord {
+  i32: Int32Array;
+  index: number;
+  value: number;
+}
+
+const PARK_MS = 1000;
+
+/**
+ * Waits until one of `links` is ready (a record, or the end), `word` changes, or `signal` aborts.
+ * Spins `spinMicros` first, then parks on all inputs at once: it sets each input's RX_PARKED word,
+ * re-checks (a producer stores tail, then loads RX_PARKED; we store RX_PARKED, then load tail: both
+ * seq_cst, so one of us sees the other) and sleeps with Atomics.waitAsync on every tail word. The
+ * waits left pending when one fires are ours alone (producers never wait on tail), so we wake them
+ * with notify before returning. A timer keeps the event loop alive and bounds each sleep.
+ */
+export async function waitAny(links: InputLink[], word: WakeWord | undefined, spinMicros: number, signal?: AbortSignal): Promise<void> {
+  const ready = (): boolean => {
+    if (signal?.aborted) return true;
+    if (word !== undefined && Atomics.load(word.i32, word.index) !== word.value) return true;
+    for (let i = 0; i < links.length; i++) if (!links[i]!.ended && links[i]!.ready()) return true;
+    return false;
+  };
+  if (ready() || spin(ready, spinMicros)) return;
+  const live = links.filter((l) => !l.ended);
+  for (const l of live) Atomics.store(l.i32, WORD.RX_PARKED, 1);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const pending: Array<{ i32: Int32Array; index: number }> = [];
+  try {
+    if (ready()) return;
+    const waits: Promise<unknown>[] = [];
+    for (const l of live) {
+      l.onPark();
+      l.flushStats();
+      const w = Atomics.waitAsync(l.i32, WORD.TAIL, l.tailWord, PARK_MS);
+      if (!w.async) return;
+      pending.push({ i32: l.i32, index: WORD.TAIL });
+      waits.push(w.value);
+    }
+    if (word !== undefined) {
+      const w = Atomics.waitAsync(word.i32, word.index, word.value, PARK_MS);
+      if (!w.async) return;
+      pending.push({ i32: word.i32, index: word.index });
+      waits.push(w.value);
+    }
+    waits.push(new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, PARK_MS);
+      if (signal !== undefined) {
+        onAbort = resolve;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    }));
+    await Promise.race(waits);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+    for (const l of live) Atomics.store(l.i32, WORD.RX_PARKED, 0);
+    for (const p of pending) Atomics.notify(p.i32, p.index);
+  }
+}

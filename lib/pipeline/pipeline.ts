@@ -1,0 +1,646 @@
+// The pipeline coordinator (main thread): builds the channel mesh, runs each stage's workers as
+// long-running tasks in a piscina pool of its own, pumps the source into the first stage, merges
+// the last stage into the sink, restarts dead workers on their channels, and hot-swaps stages.
+//
+// Topology: the source (main) → N1 channels → stage 1 (N1 workers) → N1×N2 channels → stage 2 …
+// → N_last channels → the sink (main). Every hop is its own SPSC ring; a worker fans out over its
+// outputs (by key hash, or round-robin) and fans in over its inputs (round-robin batches).
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as v8 from 'node:v8';
+import type { ResourceLimits } from 'node:worker_threads';
+import { Channel, type ChannelHandle } from '../channel.js';
+import { resolveCodec, type CodecName, type WireCodec } from '../codecs.js';
+import * as L from '../layout.js';
+import { Receiver } from '../receiver.js';
+import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
+import { PipelineError, reviveError } from './errors.js';
+import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
+import { InputLink, OutputLink } from './link.js';
+import { moduleUrl, stages as defaultRegistry } from './registry.js';
+import type { ErrorPolicy, ErrorRecord, StageResult, StageTask } from './stage-task.js';
+import { deliverer, isSinkTarget, merge } from './merge.js';
+import { pump } from './source.js';
+import type {
+  DeadLetter, MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary, SinkTarget,
+  StageSpec, StageStats, SwapOptions, SwapResult,
+} from './types.js';
+
+interface PiscinaWorkerLike {
+  readonly id: number;
+}
+interface PiscinaLike {
+  run(task: unknown): Promise<unknown>;
+  destroy(): Promise<void>;
+  on(event: string, fn: (...args: any[]) => void): unknown;
+}
+
+interface Slot {
+  partition: number;
+  inputs: ChannelHandle[];
+  outputs: ChannelHandle[];
+  deadLetter: ChannelHandle | undefined;
+  control: ControlBlock;
+  module: string;
+  exportName: string | undefined;
+  options: unknown;
+  /** The final (non-crash) result of this generation; restarts happen inside. */
+  result: Promise<StageResult>;
+}
+
+interface StageRuntime {
+  index: number;
+  name: string;
+  workers: number;
+  onError: ErrorPolicy;
+  deadLetter: SinkTarget<DeadLetter> | undefined;
+  partition: 'key' | 'round-robin';
+  resourceLimits: ResourceLimits | undefined;
+  pool: PiscinaLike;
+  slots: Slot[];
+  restarts: number;
+  swaps: number;
+  /** Counters and histogram of swapped-out generations. */
+  retired: { in: number; out: number; errors: number; skipped: number; deadLettered: number; maxNs: number; hist: number[] };
+  errors: ErrorRecord[];
+}
+
+const PISCINA: string = 'piscina';
+const PARK_POLL_MS = 2;
+const THREAD_EXIT_WAIT_MS = 10_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let workerFileCache: string | undefined;
+/** dist/workers/stage-worker.js, from the built library or from the sources (tests run lib/ directly). */
+function stageWorkerFile(): string {
+  if (workerFileCache !== undefined) return workerFileCache;
+  const candidates = [new URL('./workers/stage-worker.js', import.meta.url), new URL('../../dist/workers/stage-worker.js', import.meta.url)];
+  for (const c of candidates) {
+    if (c.protocol === 'file:' && existsSync(fileURLToPath(c))) return (workerFileCache = c.href);
+  }
+  throw new PipelineError('ERR_STAGE_LOAD', `pipeline: the stage worker is missing (looked for ${candidates.map((c) => c.href).join(', ')}); build the library with tsup`);
+}
+
+const positiveInt = (name: string, v: unknown, max = 1024): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new TypeError(`${name} must be an integer from 1 to ${max}, got ${String(v)}`);
+  }
+  return v;
+};
+
+
+
+
+/** Starts a pipeline. It runs until the source ends (`done`), `close()` or `abort()`. */
+export function pipeline<I = unknown, O = unknown>(options: PipelineOptions<I, O>): Pipeline<I, O> {
+  return new Pipeline<I, O>(options);
+}
+
+export class Pipeline<I = unknown, O = unknown> {
+  /** Resolves with the summary once the source has ended (or close()) and everything is delivered. */
+  readonly done: Promise<PipelineSummary>;
+  /**
+   * Resolves once every stage worker has started, loaded its module and attached to its channels
+   * (messages flow before that too: they wait in the rings). Rejects like `done` if the pipeline fails first.
+   */
+  readonly ready: Promise<void>;
+
+  readonly #codec: WireCodec;
+  readonly #codecName: CodecName;
+  readonly #spin: number;
+  readonly #batch: number;
+  readonly #maxRestarts: number;
+  readonly #capacity: number;
+  readonly #key: ((m: I) => string | number) | undefined;
+  readonly #source: PipelineSource<I>;
+  readonly #sink: (v: O, info: MessageInfo) => unknown;
+  readonly #stages: StageRuntime[] = [];
+  readonly #sourceLinks: OutputLink[] = [];
+  readonly #sinkHandles: ChannelHandle[] = [];
+  readonly #deadHandles: Array<{ handle: ChannelHandle; stage: StageRuntime }> = [];
+  readonly #threads = new Map<number, PiscinaWorkerLike>();
+  readonly #stop = new AbortController();
+  /** Aborted by close() and abort(): interrupts a wait for the source (a Receiver). */
+  readonly #closeSignal = new AbortController();
+  readonly #e2e = new Uint32Array(BUCKETS);
+  #e2eMax = 0;
+  #state: PipelineStats['state'] = 'starting';
+  #closing = false;
+  /** Messages the source wrote (shared with the pump). */
+  readonly #producedRef = { n: 0 };
+  #consumed = 0;
+  #deadLettered = 0;
+  #started = performance.now();
+  #swapping: Promise<unknown>;
+  #markStarted!: () => void;
+  #resolve!: (s: PipelineSummary) => void;
+  #reject!: (e: unknown) => void;
+  #settled = false;
+
+  constructor(options: PipelineOptions<I, O>) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('pipeline: options must be an object');
+    const known = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry']);
+    for (const k of Object.keys(options)) if (!known.has(k)) throw new TypeError(`pipeline: unknown option '${k}'`);
+    const src = options.source as unknown;
+    if (
+      !(src instanceof Receiver) &&
+      (typeof src !== 'object' || src === null || (typeof (src as Iterable<I>)[Symbol.iterator] !== 'function' && typeof (src as AsyncIterable<I>)[Symbol.asyncIterator] !== 'function'))
+    ) {
+      throw new TypeError('pipeline: options.source must be an array, an iterable, an async iterable or a ringwire Receiver');
+    }
+    if (!isSinkTarget(options.sink)) throw new TypeError('pipeline: options.sink must be a function, a ringwire Sender or a log writer (append)');
+    if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError('pipeline: options.key must be a function');
+    if (!Array.isArray(options.stages) || options.stages.length === 0) throw new TypeError('pipeline: options.stages must be a non-empty array');
+    if (options.deadLetter !== undefined && !isSinkTarget(options.deadLetter)) throw new TypeError('pipeline: options.deadLetter must be a function, a ringwire Sender or a log writer');
+    this.#codecName = options.codec ?? 'v8';
+    this.#codec = resolveCodec(this.#codecName, 'pipeline: options.codec');
+    if (this.#codec.name === 'custom') throw new TypeError('pipeline: options.codec must be a built-in codec name');
+    this.#capacity = options.capacity ?? 1 << 16;
+    if (!Number.isInteger(this.#capacity) || this.#capacity < L.MIN_CAPACITY || this.#capacity > L.MAX_CAPACITY || (this.#capacity & (this.#capacity - 1)) !== 0) {
+      throw new RangeError(`pipeline: options.capacity must be a power of two from ${L.MIN_CAPACITY} to ${L.MAX_CAPACITY}, got ${String(options.capacity)}`);
+    }
+    this.#batch = options.batch === undefined ? 64 : positiveInt('pipeline: options.batch', options.batch, 1 << 20);
+    this.#maxRestarts = options.maxRestarts ?? 10;
+    if (!Number.isInteger(this.#maxRestarts) || this.#maxRestarts < 0) throw new RangeError(`pipeline: options.maxRestarts must be a non-negative integer`);
+    this.#key = options.key;
+    this.#source = options.source;
+    this.#sink = deliverer(options.sink) as (v: O, info: MessageInfo) => unknown;
+
+    const registry = options.registry ?? defaultRegistry;
+    const specs = options.stages.map((s, i) => {
+      const spec: StageSpec = typeof s === 'string' ? { module: s } : s;
+      if (typeof spec !== 'object' || spec === null || spec.module === undefined) throw new TypeError(`pipeline: options.stages[${i}] must be a module name/path or { module, ... }`);
+      const { name, registration } = registry.resolve(spec.module);
+      const workers = positiveInt(`pipeline: options.stages[${i}].workers`, spec.workers ?? registration.workers ?? 1, 256);
+      const onError = spec.onError ?? registration.onError ?? 'fail';
+      if (onError !== 'fail' && onError !== 'skip' && onError !== 'dead-letter') {
+        throw new TypeError(`pipeline: options.stages[${i}].onError must be 'fail', 'skip' or 'dead-letter', got ${String(onError)}`);
+      }
+      const deadLetter = spec.deadLetter ?? options.deadLetter;
+      if (onError === 'dead-letter' && deadLetter === undefined) throw new TypeError(`pipeline: options.stages[${i}] dead-letters but no deadLetter target is given`);
+      if (spec.deadLetter !== undefined && !isSinkTarget(spec.deadLetter)) throw new TypeError(`pipeline: options.stages[${i}].deadLetter must be a function, a Sender or a log writer`);
+      const partition = spec.partition ?? (this.#key ? 'key' : 'round-robin');
+      if (partition === 'key' && this.#key === undefined) throw new TypeError(`pipeline: options.stages[${i}] partitions by key but the pipeline has no key function`);
+      if (partition !== 'key' && partition !== 'round-robin') throw new TypeError(`pipeline: options.stages[${i}].partition must be 'key' or 'round-robin'`);
+      return {
+        name: spec.name ?? name,
+        url: registration.url,
+        exportName: spec.export ?? registration.export,
+        options: spec.options ?? registration.options,
+        workers,
+        onError,
+        deadLetter: onError === 'dead-letter' ? deadLetter : undefined,
+        partition,
+        resourceLimits: spec.resourceLimits,
+      };
+    });
+    const threads = 1 + specs.reduce((n, s) => n + s.workers, 0);
+    this.#spin = options.spinMicros ?? (threads > availableParallelism() ? 2 : 20);
+    if (!Number.isInteger(this.#spin) || this.#spin < 0 || this.#spin > 1e6) throw new RangeError('pipeline: options.spinMicros must be an integer from 0 to 1000000');
+
+    this.done = new Promise<PipelineSummary>((res, rej) => {
+      this.#resolve = res;
+      this.#reject = rej;
+    });
+    this.done.catch(() => undefined); // rejections are the caller's to observe, never unhandled
+    // Swaps wait for the pools to exist.
+    this.#swapping = new Promise<void>((r) => (this.#markStarted = r));
+    this.ready = this.#swapping.then(async () => {
+      const slots = () => this.#stages.flatMap((st) => st.slots);
+      while (!this.#settled && !slots().every((sl) => sl.control.state === STATE_RUNNING)) await sleep(PARK_POLL_MS);
+      if (this.#state === 'failed' || this.#state === 'aborted') await this.done;
+    });
+    this.ready.catch(() => undefined);
+
+    // The channel mesh.
+    const make = () => Channel.create<Uint8Array>({ capacity: this.#capacity, codec: 'bytes', spinMicros: this.#spin }).handle;
+    const workerFile = stageWorkerFile();
+    let upstream: ChannelHandle[][] = []; // upstream[q][p]: from upstream partition q to partition p of this stage
+    upstream = [specs[0]!.workers > 0 ? Array.from({ length: specs[0]!.workers }, make) : []];
+    for (let s = 0; s < specs.length; s++) {
+      const spec = specs[s]!;
+      const next = specs[s + 1];
+      const outs: ChannelHandle[][] = Array.from({ length: spec.workers }, () => Array.from({ length: next ? next.workers : 1 }, make));
+      const stage: StageRuntime = {
+        index: s,
+        name: spec.name,
+        workers: spec.workers,
+        onError: spec.onError,
+        deadLetter: spec.deadLetter,
+        partition: spec.partition,
+        resourceLimits: spec.resourceLimits,
+        pool: undefined as unknown as PiscinaLike,
+        slots: [],
+        restarts: 0,
+        swaps: 0,
+        retired: { in: 0, out: 0, errors: 0, skipped: 0, deadLettered: 0, maxNs: 0, hist: new Array(BUCKETS).fill(0) },
+        errors: [],
+      };
+      for (let p = 0; p < spec.workers; p++) {
+        const dead = spec.onError === 'dead-letter' ? make() : undefined;
+        if (dead !== undefined) this.#deadHandles.push({ handle: dead, stage });
+        stage.slots.push({
+          partition: p,
+          inputs: upstream.map((row) => row[p]!),
+          outputs: outs[p]!,
+          deadLetter: dead,
+          control: new ControlBlock(),
+          module: spec.url,
+          exportName: spec.exportName,
+          options: spec.options,
+          result: undefined as unknown as Promise<StageResult>,
+        });
+      }
+      this.#stages.push(stage);
+      upstream = outs;
+    }
+    for (const row of upstream) this.#sinkHandles.push(row[0]!);
+    for (const h of this.#stages[0]!.slots.map((s) => s.inputs[0]!)) this.#sourceLinks.push(new OutputLink(h, this.#spin));
+
+    void this.#run(workerFile);
+  }
+
+  /** Live counters and queue depths. */
+  stats(): PipelineStats {
+    return {
+      state: this.#state,
+      produced: this.#producedRef.n,
+      consumed: this.#consumed,
+      deadLettered: this.#deadLettered,
+      stages: this.#stages.map((s) => this.#stageStats(s)),
+      latency: summarize(this.#e2e, this.#e2eMax),
+    };
+  }
+
+  /** Stops taking messages from the source, delivers everything taken, and resolves with the summary. */
+  close(): Promise<PipelineSummary> {
+    if (!this.#settled && this.#state !== 'closing') {
+      this.#closing = true;
+      if (this.#state === 'running' || this.#state === 'starting') this.#state = 'closing';
+      this.#closeSignal.abort();
+    }
+    return this.done;
+  }
+
+  /** Stops at once: workers are terminated, messages in flight are dropped, `done` rejects with ERR_ABORTED. */
+  async abort(reason?: unknown): Promise<void> {
+    await this.#fail(new PipelineError('ERR_ABORTED', 'the pipeline was aborted', { cause: reason }), 'aborted');
+  }
+
+  /**
+   * Replaces a stage's module while the pipeline runs. The new version starts in fresh workers,
+   * loads, passes its healthCheck() export and the probe messages, and only then takes over: each
+   * old worker finishes and acknowledges its batch and hands its channels to its successor, which
+   * continues from the same positions (no message lost, none reordered within a partition). If the
+   * new version fails to load or to pass, it is discarded and the old one keeps running (rollback):
+   * the promise rejects with ERR_SWAP_FAILED and `rolledBack: true`.
+   */
+  swap(stage: string | number, module: string | URL, options: SwapOptions = {}): Promise<SwapResult> {
+    const run = this.#swapping.then(() => this.#swap(stage, module, options));
+    this.#swapping = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  async #run(workerFile: string): Promise<void> {
+    try {
+      // Loaded on first use, by a specifier the bundler leaves alone: piscina stays an external
+      // dependency, and importing ringwire does not load it.
+      type Ctor = new (o: object) => PiscinaLike;
+      const mod = (await import(PISCINA)) as { Piscina?: Ctor; default?: Ctor & { Piscina?: Ctor } };
+      const Piscina = (mod.Piscina ?? mod.default?.Piscina ?? mod.default)!; // ESM, or the CommonJS build's interop
+      for (const stage of this.#stages) stage.pool = this.#makePool(Piscina, workerFile, stage);
+      this.#Piscina = Piscina;
+      this.#workerFile = workerFile;
+      for (const stage of this.#stages) for (const slot of stage.slots) this.#startSlot(stage, slot, false);
+      this.#markStarted();
+      if (this.#settled) return;
+      if (this.#state === 'starting') this.#state = 'running';
+      await Promise.all([this.#pump(), this.#drainSink(), this.#drainDeadLetters()]);
+      await this.#swapping;
+      // Every last-stage worker closed its outputs, so every worker has finished.
+      for (const stage of this.#stages) {
+        for (const slot of stage.slots) {
+          const res = await slot.result;
+          stage.errors.push(...res.errors);
+        }
+      }
+      if (this.#settled) return;
+      this.#state = 'done';
+      const summary = this.#summary();
+      await Promise.all(this.#stages.map((s) => s.pool.destroy()));
+      this.#settled = true;
+      this.#resolve(summary);
+    } catch (err) {
+      this.#markStarted();
+      await this.#fail(err, 'failed');
+    }
+  }
+
+  #Piscina: (new (o: object) => PiscinaLike) | undefined;
+  #workerFile = '';
+
+  #makePool(Piscina: new (o: object) => PiscinaLike, filename: string, stage: StageRuntime): PiscinaLike {
+    const pool = new Piscina({
+      filename,
+      minThreads: stage.workers,
+      maxThreads: stage.workers,
+      idleTimeout: 60_000,
+      concurrentTasksPerWorker: 1,
+      ...(stage.resourceLimits ? { resourceLimits: stage.resourceLimits } : {}),
+    });
+    pool.on('workerCreate', (w: PiscinaWorkerLike) => this.#threads.set(w.id, w));
+    pool.on('error', () => undefined); // a worker's death reaches us through its task; never an unhandled 'error'
+    return pool;
+  }
+
+  #task(stage: StageRuntime, slot: Slot, standby: boolean, probe?: readonly unknown[]): StageTask {
+    const next = this.#stages[stage.index + 1];
+    return {
+      stage: stage.name,
+      index: stage.index,
+      partition: slot.partition,
+      workers: stage.workers,
+      module: slot.module,
+      exportName: slot.exportName,
+      codec: this.#codecName,
+      inputs: slot.inputs,
+      outputs: slot.outputs,
+      route: next === undefined ? 'round-robin' : next.partition,
+      onError: stage.onError,
+      deadLetter: slot.deadLetter,
+      control: slot.control.sab,
+      spinMicros: this.#spin,
+      batch: this.#batch,
+      standby,
+      probe,
+      options: slot.options,
+    };
+  }
+
+  /** Runs a slot's task until it returns (restarting it on its channels when its worker dies). */
+  #startSlot(stage: StageRuntime, slot: Slot, standby: boolean, pool = stage.pool, probe?: readonly unknown[]): Promise<StageResult> {
+    const run = async (): Promise<StageResult> => {
+      let first = true;
+      for (;;) {
+        try {
+          const res = (await pool.run(this.#task(stage, slot, standby && first, probe))) as StageResult;
+          if (res.status === 'failed') {
+            throw new PipelineError('ERR_STAGE_FAILED', `stage '${stage.name}' failed on message ${res.seq}${res.key === undefined ? '' : ` (key ${JSON.stringify(res.key)})`}: ${res.error.message}`, {
+              stage: stage.name,
+              seq: res.seq,
+              key: res.key,
+              cause: reviveError(res.error),
+            });
+          }
+          if (res.status === 'load-failed' && !(standby && first)) {
+            throw new PipelineError('ERR_STAGE_LOAD', `stage '${stage.name}' could not load ${slot.module}: ${res.error.message}`, { stage: stage.name, cause: reviveError(res.error) });
+          }
+          return res;
+        } catch (err) {
+          if (err instanceof PipelineError || this.#settled) throw err;
+          // A crash while loading a standby (hot-swap) worker is the new version failing: no retry.
+          if (standby && first && slot.control.state < STATE_RUNNING) throw err;
+          if (++stage.restarts > this.#maxRestarts) {
+            throw new PipelineError('ERR_WORKER_DIED', `stage '${stage.name}': workers died ${stage.restarts} times (maxRestarts ${this.#maxRestarts}); last: ${(err as Error)?.message}`, {
+              stage: stage.name,
+              cause: err,
+            });
+          }
+          // A task that threw gave its roles back itself; a dead thread must have exited first.
+          if (slot.control.state !== STATE_EXITED) await this.#threadGone(slot.control.thread);
+          if (this.#settled) throw err;
+          freeRoles(slot);
+          slot.control.thread = 0;
+          slot.control.state = STATE_STARTING;
+          first = false;
+        }
+      }
+    };
+    const result = run();
+    slot.result = result;
+    result.catch((err) => {
+      // Only a live slot's failure fails the pipeline; a standby's is a rolled-back swap.
+      if (slot.result === result && stage.slots.includes(slot)) void this.#fail(err, 'failed');
+    });
+    return result;
+  }
+
+  /** Resolves once the thread that ran a task has exited (so it can no longer touch the rings). */
+  async #threadGone(threadId: number): Promise<void> {
+    if (threadId === 0) return; // the task never started: it claimed nothing
+    const w = this.#threads.get(threadId);
+    if (w === undefined) {
+      await sleep(100);
+      return;
+    }
+    const until = performance.now() + THREAD_EXIT_WAIT_MS;
+    // A piscina worker's id reads the Worker's threadId, which is -1 once the thread has exited.
+    while (w.id !== -1 && performance.now() < until) await sleep(PARK_POLL_MS);
+    this.#threads.delete(threadId);
+  }
+
+  #pump(): Promise<void> {
+    return pump<I>({
+      source: this.#source,
+      links: this.#sourceLinks,
+      codec: this.#codec,
+      key: this.#key,
+      keyed: this.#stages[0]!.partition === 'key',
+      signal: this.#stop.signal,
+      closeSignal: this.#closeSignal.signal,
+      closing: () => this.#closing,
+      produced: this.#producedRef,
+    });
+  }
+
+  /** The sink's fan-in: decode, time source → sink, deliver. */
+  #drainSink(): Promise<void> {
+    const codec = this.#codec;
+    const sink = this.#sink as (v: unknown, i: MessageInfo) => unknown;
+    const e2e = this.#e2e;
+    return merge({
+      links: this.#sinkHandles.map((h) => new InputLink(h, this.#spin)),
+      batch: this.#batch,
+      spinMicros: this.#spin,
+      signal: this.#stop.signal,
+      what: 'sink',
+      deliver: (link, _i, meta, info) => {
+        const value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
+        const ns = (performance.now() - meta.t0) * 1e6;
+        record(e2e, ns);
+        if (ns > this.#e2eMax) this.#e2eMax = ns;
+        this.#consumed++;
+        return sink(value, info);
+      },
+    });
+  }
+
+  /** The dead-letter channels' fan-in, each to its stage's target. */
+  #drainDeadLetters(): Promise<void> {
+    const targets = this.#deadHandles.map((d) => deliverer(d.stage.deadLetter!) as (v: unknown, i: MessageInfo) => unknown);
+    return merge({
+      links: this.#deadHandles.map((d) => new InputLink(d.handle, this.#spin)),
+      batch: this.#batch,
+      spinMicros: this.#spin,
+      signal: this.#stop.signal,
+      what: 'dead-letter target',
+      deliver: (link, i, _meta, info) => {
+        this.#deadLettered++;
+        return targets[i]!(v8.deserialize(link.buf.subarray(link.payloadStart, link.payloadEnd)), info);
+      },
+    });
+  }
+
+  async #swap(ref: string | number, module: string | URL, options: SwapOptions): Promise<SwapResult> {
+    const stage = typeof ref === 'number' ? this.#stages[ref] : this.#stages.find((s) => s.name === ref);
+    if (stage === undefined) throw new PipelineError('ERR_PIPELINE_STATE', `swap: no stage ${JSON.stringify(ref)}`);
+    if (this.#settled || this.#Piscina === undefined) {
+      throw new PipelineError('ERR_PIPELINE_STATE', `swap: the pipeline is ${this.#settled ? this.#state : 'starting'}`, { stage: stage.name });
+    }
+    const url = moduleUrl(module);
+    const pool = this.#makePool(this.#Piscina, this.#workerFile, stage);
+    const fresh: Slot[] = stage.slots.map((old) => ({
+      ...old,
+      control: new ControlBlock(),
+      module: url,
+      exportName: options.export ?? old.exportName,
+      options: options.options === undefined ? old.options : options.options,
+    }));
+    const results = fresh.map((slot) => this.#startSlot(stage, slot, true, pool, options.probe));
+    const rollback = async (why: unknown): Promise<never> => {
+      for (const s of fresh) s.control.command(CMD_ABANDON);
+      await pool.destroy();
+      const cause = why instanceof PipelineError && why.cause !== undefined ? why.cause : why;
+      throw new PipelineError('ERR_SWAP_FAILED', `swap of stage '${stage.name}' to ${url} was rolled back: ${(cause as Error)?.message ?? String(cause)}`, {
+        stage: stage.name,
+        cause,
+        rolledBack: true,
+      });
+    };
+    // Wait until every new worker is loaded and healthy (standby), or one fails.
+    const deadline = performance.now() + (options.timeout ?? 30_000);
+    let failure: unknown;
+    results.map((r) =>
+      r.then(
+        (res) => {
+          if (res.status === 'load-failed') failure ??= reviveError(res.error);
+        },
+        (err) => {
+          failure ??= err;
+        },
+      ),
+    );
+    while (failure === undefined && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
+      if (this.#settled) failure = new PipelineError('ERR_PIPELINE_STATE', 'the pipeline stopped during the swap');
+      else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${options.timeout ?? 30_000} ms`);
+      else await sleep(PARK_POLL_MS);
+    }
+    if (failure !== undefined) return rollback(failure);
+    // Hand over: pause the old workers, then let each successor take the same channels.
+    const old = stage.slots;
+    const oldPool = stage.pool;
+    for (const s of old) s.control.command(CMD_PAUSE);
+    const oldResults = await Promise.all(old.map((s) => s.result));
+    for (let p = 0; p < fresh.length; p++) {
+      const res = oldResults[p]!;
+      stage.errors.push(...res.errors);
+      fresh[p]!.control.command(res.status === 'paused' ? CMD_GO : CMD_ABANDON);
+      if (res.status !== 'paused') fresh[p]!.result = Promise.resolve({ status: 'done', errors: [] });
+    }
+    // Retire the old generation's counters; the new one counts from zero.
+    for (const s of old) {
+      const c = s.control.counters();
+      const r = stage.retired;
+      r.in += c.in;
+      r.out += c.out;
+      r.errors += c.errors;
+      r.skipped += c.skipped;
+      r.deadLettered += c.deadLettered;
+      r.maxNs = Math.max(r.maxNs, c.maxNs);
+      mergeHistogram(r.hist, s.control.hist);
+    }
+    stage.slots = fresh;
+    stage.pool = pool;
+    stage.swaps++;
+    await oldPool.destroy();
+    return { stage: stage.name, version: stage.swaps };
+  }
+
+  #stageStats(s: StageRuntime): StageStats {
+    const r = s.retired;
+    const out: StageStats = {
+      name: s.name,
+      workers: s.workers,
+      in: r.in,
+      out: r.out,
+      errors: r.errors,
+      skipped: r.skipped,
+      deadLettered: r.deadLettered,
+      restarts: s.restarts,
+      swaps: s.swaps,
+      queued: { messages: 0, bytes: 0 },
+      latency: { count: 0, p50: 0, p99: 0, max: 0 },
+    };
+    const hist = r.hist.slice();
+    let maxNs = r.maxNs;
+    for (const slot of s.slots) {
+      const c = slot.control.counters();
+      out.in += c.in;
+      out.out += c.out;
+      out.errors += c.errors;
+      out.skipped += c.skipped;
+      out.deadLettered += c.deadLettered;
+      if (c.maxNs > maxNs) maxNs = c.maxNs;
+      mergeHistogram(hist, slot.control.hist);
+      for (const h of slot.inputs) out.queued.bytes += InputLink.queuedBytes(new Int32Array(h.buffer, h.byteOffset, L.CONTROL_BYTES >> 2));
+    }
+    const upstream = s.index === 0 ? this.#producedRef.n : this.#stageOut(this.#stages[s.index - 1]!);
+    out.queued.messages = Math.max(0, upstream - out.in);
+    out.latency = summarize(hist, maxNs);
+    return out;
+  }
+
+  #stageOut(s: StageRuntime): number {
+    let n = s.retired.out;
+    for (const slot of s.slots) n += slot.control.counters().out;
+    return n;
+  }
+
+  #summary(): PipelineSummary {
+    const stats = this.stats();
+    return {
+      ...stats,
+      durationMs: performance.now() - this.#started,
+      errors: this.#stages.flatMap((s) => s.errors.map((e) => ({ stage: s.name, ...e }))),
+    };
+  }
+
+  async #fail(err: unknown, state: 'failed' | 'aborted'): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#state = state;
+    this.#stop.abort(err);
+    this.#closeSignal.abort();
+    this.#reject(err);
+    for (const l of this.#sourceLinks) l.release();
+    await Promise.allSettled(this.#stages.map((s) => s.pool?.destroy()));
+  }
+}
+
+/** Frees the channel roles a dead worker held, so that its successor can claim them. */
+function freeRoles(slot: Slot): void {
+  const words = (h: ChannelHandle) => new Int32Array(h.buffer, h.byteOffset, L.CONTROL_BYTES >> 2);
+  for (const h of slot.inputs) {
+    const i32 = words(h);
+    Atomics.store(i32, L.RECEIVER_OWNER_OFFSET >> 2, 0);
+    Atomics.store(i32, L.RX_PARKED_OFFSET >> 2, 0);
+  }
+  for (const h of slot.deadLetter === undefined ? slot.outputs : [...slot.outputs, slot.deadLetter]) {
+    const i32 = words(h);
+    Atomics.store(i32, L.SENDER_OWNER_OFFSET >> 2, 0);
+    Atomics.store(i32, L.TX_PARKED_OFFSET >> 2, 0);
+  }
+}

@@ -1,0 +1,127 @@
+// The pipeline's public types: options, stage specs, sink targets, stats and summaries.
+import type { ResourceLimits } from 'node:worker_threads';
+import type { CodecName } from '../codecs.js';
+import type { Receiver } from '../receiver.js';
+import type { Sender } from '../sender.js';
+import type { LatencySummary } from './histogram.js';
+import type { StageRegistry } from './registry.js';
+import type { ErrorPolicy, ErrorRecord } from './stage-task.js';
+
+/** Something with an append(message) method: a ringwire LogWriter, or any object like it. */
+export interface AppendTarget<T = unknown> {
+  append(message: T): unknown;
+}
+
+/** Where messages go: a function (sync or async), a ringwire Sender, or a log writer. */
+export type SinkTarget<T = unknown> = ((message: T, info: MessageInfo) => unknown) | Sender<T> | AppendTarget<T>;
+
+/** The source sequence number and key of the message a sink call receives (valid during the call). */
+export interface MessageInfo {
+  readonly seq: number;
+  readonly key: string | number | undefined;
+}
+
+/** What a dead-letter target receives. */
+export interface DeadLetter<T = unknown> {
+  stage: string;
+  partition: number;
+  seq: number;
+  key: string | number | undefined;
+  error: { name: string; message: string; stack?: string; code?: string };
+  message: T;
+}
+
+export interface StageSpec {
+  /** A registered stage name, or the module's file (path or URL). */
+  module: string | URL;
+  /** Shown in stats and errors (default: the registered name or the file's base name). */
+  name?: string;
+  /** The handler's export (default 'handler', else the default export). */
+  export?: string;
+  /** Worker threads running this stage (default 1). */
+  workers?: number;
+  /** When the handler throws: 'fail' (default) rejects the pipeline, 'skip' counts and goes on, 'dead-letter' forwards. */
+  onError?: ErrorPolicy;
+  /** Dead-letter target of this stage (default: the pipeline's). */
+  deadLetter?: SinkTarget<DeadLetter>;
+  /** How messages reach this stage's workers: 'key' (default when the pipeline has a key) or 'round-robin'. */
+  partition?: 'key' | 'round-robin';
+  /** Passed to the handler as ctx.options and to healthCheck(options); structured-clonable. */
+  options?: unknown;
+  /** Worker resource limits (a worker that exceeds them dies and is replaced). */
+  resourceLimits?: ResourceLimits;
+}
+
+export type PipelineSource<T> = Iterable<T> | AsyncIterable<T> | Receiver<T>;
+
+export interface PipelineOptions<I = unknown, O = unknown> {
+  source: PipelineSource<I>;
+  stages: Array<StageSpec | string>;
+  sink: SinkTarget<O>;
+  /** Partition key: messages with the same key take the same workers, in order. */
+  key?: (message: I) => string | number;
+  /** How messages cross threads: 'v8' (default, structured clone), 'json', 'string' or 'bytes'. */
+  codec?: CodecName;
+  /** Ring bytes per hop (default 64 KiB); a message must fit half of it. Memory is bounded by the sum. */
+  capacity?: number;
+  /** Spin before parking, per wait (default: 2 when threads outnumber cores, else 20). */
+  spinMicros?: number;
+  /** Messages a worker takes from one input before turning to the next (default 64). */
+  batch?: number;
+  /** Restarts of dead workers allowed per stage before the pipeline fails (default 10). */
+  maxRestarts?: number;
+  deadLetter?: SinkTarget<DeadLetter>;
+  registry?: StageRegistry;
+}
+
+export interface StageStats {
+  name: string;
+  workers: number;
+  /** Messages handled (a message delivered again after a crash counts again). */
+  in: number;
+  out: number;
+  errors: number;
+  skipped: number;
+  deadLettered: number;
+  restarts: number;
+  swaps: number;
+  /** Messages and ring bytes waiting in this stage's inputs (messages: from the counters, a batch behind). */
+  queued: { messages: number; bytes: number };
+  /** Time in the handler per message. */
+  latency: LatencySummary;
+}
+
+export interface PipelineStats {
+  state: 'starting' | 'running' | 'closing' | 'done' | 'failed' | 'aborted';
+  /** Messages taken from the source and written to the first stage. */
+  produced: number;
+  /** Messages delivered to the sink. */
+  consumed: number;
+  deadLettered: number;
+  stages: StageStats[];
+  /** Source to sink, main-thread clock. */
+  latency: LatencySummary;
+}
+
+export interface PipelineSummary extends PipelineStats {
+  durationMs: number;
+  /** The first few handler errors of each stage (skipped or dead-lettered). */
+  errors: Array<ErrorRecord & { stage: string }>;
+}
+
+export interface SwapOptions {
+  /** The new version's handler export (default: the stage's). */
+  export?: string;
+  /** New options for the stage (default: the current ones). */
+  options?: unknown;
+  /** Messages the new version must handle without throwing before it takes over (outputs discarded). */
+  probe?: readonly unknown[];
+  /** How long the new workers may take to load and pass their health check (default 30 s). */
+  timeout?: number;
+}
+
+export interface SwapResult {
+  stage: string;
+  /** How many times the stage has been swapped. */
+  version: number;
+}
