@@ -3,6 +3,7 @@
 import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from './codecs.js';
 import {
   checkInteger,
+  checkOptions,
   closedError,
   describe,
   RingwireError,
@@ -60,18 +61,6 @@ export interface OpenOptions extends ChannelOptions {
   create?: boolean;
   /** Permission bits of a created file (default 0o600), applied exactly (the umask does not apply). */
   mode?: number;
-}
-
-/** Options shared by create() and attach(); unknown keys are caught (a misspelling is a bug). */
-function checkOptions(options: unknown, known: Set<string>, what: string): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) {
-    throw new RingwireTypeError(`${what} options must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new RingwireTypeError(`${what}: unknown option '${key}'`);
-  }
-  return options as Record<string, unknown>;
 }
 
 export function checkCapacity(capacity: unknown): number {

@@ -74,3 +74,15 @@ export function describe(value: unknown): string {
   if (typeof value === 'object' && value !== null) return value.constructor?.name ?? 'object';
   return String(value);
 }
+
+/** An options object (or undefined); unknown keys are an error, since a misspelling is a bug. */
+export function checkOptions(options: unknown, known: Set<string>, what: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) {
+    throw new RingwireTypeError(`${what} options must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new RingwireTypeError(`${what}: unknown option '${key}'`);
+  }
+  return options as Record<string, unknown>;
+}

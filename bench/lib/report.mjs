@@ -31,6 +31,7 @@ export const TARGETS = [
 ];
 
 const PEER_NAMES = { messageport: 'MessagePort', ringbuf: 'ringbuf.js' };
+const OURS = new Set(['ringwire', 'ringwire-cork']); // compared with the peers, not with each other
 const gcCell = (g) => (g ? `${fixed(g.producer.perMillion, 2)} / ${fixed(g.consumer.perMillion, 2)}` : '—');
 
 export function throughputTable(results) {
@@ -47,7 +48,7 @@ export function throughputTable(results) {
       `±${fixed(r.rmePercent, 1)}%`,
       String(r.k),
       String(r.samples),
-      r.impl === 'ringwire' ? '—' : ratio(rw?.msgsPerSec, r.msgsPerSec),
+      OURS.has(r.impl) ? '—' : ratio(rw?.msgsPerSec, r.msgsPerSec),
       gcCell(r.gc),
     ];
   });
@@ -65,7 +66,7 @@ export function ratioLines(results) {
     const rw = tp.find((r) => r.size === size && r.impl === 'ringwire');
     if (!rw) continue;
     const parts = tp
-      .filter((r) => r.size === size && r.impl !== 'ringwire')
+      .filter((r) => r.size === size && !OURS.has(r.impl))
       .map((r) => `ringwire / ${PEER_NAMES[r.impl] ?? r.impl} = ${ratio(rw.msgsPerSec, r.msgsPerSec)}`);
     lines.push(`- ${rw.sizeLabel}: ${parts.join(', ')}`);
   }

@@ -24,6 +24,16 @@ export const IMPLS = {
       ];
     },
   },
+  'ringwire-cork': {
+    label: 'ringwire (bytes, cork 64 → drain)',
+    spawn(size) {
+      const channel = Channel.create({ capacity: RING_BYTES, codec: 'bytes' });
+      return [
+        new Peer('ringwire corked producer', 'tp-ringwire.mjs', { role: 'producer', handle: channel.handle, size, cork: 64 }),
+        new Peer('ringwire consumer', 'tp-ringwire.mjs', { role: 'consumer', handle: channel.handle, size }),
+      ];
+    },
+  },
   messageport: {
     label: 'MessagePort (postMessage Uint8Array)',
     spawn(size) {

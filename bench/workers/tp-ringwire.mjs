@@ -1,12 +1,12 @@
 // Throughput worker, ringwire 'bytes' codec. Producer: trySend in a loop, sendSync (spin, then park)
-// when the ring is full. Consumer: drain() only (zero-copy, no allocation per message); when the
+// when the ring is full; with `cork: n`, it publishes once per n messages (cork/uncork). Consumer: drain() only (zero-copy, no allocation per message); when the
 // ring stays empty it naps 20 µs in Atomics.wait on a private word rather than blocking in
 // recvSync, whose decode would allocate and blur the GC count (naps are reported).
 import { workerData } from 'node:worker_threads';
 import { Channel } from '../../dist/index.js';
 import { BATCH_LIMIT_MS, overdue, serve } from './serve.mjs';
 
-const { role, handle, size } = workerData;
+const { role, handle, size, cork = 0 } = workerData;
 const channel = Channel.attach(handle);
 const SPIN_POLLS = 2048; // empty drain() polls before a nap
 const NAP_MS = 0.02;
@@ -19,13 +19,19 @@ if (role === 'producer') {
   let fullWaits = 0;
   serve({
     batch(k) {
+      if (cork) tx.cork();
       for (let i = 0; i < k; i++) {
         msg[0] = seq++ & 255; // sequence tag the consumer checks
         if (!tx.trySend(msg)) {
           fullWaits++;
           tx.sendSync(msg, WAIT);
         }
+        if (cork && i % cork === cork - 1) {
+          tx.uncork();
+          tx.cork();
+        }
       }
+      if (cork) tx.uncork();
       return k;
     },
     report: () => ({ fullWaits, stats: channel.stats().sent }),

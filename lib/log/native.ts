@@ -1,5 +1,6 @@
 // The log's half of the native addon (cpp/addon/log_binding.cc), typed.
 import { native } from '../native.js';
+import type { SegmentHeader } from './segments.js';
 
 /** One mmap'd file. Mode 0 read-only, 1 read-write (extended to `bytes`), 2 create + preallocate. */
 export interface LogFile {
@@ -22,7 +23,8 @@ export interface LogFile {
   close(): void;
 }
 
-export interface ScanResult {
+/** What the native scan of a segment found; the header fields as in segments.ts. */
+export interface ScanResult extends SegmentHeader {
   /** '' when the segment is valid. */
   problem: string;
   problemOffset: number;
@@ -34,12 +36,6 @@ export interface ScanResult {
   sealed: boolean;
   dirtyEnd: number;
   headerValid: boolean;
-  epoch: number;
-  index: number;
-  baseSequence: number;
-  segmentBytes: number;
-  created: number;
-  codec: number;
 }
 
 export interface LogAddon {

@@ -6,13 +6,13 @@
 // Every length and offset read from a segment is checked before use; a record that is committed
 // but malformed throws LogCorruptError naming the segment file and the offset.
 import { codecNameOf, resolveCodec, type WireCodec } from '../codecs.js';
-import { abortedError, describe, RingwireTypeError } from '../errors.js';
+import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type LogFile } from './native.js';
 import { listSegments, openControl, parseHeader, readHeaderFile, type SegmentHeader } from './segments.js';
-import { checkOptions, logCodec } from './writer.js';
+import { logCodec } from './writer.js';
 
 export interface LogEntry<T = unknown> {
   sequence: number;

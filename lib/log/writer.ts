@@ -13,7 +13,7 @@
 import { closeSync, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from '../codecs.js';
-import { checkInteger, describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
+import { checkInteger, checkOptions, describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
@@ -572,17 +572,6 @@ function fileSize(path: string): number {
   } catch {
     return 0;
   }
-}
-
-export function checkOptions(options: unknown, known: Set<string>, what: string): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) {
-    throw new RingwireTypeError(`${what} options must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new RingwireTypeError(`${what}: unknown option '${key}'`);
-  }
-  return options as Record<string, unknown>;
 }
 
 function checkDurability(v: unknown): Durability {

@@ -1,7 +1,7 @@
 // Messages larger than one record (capacity / 2 - 8 bytes of payload) travel as FRAG_FIRST,
 // FRAG_MIDDLE..., FRAG_LAST records and are reassembled; only maxMessageBytes rejects a message.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel } from '../../lib/index.js';
+import { Channel, type Receiver, type Sender } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
 import { bytes, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
@@ -14,7 +14,7 @@ const pattern = (n: number, tag: number) => {
 };
 
 /** Sends with send() and receives with recv() in this thread, concurrently (so the ring can be smaller than the message). */
-async function roundTrip(ch: Channel<Uint8Array>, tx: ReturnType<Channel<Uint8Array>['sender']>, rx: ReturnType<Channel<Uint8Array>['receiver']>, m: Uint8Array) {
+async function roundTrip(tx: Sender<Uint8Array>, rx: Receiver<Uint8Array>, m: Uint8Array) {
   const [, got] = await Promise.all([tx.send(m, { timeout: 20_000 }), rx.recv({ timeout: 20_000 })]);
   return got;
 }
@@ -34,7 +34,7 @@ describe('fragment boundaries', () => {
       const tx = ch.sender();
       const rx = ch.receiver();
       for (const [k, n] of sizes.entries()) {
-        const got = await roundTrip(ch, tx, rx, pattern(n, k));
+        const got = await roundTrip(tx, rx, pattern(n, k));
         expect(got.length).toBe(n);
         expect(seq.checkBytes(got, n, k)).toBe(true);
       }

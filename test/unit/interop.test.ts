@@ -11,7 +11,7 @@ import * as L from '../../lib/layout.js';
 import { native } from '../../lib/native.js';
 import { headOf, setPositions, tailOf, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
-import { Actor, outcome, sleep } from '../helpers/workers.js';
+import { Actor, outcome } from '../helpers/workers.js';
 
 const memOf = (ch: Channel<any>) => new Uint8Array(ch.handle.buffer, ch.handle.byteOffset);
 
