@@ -321,7 +321,9 @@ class Consumer {
                 return;
               }
               assembly_.assign(r.data + layout::kFragPrefixBytes, r.data + r.length);
-              assembly_.reserve(total);
+              // Announced, not yet received: reserve at most a ring's worth (a hostile prefix must
+              // not make one 8-byte record allocate max_message bytes); insert grows the rest.
+              assembly_.reserve(total < capacity_ ? total : capacity_);
               expected_ = total;
               partial_ = true;
             } else if (!partial_ || r.length > expected_ - assembly_.size()) {

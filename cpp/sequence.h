@@ -17,7 +17,8 @@ inline uint32_t Mix(uint32_t i, uint32_t seed) {
 }
 
 inline uint32_t Size(uint32_t i, uint32_t seed, uint32_t min, uint32_t max) {
-  return min + Mix(i, seed) % (max - min + 1);
+  // 64-bit span: min 0, max 2^32 - 1 would make a 32-bit one 0 (and JS computes it exactly).
+  return min + uint32_t(Mix(i, seed) % (uint64_t(max) - min + 1));
 }
 
 inline uint8_t Byte(uint32_t i, uint32_t k) { return uint8_t((i * 31u + k) & 0xffu); }

@@ -264,15 +264,18 @@ inline OpenResult Open(const std::string& path, const OpenOptions& o) {
 // mistyped path does not delete some other file).
 inline OpenResult Unlink(const std::string& path, bool check_magic) {
   if (check_magic) {
-    int raw = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+    int raw = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (raw < 0) {
       int e = errno;
       if (e == ENOENT) return detail::Fail(Code::kNotFound, "no channel at " + path);
       return detail::SysFail("open", path, e);
     }
     detail::Fd fd(raw);
+    struct stat st {};
     uint32_t magic = 0;
-    if (!detail::ReadFully(fd.get(), &magic, 4, 0) || magic != layout::kMagic) {
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !detail::ReadFully(fd.get(), &magic, 4, 0) ||
+        magic != layout::kMagic) {
       return detail::Fail(Code::kNotAChannel, path + " is not a ringwire channel; not removing it");
     }
   }

@@ -7,7 +7,7 @@ import * as L from './layout.js';
 import { RingReader, WORD } from './ring.js';
 import { claimRole, isClosed, markClosed, releaseRole, roleHolderDead } from './roles.js';
 import { writeStats } from './stats.js';
-import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
+import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
 const EMPTY = Symbol('empty');
 const END = Symbol('end');
@@ -69,6 +69,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
    */
   tryRecv(): T | undefined {
     this.#checkOpen('tryRecv');
+    if (this.#pending !== 0) return undefined; // earlier recv() calls go first
     const v = this.#poll();
     return v === EMPTY ? undefined : (v as T);
   }
@@ -113,6 +114,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   drain(fn: DrainCallback, max = Infinity): number {
     this.#checkOpen('drain');
     if (typeof fn !== 'function') throw new RingwireTypeError(`drain: fn must be a function, got ${typeof fn}`);
+    if (this.#pending !== 0) return 0; // earlier recv() calls go first
     const r = this.#r;
     let n = 0;
     try {
@@ -177,9 +179,15 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
       this.#closed = true;
       this.#r.release();
       this.flushStats();
-      releaseRole(this.#i32, 'receiver', this.#token);
       if (this.#channel.localReceiver === this) this.#channel.localReceiver = undefined;
-      if (this.#pending !== 0) this.#site.waiter.notify(this.#i32, WORD.TAIL); // our own parked recv
+      const giveBack = () => releaseRole(this.#i32, 'receiver', this.#token);
+      if (this.#pending === 0) giveBack();
+      else {
+        this.#site.waiter.notify(this.#i32, WORD.TAIL); // our own parked recv
+        // The role goes back once our parked calls are gone: one still asleep would clear the next
+        // holder's park word when it wakes (a lost wake for that holder).
+        void this.#queue.then(giveBack);
+      }
     }
     return this.#pending === 0 ? undefined : this.#queue;
   }
@@ -275,9 +283,9 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
         this.#pending--;
       }
     };
-    const p = this.#queue.then(run);
-    this.#queue = p.catch(() => undefined);
-    return p;
+    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, deadline, what, options?.timeout, options?.signal);
+    this.#queue = chain.catch(() => undefined);
+    return result;
   }
 
   /** Adds the fragment just read to the reassembly; true when it completed a message. */

@@ -144,8 +144,18 @@ export class RingWriter {
     this.tail = this.claimStart;
   }
 
-  /** Publishes whatever was appended but not yet published. */
+  /** Publishes whatever was appended but not yet published (not an open claim's padding). */
   flush(): void {
+    // The padding an open claim wrote is taken back by abort(): publishing it would let tail go
+    // backwards past what the consumer has read.
+    if (this.claimed !== 0) {
+      if (this.claimStart === this.published) return;
+      const tail = this.tail;
+      this.tail = this.claimStart;
+      this.publish();
+      this.tail = tail;
+      return;
+    }
     if (this.tail !== this.published) this.publish();
   }
 

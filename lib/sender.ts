@@ -13,7 +13,7 @@ import * as L from './layout.js';
 import { FULL, RingWriter, WORD } from './ring.js';
 import { claimRole, isClosed, markClosed, releaseRole, roleHolderDead } from './roles.js';
 import { writeStats } from './stats.js';
-import { deadlineOf, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
+import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
 const STATS_EVERY = 1023;
 /** #advance: the message is completely written. */
@@ -35,6 +35,8 @@ export class Sender<T = unknown> {
   #pending = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #reserved = false;
+  #reservedBytes = 0;
+  #closeRequested = false;
   #messages = 0;
   #bytes = 0;
   #full = 0;
@@ -94,6 +96,9 @@ export class Sender<T = unknown> {
       wire = this.#codec.toWire(message);
       if (this.#pending === 0 && this.#tryWrite(wire, false)) return Promise.resolve();
       deadline = deadlineOf('send', options?.timeout);
+      // Encoded at call time (like postMessage): bytes the caller owns (the 'bytes' codec passes
+      // the message itself, a custom encode() may reuse a buffer) are copied before queueing.
+      if (typeof wire !== 'string' && this.#codec.name !== 'v8') wire = new Uint8Array(wire);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -113,9 +118,9 @@ export class Sender<T = unknown> {
         this.#pending--;
       }
     };
-    const p = this.#queue.then(run);
-    this.#queue = p.catch(() => undefined);
-    return p;
+    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, deadline, 'send', options?.timeout, options?.signal);
+    this.#queue = chain.catch(() => undefined);
+    return result;
   }
 
   /**
@@ -138,15 +143,15 @@ export class Sender<T = unknown> {
       return undefined;
     }
     this.#reserved = true;
+    this.#reservedBytes = n;
     return this.#u8.subarray(at, at + n);
   }
 
   /** Publishes the first `len` bytes of the reservation as one message. */
   commit(len: number): void {
     if (!this.#reserved) throw new RingwireError('ERR_RESERVE', 'commit: nothing is reserved');
-    const claimed = this.#w.claimedBytes - L.RECORD_HEADER_BYTES;
-    if (!Number.isInteger(len) || len < 0 || len > claimed) {
-      throw new RingwireRangeError('ERR_OUT_OF_RANGE', `commit: len must be an integer from 0 to the reserved size, got ${len}`);
+    if (!Number.isInteger(len) || len < 0 || len > this.#reservedBytes) {
+      throw new RingwireRangeError('ERR_OUT_OF_RANGE', `commit: len must be an integer from 0 to the reserved size (${this.#reservedBytes}), got ${len}`);
     }
     this.#reserved = false;
     this.#w.commit(len, L.TYPE_MESSAGE);
@@ -166,12 +171,10 @@ export class Sender<T = unknown> {
    */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
+    this.#closeRequested = true;
     const finish = () => {
       if (this.#closed) return;
-      this.#giveUp(() => {
-        markClosed(this.#i32, 'sender');
-        this.#site.waiter.notify(this.#i32, WORD.TAIL); // a parked receiver must see the end
-      });
+      this.#giveUp(this.#end);
     };
     if (this.#pending === 0) {
       finish();
@@ -217,7 +220,8 @@ export class Sender<T = unknown> {
    */
   abandon(): Promise<unknown> | undefined {
     if (!this.#closed) {
-      this.#giveUp();
+      // A close() still waiting for pending sends ends the stream now (those sends reject).
+      this.#giveUp(this.#closeRequested ? this.#end : undefined);
       if (this.#pending !== 0) this.#site.waiter.notify(this.#i32, WORD.HEAD); // our own parked send
     }
     return this.#pending === 0 ? undefined : this.#queue;
@@ -236,9 +240,18 @@ export class Sender<T = unknown> {
     this.#w.flush();
     this.flushStats();
     then?.();
-    releaseRole(this.#i32, 'sender', this.#token);
     if (this.#channel.localSender === this) this.#channel.localSender = undefined;
+    const giveBack = () => releaseRole(this.#i32, 'sender', this.#token);
+    // With sends still parked (Channel.close), the role goes back once they are gone: one still
+    // asleep would clear the next holder's park word when it wakes (a lost wake for that holder).
+    if (this.#pending === 0) giveBack();
+    else void this.#queue.then(giveBack);
   }
+
+  readonly #end = (): void => {
+    markClosed(this.#i32, 'sender');
+    this.#site.waiter.notify(this.#i32, WORD.TAIL); // a parked receiver must see the end
+  };
 
   #checkOpen(what: string): void {
     if (this.#closed) throw closedError(`${what}: this sender`);
@@ -297,7 +310,10 @@ export class Sender<T = unknown> {
       );
     }
     // All fragments now or nothing: with the bound free, every claim below succeeds.
-    if (L.messageBytesBound(this.#capacity, n) > w.freeBytes()) return this.#onFull();
+    if (L.messageBytesBound(this.#capacity, n) > w.freeBytes()) {
+      w.flush(); // as claim() does when full: corked records may be what fills the ring
+      return this.#onFull();
+    }
     const job = this.#job(wire);
     if (this.#advance(job) !== DONE) throw new Error('ringwire: internal error: fragments did not fit the free space');
     return true;

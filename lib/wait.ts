@@ -126,3 +126,48 @@ export async function parkAsync(
     signal?.removeEventListener('abort', wakeSelf);
   }
 }
+
+/**
+ * Runs `run` once `queue` has settled, so queued async calls keep their call order, and makes the
+ * returned promise reject with ERR_TIMEOUT / ERR_ABORTED when the deadline passes or `signal`
+ * aborts while the call is still queued (behind a call that may wait forever); `run` is then
+ * skipped and `skip` called instead. `chain` is what the next call queues behind.
+ */
+export function enqueue<R>(
+  queue: Promise<unknown>,
+  run: () => Promise<R>,
+  skip: () => void,
+  deadline: number,
+  what: string,
+  timeoutMs: number | undefined,
+  signal: AbortSignal | undefined,
+): { result: Promise<R>; chain: Promise<unknown> } {
+  let queued = true;
+  let cancelled = false;
+  let timer: NodeJS.Timeout | undefined;
+  let cancel: (err: unknown) => void = () => {};
+  const onAbort = () => cancel(abortedError(what, signal?.reason));
+  const stopWatching = () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  };
+  const chain = queue.then(() => {
+    queued = false;
+    stopWatching();
+    if (cancelled) return skip() as undefined;
+    return run();
+  });
+  if (deadline === Infinity && signal === undefined) return { result: chain as Promise<R>, chain };
+  const result = new Promise<R>((resolve, reject) => {
+    chain.then(resolve as (v: unknown) => void, reject);
+    cancel = (err) => {
+      if (!queued || cancelled) return;
+      cancelled = true;
+      stopWatching();
+      reject(err);
+    };
+  });
+  if (deadline !== Infinity) timer = setTimeout(() => cancel(timeoutError(what, timeoutMs ?? 0)), Math.min(Math.max(0, deadline - performance.now()), 0x7fffffff));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return { result, chain };
+}

@@ -281,6 +281,8 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     uint32_t expected = Uint32Arg(info, 1, "expected");
     if (info.Length() < 3 || !info[2].IsNumber()) throw Napi::TypeError::New(env, "timeoutMs must be a number");
     double timeout = info[2].As<Napi::Number>().DoubleValue();
+    // NaN, Infinity and more than ~30 years mean no limit (the conversion below must not overflow).
+    if (!(timeout >= 0) || timeout > 1e12) timeout = -1;
     struct Ctx {
       Napi::Promise::Deferred deferred;
       const char* result = "woken";
@@ -320,7 +322,8 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
         delete c;
       });
       if (st != napi_ok) delete ctx;  // the environment is going away; nobody awaits the promise
-      tsfn.Release();
+      // napi_closing already dropped this thread's use of the TSFN, which may be freed by now.
+      if (st != napi_closing) tsfn.Release();
     }).detach();
     return promise;
   }
@@ -334,6 +337,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     uint32_t end = Uint32Arg(info, 1, "end");
     if (start > end || start % kRecordAlign != 0) throw Napi::RangeError::New(env, "commit: bad range");
     CheckRange(env, start, end - start, "commit");
+    if (!map_->writable) throw MakeError(env, "ERR_IO", path_ + " is mapped read-only");  // a store would SIGSEGV
     uint32_t n = 0;
     for (uint64_t p = start; p < end; ++n) {
       uint8_t* rec = map_->addr + p;

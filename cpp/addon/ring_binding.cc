@@ -23,11 +23,23 @@ uint8_t* AttachRing(const Napi::CallbackInfo& info, Napi::Reference<Napi::Uint8A
   return mem.Data();
 }
 
+// The reference keeps the view alive, not its memory: a non-shared ArrayBuffer can be detached
+// (transferred to a worker, structuredClone) and its bytes freed or handed to another owner. Every
+// call checks the view still has the memory the ring was built on.
+void CheckAttached(const Napi::CallbackInfo& info, const Napi::Reference<Napi::Uint8Array>& keep, const uint8_t* base) {
+  Napi::Uint8Array mem = keep.Value();
+  if (mem.Data() != base || mem.ByteLength() < layout::kControlBytes) {
+    throw MakeError(info.Env(), "ERR_CHANNEL_CLOSED", "the ring's memory was detached (its ArrayBuffer was transferred)");
+  }
+}
+
 struct SequenceArgs {
   uint32_t seed, min, max;
 };
 SequenceArgs SeqArgs(const Napi::CallbackInfo& info, size_t first) {
-  SequenceArgs a{Uint32Arg(info, first, "seed"), Uint32Arg(info, first + 1, "minSize"), Uint32Arg(info, first + 2, "maxSize")};
+  // maxSize bounded by the largest ring: Produce allocates it, and no larger message ever fits.
+  SequenceArgs a{Uint32Arg(info, first, "seed"), Uint32Arg(info, first + 1, "minSize"),
+                 Uint32Arg(info, first + 2, "maxSize", layout::kMaxCapacity)};
   if (a.min > a.max) throw Napi::RangeError::New(info.Env(), "minSize must be <= maxSize");
   return a;
 }
@@ -42,12 +54,14 @@ class NativeProducer : public Napi::ObjectWrap<NativeProducer> {
   }
   explicit NativeProducer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeProducer>(info) {
     RingInfo ring;
-    producer_.emplace(AttachRing(info, &mem_, &ring));
+    base_ = AttachRing(info, &mem_, &ring);
+    producer_.emplace(base_);
   }
 
  private:
   // tryWrite(bytes) -> status: the whole message (fragmented if needed) or nothing.
   Napi::Value TryWrite(const Napi::CallbackInfo& info) {
+    CheckAttached(info, mem_, base_);
     Napi::Uint8Array msg = Uint8ArrayArg(info, 0, "message");
     if (msg.ByteLength() > UINT32_MAX) throw Napi::RangeError::New(info.Env(), "message is larger than 4 GiB");
     Status st = producer_->TryWriteMessage(msg.Data(), uint32_t(msg.ByteLength()));
@@ -61,6 +75,7 @@ class NativeProducer : public Napi::ObjectWrap<NativeProducer> {
     uint32_t first = Uint32Arg(info, 0, "first");
     uint32_t count = Uint32Arg(info, 1, "count");
     SequenceArgs a = SeqArgs(info, 2);
+    CheckAttached(info, mem_, base_);
     scratch_.resize(a.max);
     uint32_t done = 0;
     for (; done < count; ++done) {
@@ -76,10 +91,12 @@ class NativeProducer : public Napi::ObjectWrap<NativeProducer> {
   }
 
   Napi::Value ConsumerParked(const Napi::CallbackInfo& info) {
+    CheckAttached(info, mem_, base_);
     return Napi::Boolean::New(info.Env(), producer_->ConsumerParked());
   }
 
   Napi::Reference<Napi::Uint8Array> mem_;
+  uint8_t* base_ = nullptr;
   std::optional<Producer> producer_;
   std::vector<uint8_t> scratch_;
 };
@@ -93,13 +110,15 @@ class NativeConsumer : public Napi::ObjectWrap<NativeConsumer> {
   }
   explicit NativeConsumer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeConsumer>(info) {
     RingInfo ring;
-    consumer_.emplace(AttachRing(info, &mem_, &ring));
+    base_ = AttachRing(info, &mem_, &ring);
+    consumer_.emplace(base_);
     max_message_ = ring.max_message;
   }
 
  private:
   // read() -> Uint8Array (a copy of the next whole message) or null when none is complete yet.
   Napi::Value Read(const Napi::CallbackInfo& info) {
+    CheckAttached(info, mem_, base_);
     Status st = consumer_->ReadMessage(&buf_, max_message_);
     if (st == Status::kEmpty) return info.Env().Null();
     if (st != Status::kOk) throw MakeError(info.Env(), "ERR_CORRUPT", "the ring holds a malformed record");
@@ -114,6 +133,7 @@ class NativeConsumer : public Napi::ObjectWrap<NativeConsumer> {
     uint32_t first = Uint32Arg(info, 0, "first");
     uint32_t count = Uint32Arg(info, 1, "count");
     SequenceArgs a = SeqArgs(info, 2);
+    CheckAttached(info, mem_, base_);
     uint32_t done = 0;
     for (; done < count; ++done) {
       Status st = consumer_->ReadMessage(&buf_, max_message_);
@@ -129,6 +149,7 @@ class NativeConsumer : public Napi::ObjectWrap<NativeConsumer> {
   }
 
   Napi::Reference<Napi::Uint8Array> mem_;
+  uint8_t* base_ = nullptr;
   std::optional<Consumer> consumer_;
   std::vector<uint8_t> buf_;
   uint32_t max_message_ = 0;

@@ -14,6 +14,7 @@
 #if defined(__linux__)
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -99,7 +100,16 @@ class AsyncWaiter {
     }
     cv_.notify_one();
     // Cut a sleep short; other sleepers on this word re-check their condition and sleep again.
-    futex::Wake(Word());
+    // Repeated until the thread has left: a wake sent between its check of stopped_ and its entry
+    // into FUTEX_WAIT is lost, and it would sleep out its whole timeout while we block in join.
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!exited_ && thread_.joinable()) {
+      lock.unlock();
+      futex::Wake(Word());
+      lock.lock();
+      exited_cv_.wait_for(lock, std::chrono::milliseconds(1), [this] { return exited_; });
+    }
+    lock.unlock();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -109,6 +119,7 @@ class AsyncWaiter {
   const uint32_t* Word() const { return reinterpret_cast<const uint32_t*>(mapping_->base + offset_); }
 
   void Run() {
+    bool closing = false;  // the TSFN said napi_closing: it may be freed, so no Release either
     for (;;) {
       uint32_t value;
       int64_t timeout_ns;
@@ -140,8 +151,17 @@ class AsyncWaiter {
         napi_call_function(env, env.Undefined(), fn, 2, args, &ignored);
       });
       if (st != napi_ok) delete result;
+      if (st == napi_closing) {
+        closing = true;
+        break;
+      }
     }
-    tsfn_.Release();
+    if (!closing) tsfn_.Release();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      exited_ = true;
+    }
+    exited_cv_.notify_all();
   }
 
   napi_env env_;
@@ -151,8 +171,10 @@ class AsyncWaiter {
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable exited_cv_;
   bool requested_ = false;
   bool stopped_ = false;
+  bool exited_ = false;  // Run has returned from its last use of the TSFN (guarded by mu_)
   uint32_t value_ = 0;
   int64_t timeout_ns_ = -1;
 };
@@ -180,7 +202,7 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
     o.capacity = Uint32Arg(info, 3, "capacity");
     o.max_message = Uint32Arg(info, 4, "maxMessageBytes");
     o.codec = Uint32Arg(info, 5, "codec");
-    o.mode = Uint32Arg(info, 6, "mode", 07777);
+    o.mode = Uint32Arg(info, 6, "mode", 0777);  // permission bits only: no setuid, setgid or sticky
     if (info.Length() <= 7 || !info[7].IsFunction()) throw Napi::TypeError::New(env, "onWake must be a function");
     on_wake_ = Napi::Persistent(info[7].As<Napi::Function>());
     shm::OpenResult r = shm::Open(path, o);

@@ -5,6 +5,7 @@
 //
 // Every length and offset read from a segment is checked before use; a record that is committed
 // but malformed throws LogCorruptError naming the segment file and the offset.
+import { basename } from 'node:path';
 import { codecNameOf, resolveCodec, type WireCodec } from '../codecs.js';
 import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
@@ -43,6 +44,11 @@ const HDR = F.RECORD_HEADER_BYTES;
 const NOTIFY = F.CTL_NOTIFY_OFFSET >> 2;
 const PARKED = F.CTL_PARKED_OFFSET >> 2;
 const TWO_32 = 4294967296;
+/** Milliseconds between repeated wake-ups of our own parked follow() (see #kick). */
+const KICK_MS = 1;
+/** The length word of a record as 4 little-endian bytes, for the native CRC (no allocation per record). */
+const LENGTH_WORD = new Uint32Array(1);
+const LENGTH_BYTES = new Uint8Array(LENGTH_WORD.buffer);
 
 export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   readonly dir: string;
@@ -64,6 +70,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   #skipUntil = 0;
   #skipped = 0;
   #parked = false;
+  #kickTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   private constructor(dir: string, o: Record<string, unknown>) {
@@ -144,9 +151,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new RingwireTypeError(`options.signal must be an AbortSignal, got ${describe(signal)}`);
     }
-    const wake = () => {
-      if (!this.#closed) this.#ctl.wake(F.CTL_NOTIFY_OFFSET); // close() wakes by itself
-    };
+    const wake = () => this.#kick(); // close() kicks by itself
     signal?.addEventListener('abort', wake, { once: true });
     try {
       while (!this.#closed) {
@@ -169,7 +174,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     this.#closed = true;
     this.#file?.close();
     this.#file = undefined;
-    if (this.#parked) this.#ctl.wake(F.CTL_NOTIFY_OFFSET); // #park closes the control file
+    if (this.#parked) this.#kick(); // #park closes the control file
     else this.#ctl.close();
   }
 
@@ -189,9 +194,29 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       await this.#ctl.wait(F.CTL_NOTIFY_OFFSET, seen >>> 0, -1);
     } finally {
       this.#parked = false;
+      clearTimeout(this.#kickTimer);
+      this.#kickTimer = undefined;
       Atomics.sub(i32, PARKED, 1);
       if (this.#closed) this.#ctl.close();
     }
+  }
+
+  /**
+   * Ends our own parked wait (abort, close). A futex wake only reaches a thread already asleep, and
+   * the native wait's thread may not have reached futex_wait yet (abort or close right after
+   * follow() parked): a single wake would be lost and the wait would last until the writer's next
+   * record. So wake again every KICK_MS until #park's finally stops it; bounded by how long that
+   * thread takes to start (a few ms), and no timer runs while nobody is parked.
+   */
+  #kick(): void {
+    if (!this.#parked || this.#kickTimer !== undefined) return;
+    const again = (): void => {
+      this.#kickTimer = undefined;
+      if (!this.#parked) return;
+      this.#ctl.wake(F.CTL_NOTIFY_OFFSET);
+      this.#kickTimer = setTimeout(again, KICK_MS);
+    };
+    again();
   }
 
   /** Whether read() would find something (a committed record, or a segment to open). */
@@ -242,13 +267,20 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     const i32 = F.words(file.buffer);
     const h = parseHeader(u8, i32);
     let problem = '';
+    let offset = 0;
     if (h === null) problem = 'bad segment header';
-    else if (file.size < h.segmentBytes) problem = `segment file truncated (${file.size} of ${h.segmentBytes} bytes)`;
-    else if (h.codec !== this.#logCodecId) problem = `codec id ${h.codec}, the log's is ${this.#logCodecId}`;
+    else if (file.size < h.segmentBytes) {
+      problem = `segment file truncated (${file.size} of ${h.segmentBytes} bytes)`;
+      offset = file.size;
+    } else if (h.index !== F.segmentIndexOf(basename(path))) {
+      // The name is what #nextSegment orders by: a header that disagrees could send it in a circle.
+      problem = `header says segment ${h.index}`;
+      offset = F.SEG_INDEX_OFFSET;
+    } else if (h.codec !== this.#logCodecId) problem = `codec id ${h.codec}, the log's is ${this.#logCodecId}`;
     else if (expected !== undefined && h.baseSequence < expected) problem = `base sequence ${h.baseSequence}, expected ${expected}`;
     if (problem !== '') {
       file.close();
-      throw new LogCorruptError(path, problem.startsWith('segment file truncated') ? file.size : 0, problem);
+      throw new LogCorruptError(path, offset, problem);
     }
     if (expected !== undefined && h!.baseSequence > expected) this.#skipped += h!.baseSequence - expected;
     this.#file = file;
@@ -278,7 +310,8 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   #crc(p: number, length: number): number {
     if (length <= 256) return recordCrc(this.#u8, this.#i32, p, length);
     const N = logNative();
-    const lengthCrc = N.crc32c(new Uint8Array(new Uint32Array([length]).buffer));
+    LENGTH_WORD[0] = length;
+    const lengthCrc = N.crc32c(LENGTH_BYTES);
     return N.crc32c(this.#u8.subarray(p + F.REC_TYPE_OFFSET, p + length), lengthCrc);
   }
 

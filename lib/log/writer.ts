@@ -151,6 +151,10 @@ export class LogWriter<T = unknown> {
       }
       this.#codec = logCodec(this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!, codec, o.codec, dir);
       this.#segmentBytes = requested ?? this.#ctlI32[F.CTL_SEGMENT_BYTES_OFFSET >> 2]!;
+      if (!F.validSegmentBytes(this.#segmentBytes)) {
+        // Read from the control file: new segments would be created with it.
+        throw logError('ERR_CORRUPT', `the control file of the log in ${dir} is corrupt: segment bytes ${this.#segmentBytes} (a multiple of ${F.PAGE_BYTES} from ${F.MIN_SEGMENT_BYTES} to ${F.MAX_SEGMENT_BYTES} expected)`);
+      }
       removeTemporaries(dir);
       // The counters continue across writers (a fresh control file holds zeros).
       const before = readControlStats(this.#ctlI32);
@@ -251,11 +255,15 @@ export class LogWriter<T = unknown> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.durability !== 'process') this.#file.msync(0, this.#pos);
-    this.#publishStats();
-    this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2] = 0;
-    this.#file.close();
-    this.#ctl.close();
+    try {
+      if (this.durability !== 'process') this.#file.msync(0, this.#pos);
+    } finally {
+      // Even when the msync fails (EIO): the mapping is unmapped and the lock dropped, once.
+      this.#publishStats();
+      this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2] = 0;
+      this.#file.close();
+      this.#ctl.close();
+    }
   }
 
   /** Deletes old segments now, by the retention options. Returns the deleted files. */

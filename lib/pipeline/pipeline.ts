@@ -311,6 +311,11 @@ export class Pipeline<I = unknown, O = unknown> {
       type Ctor = new (o: object) => PiscinaLike;
       const mod = (await import(PISCINA)) as { Piscina?: Ctor; default?: Ctor & { Piscina?: Ctor } };
       const Piscina = (mod.Piscina ?? mod.default?.Piscina ?? mod.default)!; // ESM, or the CommonJS build's interop
+      if (this.#settled) {
+        // abort() (or a failure) while piscina loaded: #fail found no pools to destroy, so make none.
+        this.#markStarted();
+        return;
+      }
       for (const stage of this.#stages) stage.pool = this.#makePool(Piscina, workerFile, stage);
       this.#Piscina = Piscina;
       this.#workerFile = workerFile;
@@ -543,7 +548,16 @@ export class Pipeline<I = unknown, O = unknown> {
     const old = stage.slots;
     const oldPool = stage.pool;
     for (const s of old) s.control.command(CMD_PAUSE);
-    const oldResults = await Promise.all(old.map((s) => s.result));
+    let oldResults: StageResult[];
+    try {
+      oldResults = await Promise.all(old.map((s) => s.result));
+    } catch (err) {
+      // The pipeline stopped (abort, failure) before every old worker paused: #fail destroys only
+      // stage.pool, so the new workers (waiting in standby) and their pool are ours to end.
+      for (const s of fresh) s.control.command(CMD_ABANDON);
+      await pool.destroy();
+      throw this.#settled ? new PipelineError('ERR_PIPELINE_STATE', `swap: the pipeline stopped during the swap of stage '${stage.name}'`, { stage: stage.name, cause: err }) : err;
+    }
     for (let p = 0; p < fresh.length; p++) {
       const res = oldResults[p]!;
       stage.errors.push(...res.errors);

@@ -69,9 +69,10 @@ export async function pump<I>(c: PumpContext<I>): Promise<void> {
       }
     } else if (typeof (src as Iterable<I>)[Symbol.iterator] === 'function') {
       for (const v of src as Iterable<I>) {
-        if (c.closing() || signal.aborted) break;
-        const p = write(v);
+        if (signal.aborted) break;
+        const p = write(v); // a value taken from the source is always written, even while closing
         if (p !== undefined) await p;
+        if (c.closing()) break; // before taking the next one
       }
     } else {
       for await (const v of src as AsyncIterable<I>) {

@@ -1,0 +1,152 @@
+// Regressions found in review of the TypeScript core (ring, sender, receiver, waits).
+import { describe, expect, it } from 'vitest';
+import { Channel } from '../../lib/index.js';
+
+describe('review regressions', () => {
+  it('uncork() during a reservation that padded the ring end does not publish the padding (abort() stays safe)', () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    // Producer at offset 920: 104 contiguous bytes left, too few for a 200-byte record.
+    for (const n of [400, 400, 96]) expect(tx.trySend(new Uint8Array(n))).toBe(true);
+    for (let i = 0; i < 3; i++) expect(rx.tryRecv()).toBeDefined();
+    expect(tx.reserve(200)).toBeDefined();
+    tx.uncork(); // must not publish the padding record the claim wrote
+    tx.abort();
+    expect(rx.tryRecv()).toBeUndefined();
+    expect(tx.trySend(new Uint8Array([1, 2, 3]))).toBe(true); // fits before the end: no padding now
+    expect(rx.tryRecv()).toEqual(new Uint8Array([1, 2, 3]));
+    expect(tx.trySend(new Uint8Array(300).fill(4))).toBe(true);
+    expect(rx.tryRecv()).toEqual(new Uint8Array(300).fill(4));
+  });
+
+  it('a corked trySend of a fragmented message that finds no room publishes what is corked', () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 4096, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    tx.cork();
+    expect(tx.trySend(new Uint8Array(2000).fill(1))).toBe(true);
+    expect(tx.trySend(new Uint8Array(2100))).toBe(false); // fragmented, all-at-once, no room
+    expect(rx.tryRecv()).toEqual(new Uint8Array(2000).fill(1)); // the corked message is visible
+    expect(tx.trySend(new Uint8Array(2100).fill(2))).toBe(true);
+    tx.uncork();
+    expect(rx.tryRecv()).toEqual(new Uint8Array(2100).fill(2));
+  });
+
+  it('a queued send() sends the bytes as they were at call time', async () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    while (tx.trySend(new Uint8Array(100)));
+    const msg = new Uint8Array(10).fill(1);
+    const sent = tx.send(msg);
+    msg.fill(2); // after the call: must not change what is sent
+    const got: Uint8Array[] = [];
+    while (got.length < 100) {
+      const m = rx.tryRecv();
+      if (m !== undefined) got.push(m);
+      else if (got.at(-1)?.length === 10) break;
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+    await sent;
+    expect(got.at(-1)).toEqual(new Uint8Array(10).fill(1));
+  });
+
+  it('commit(len) rejects len beyond the reserved size', () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes', maxMessageBytes: 4 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    tx.reserve(1)![0] = 5;
+    expect(() => tx.commit(8)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    tx.commit(1);
+    expect(rx.tryRecv()).toEqual(new Uint8Array([5]));
+  });
+
+  it('channel.close() while sender.close() waits for pending sends still ends the stream', async () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const other = Channel.attach<Uint8Array>(ch.handle);
+    while (tx.trySend(new Uint8Array(100)));
+    const pending = tx.send(new Uint8Array(100)).catch((e: { code: string }) => e.code);
+    const closing = tx.close();
+    await ch.close();
+    expect(await pending).toBe('ERR_CHANNEL_CLOSED');
+    await closing;
+    expect(other.senderClosed).toBe(true);
+    const rx = other.receiver();
+    let n = 0;
+    await expect(
+      (async () => {
+        for await (const _ of rx) n++;
+      })(),
+    ).resolves.toBeUndefined();
+    expect(n).toBeGreaterThan(0);
+  });
+
+  it('a queued recv() times out / aborts even while an earlier recv() waits without limit', async () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const rx = ch.receiver();
+    const tx = ch.sender();
+    const first = rx.recv();
+    const t0 = performance.now();
+    await expect(rx.recv({ timeout: 30 })).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const ac = new AbortController();
+    const aborted = rx.recv({ signal: ac.signal });
+    ac.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    // The skipped calls took nothing: the first recv gets the next message, then the next one.
+    tx.trySend(new Uint8Array([1]));
+    expect(await first).toEqual(new Uint8Array([1]));
+    const next = rx.recv();
+    tx.trySend(new Uint8Array([2]));
+    expect(await next).toEqual(new Uint8Array([2]));
+  });
+
+  it('a queued send() times out behind a send() that waits without limit, and sends nothing', async () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    let filled = 0;
+    while (tx.trySend(new Uint8Array([filled & 255]))) filled++;
+    const first = tx.send(new Uint8Array([200]));
+    await expect(tx.send(new Uint8Array([201]), { timeout: 30 })).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
+    const third = tx.send(new Uint8Array([202]));
+    const got: number[] = [];
+    while (got.length < filled + 2) {
+      const m = rx.tryRecv();
+      if (m !== undefined) got.push(m[0]!);
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+    await first;
+    await third;
+    expect(got.slice(filled)).toEqual([200, 202]);
+  });
+
+  it('tryRecv() and drain() let earlier pending recv() calls go first', async () => {
+    const ch = Channel.create<number>({ capacity: 1024, spinMicros: 0 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    const first = rx.recv({ timeout: 10_000 });
+    expect(tx.trySend(1)).toBe(true);
+    expect(tx.trySend(2)).toBe(true);
+    expect(rx.tryRecv()).toBeUndefined(); // recv() is pending: it takes message 1
+    expect(rx.drain(() => undefined)).toBe(0);
+    expect(await first).toBe(1);
+    expect(rx.tryRecv()).toBe(2);
+  });
+
+  it('channel.close() with a parked recv() gives the role back only once that recv has settled', async () => {
+    const ch = Channel.create<number>({ capacity: 1024, spinMicros: 0 });
+    const rx = ch.receiver();
+    const parked = rx.recv({ timeout: 10_000 }).catch((e) => e.code);
+    await new Promise((r) => setTimeout(r, 20));
+    const closing = ch.close();
+    const other = Channel.attach<number>(ch.handle);
+    // Synchronously after close() the parked call cannot have settled yet: the role is still held.
+    expect(() => other.receiver()).toThrow(expect.objectContaining({ code: 'ERR_ROLE_TAKEN' }));
+    expect(await parked).toBe('ERR_CHANNEL_CLOSED');
+    await closing;
+    expect(other.receiver()).toBeDefined(); // free once the parked call is gone
+  });
+});
