@@ -63,6 +63,11 @@ export interface OpenOptions extends ChannelOptions {
   mode?: number;
 }
 
+const spinOption = (v: unknown): number =>
+  v === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', v, 0, 1e6);
+const maxMessageOption = (v: unknown): number =>
+  v === undefined ? DEFAULT_MAX_MESSAGE_BYTES : checkInteger('options.maxMessageBytes', v, 1, MAX_MESSAGE_BYTES);
+
 export function checkCapacity(capacity: unknown): number {
   checkInteger('options.capacity', capacity, L.MIN_CAPACITY, L.MAX_CAPACITY);
   const c = capacity as number;
@@ -108,11 +113,8 @@ export class Channel<T = unknown> {
     const o = checkOptions(options, KNOWN_OPTIONS, 'Channel.create');
     const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkCapacity(o.capacity);
     const codec = resolveCodec(o.codec);
-    const maxMessageBytes =
-      o.maxMessageBytes === undefined
-        ? DEFAULT_MAX_MESSAGE_BYTES
-        : checkInteger('options.maxMessageBytes', o.maxMessageBytes, 1, MAX_MESSAGE_BYTES);
-    const spinMicros = o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6);
+    const maxMessageBytes = maxMessageOption(o.maxMessageBytes);
+    const spinMicros = spinOption(o.spinMicros);
     const buffer = new SharedArrayBuffer(L.totalBytes(capacity));
     initControlBlock(new Int32Array(buffer, 0, L.CONTROL_BYTES >> 2), capacity, maxMessageBytes, codec.id);
     const handle: ChannelHandle = { kind: 'ringwire.channel', buffer, byteOffset: 0 };
@@ -133,7 +135,7 @@ export class Channel<T = unknown> {
     ) {
       throw new RingwireError('ERR_NOT_A_CHANNEL', `Channel.attach needs a channel.handle, got ${describe(handle)}`);
     }
-    const spinMicros = o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6);
+    const spinMicros = spinOption(o.spinMicros);
     const info = validateControlBlock(handle.buffer, handle.byteOffset);
     const codec = attachCodec(info.codecId, o.codec as CodecSpec | undefined);
     return new Channel<T>(handle, new RingMemory(handle.buffer, handle.byteOffset, info.capacity), codec, info.maxMessageBytes, spinMicros);
@@ -152,11 +154,8 @@ export class Channel<T = unknown> {
       throw new RingwireTypeError(`Channel.open: options.create must be a boolean, got ${describe(o.create)}`);
     }
     const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkCapacity(o.capacity);
-    const maxMessageBytes =
-      o.maxMessageBytes === undefined
-        ? DEFAULT_MAX_MESSAGE_BYTES
-        : checkInteger('options.maxMessageBytes', o.maxMessageBytes, 1, MAX_MESSAGE_BYTES);
-    const spinMicros = o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6);
+    const maxMessageBytes = maxMessageOption(o.maxMessageBytes);
+    const spinMicros = spinOption(o.spinMicros);
     const mode = o.mode === undefined ? DEFAULT_MODE : checkInteger('options.mode', o.mode, 0, 0o777);
     const codecId = resolveCodec(o.codec).id;
     const mapped = mapChannel(where, { create: o.create === true, capacity, maxMessageBytes, codecId, mode });

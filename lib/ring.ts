@@ -164,10 +164,6 @@ export class RingWriter {
     return this.tail & this.mask;
   }
 
-  get claimedBytes(): number {
-    return this.claimed;
-  }
-
   /** Makes the appended records visible, and wakes the consumer if it sleeps. */
   publish(): void {
     // Publish point: the header/payload stores above are ordered before this store of tail.
