@@ -19,17 +19,7 @@ export function cleanupDirs(): void {
 /** The payload the fixtures write for sequence `seq` (size varies with seq). */
 export const payloadFor = (seq: number): string => `${seq}:` + 'abcdefghij'.repeat(seq % 23);
 
-/** A seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../helpers/sequence.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
