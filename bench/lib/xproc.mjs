@@ -3,6 +3,7 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { runScenario } from './scenario.mjs';
 
 export const QUICK = process.env.BENCH_QUICK === '1';
 export const peerFile = (name) => fileURLToPath(new URL(`../workers/${name}`, import.meta.url));
@@ -41,6 +42,25 @@ export function latency(samples) {
   return { n: s.length, p50Us: at(0.5), p99Us: at(0.99), meanUs: sum / s.length };
 }
 
+/**
+ * Times round trips of the async `once()`: `warmup` untimed, then up to `n` timed, stopping early
+ * once `budgetMs` has passed. Returns the latency summary. (The ringwire peer times its loop
+ * inline: its round trip is synchronous, and an await per trip would be part of what it measures.)
+ */
+export async function timeRoundTrips(once, { n, warmup, budgetMs }) {
+  for (let i = 0; i < warmup; i++) await once();
+  const samples = new Float64Array(n);
+  const end = performance.now() + budgetMs;
+  let i = 0;
+  while (i < n) {
+    const t0 = performance.now();
+    await once();
+    samples[i] = (performance.now() - t0) * 1000;
+    if ((++i & 1023) === 0 && performance.now() > end) break;
+  }
+  return latency(samples.subarray(0, i));
+}
+
 /** For `node bench/xproc-*.mjs`: prints the rows. */
 export function printRows(rows) {
   for (const r of rows) {
@@ -55,27 +75,5 @@ export function printRows(rows) {
 
 export const isMain = (url) => process.argv[1] !== undefined && fileURLToPath(url) === process.argv[1];
 
-/**
- * Entry point of a scenario file run as a program: forked by bench/run.mjs (an IPC channel), it
- * sends { type: 'result', name, seconds, results } like bench/lib/scenario.mjs does; run by hand,
- * it prints the rows.
- */
-export async function main(name, run) {
-  const t0 = performance.now();
-  let results = [];
-  let error;
-  try {
-    results = await run();
-  } catch (err) {
-    error = String(err?.stack ?? err);
-    console.error(`${name} failed: ${error}`);
-    process.exitCode = 1;
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  if (process.send) {
-    await new Promise((resolve) => process.send({ type: 'result', name, seconds, results, error }, resolve));
-    process.disconnect();
-  } else {
-    printRows(results);
-  }
-}
+/** Entry point of an xproc scenario file (bench/lib/scenario.mjs); run by hand, it prints the rows. */
+export const main = (name, run) => runScenario(name, run, printRows);

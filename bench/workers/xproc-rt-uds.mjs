@@ -3,7 +3,7 @@
 // path, size, n?, warmup?, budgetMs? }. Ping reports the latency summary.
 import net from 'node:net';
 import { unlinkSync } from 'node:fs';
-import { latency } from '../lib/xproc.mjs';
+import { timeRoundTrips } from '../lib/xproc.mjs';
 
 const a = JSON.parse(process.argv[2]);
 if (a.role === 'pong') {
@@ -39,16 +39,7 @@ if (a.role === 'pong') {
       waiting = resolve;
       sock.write(msg);
     });
-  for (let i = 0; i < a.warmup; i++) await once();
-  const samples = new Float64Array(a.n);
-  const end = performance.now() + a.budgetMs;
-  let i = 0;
-  while (i < a.n) {
-    const t0 = performance.now();
-    await once();
-    samples[i] = (performance.now() - t0) * 1000;
-    if ((++i & 1023) === 0 && performance.now() > end) break;
-  }
+  const summary = await timeRoundTrips(once, a);
   sock.end();
-  process.send({ type: 'result', ...latency(samples.subarray(0, i)) }, () => process.disconnect());
+  process.send({ type: 'result', ...summary }, () => process.disconnect());
 }
