@@ -1,6 +1,11 @@
 // Codecs: how a message value becomes bytes in the ring and back. A codec turns a value into its
 // "wire" form, a string (written as UTF-8 straight into the ring, no intermediate buffer) or bytes,
-// and decodes from a range of ring memory before that space is handed back to the producer.
+// and decodes from a range of ring (or log segment) memory before that space is handed back.
+//
+// What decode returns owns its memory: it never aliases the range it was decoded from (which is
+// shared memory that the producer reuses, or a read-only mapping that goes away). Strings are
+// copies by nature; bytes, v8 and custom codecs copy the range once — unless the caller says the
+// range is already a private buffer (a reassembled fragmented message), when no copy is needed.
 import * as v8 from 'node:v8';
 import { describe, RingwireError, RingwireTypeError } from './errors.js';
 
@@ -17,11 +22,20 @@ export interface WireCodec {
   readonly id: number;
   readonly name: CodecName | 'custom';
   toWire(value: unknown): string | Uint8Array;
-  /** Decodes buf[start, end); buf may be ring memory that is reused after this returns. */
-  decode(buf: Buffer, start: number, end: number): unknown;
+  /**
+   * Decodes buf[start, end) into a value that owns its memory. buf may be shared memory reused after
+   * this returns; `owned` says buf[start, end) is a private buffer the value may keep instead.
+   */
+  decode(buf: Buffer, start: number, end: number, owned?: boolean): unknown;
 }
 
 export const CODEC_IDS = { bytes: 1, string: 2, json: 3, v8: 4, custom: 255 } as const;
+
+/** buf[start, end) as a Uint8Array with its own ArrayBuffer (one copy), or a view when `owned`. */
+function ownBytes(buf: Buffer, start: number, end: number, owned: boolean | undefined): Uint8Array {
+  const view = new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
+  return owned === true ? view : view.slice();
+}
 
 const notBytes = (value: unknown) =>
   new RingwireTypeError(`the 'bytes' codec sends Uint8Array or Buffer messages, got ${describe(value)}`);
@@ -34,7 +48,7 @@ const BUILTIN: Record<CodecName, WireCodec> = {
       if (!(value instanceof Uint8Array)) throw notBytes(value);
       return value;
     },
-    decode: (buf, start, end) => new Uint8Array(buf.buffer, buf.byteOffset + start, end - start).slice(),
+    decode: ownBytes,
   },
   string: {
     id: CODEC_IDS.string,
@@ -59,7 +73,9 @@ const BUILTIN: Record<CodecName, WireCodec> = {
     id: CODEC_IDS.v8,
     name: 'v8',
     toWire: (value) => v8.serialize(value),
-    decode: (buf, start, end) => v8.deserialize(buf.subarray(start, end)),
+    // v8.deserialize returns Buffers and typed arrays that are views of its input: give it a copy
+    // with an ArrayBuffer of its own (not Buffer's shared pool), which those views then keep alive.
+    decode: (buf, start, end, owned) => v8.deserialize(ownBytes(buf, start, end, owned)),
   },
 };
 
@@ -89,7 +105,7 @@ export function resolveCodec(spec: unknown, option = 'options.codec'): WireCodec
         }
         return bytes;
       },
-      decode: (buf, start, end) => user.decode(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start).slice()),
+      decode: (buf, start, end, owned) => user.decode(ownBytes(buf, start, end, owned)),
     };
   }
   throw new RingwireTypeError(`${option} must be one of 'bytes', 'string', 'json', 'v8' or { encode, decode }, got ${describe(spec)}`);

@@ -143,6 +143,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#r.release();
     this.flushStats();
     markClosed(this.#i32, 'receiver');
     this.#site.waiter.notify(this.#i32, WORD.HEAD); // a sender parked for room must see it
@@ -152,8 +153,9 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   }
 
   /**
-   * Gives up the role without closing: another thread may take over where this one stopped. A
-   * fragmented message partly received is lost.
+   * Gives up the role without closing: another thread may take over where this one stopped. The
+   * message in hand goes back (it was received); a fragmented message partly received stays in the
+   * ring for the next receiver if it fits the ring whole.
    */
   release(): void {
     if (this.#closed) return;
@@ -206,9 +208,14 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     if ((++this.#messages & STATS_EVERY) === 0) this.flushStats();
   }
 
-  /** The next decoded message, or EMPTY. */
+  /**
+   * The next decoded message, or EMPTY. At-least-once: the space of what earlier calls returned is
+   * handed back here, at the start of the next call, never that of the message this call returns,
+   * so a receiver that dies while handling a message leaves it in the ring for its successor.
+   */
   #poll(): unknown {
     const r = this.#r;
+    r.releaseLazily();
     for (;;) {
       const type = r.next();
       if (type === 0) {
@@ -223,18 +230,14 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
           return this.#codec.decode(this.#buf, r.start, r.start + r.length);
         } catch (err) {
           throw new RingwireError('ERR_CODEC', `the '${this.#codec.name}' codec could not decode a ${r.length}-byte message`, { cause: err });
-        } finally {
-          r.releaseLazily();
         }
       }
       if (this.#fragment(type)) {
         const whole = this.#takeAssembly();
         try {
-          return this.#codec.decode(whole, 0, whole.length);
+          return this.#codec.decode(whole, 0, whole.length, true);
         } catch (err) {
           throw new RingwireError('ERR_CODEC', `the '${this.#codec.name}' codec could not decode a ${whole.length}-byte message`, { cause: err });
-        } finally {
-          r.releaseLazily();
         }
       }
     }
@@ -305,6 +308,10 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
       buf.copy(this.#assembly, 0, r.start + L.FRAG_PREFIX_BYTES, r.start + r.length);
       this.#assembled = chunk;
       this.#expected = total;
+      // A message that fits the ring whole stays there until it is complete (a successor reads
+      // it again if we die); a larger one must hand its fragments back as it goes.
+      r.holdFrom = (r.position - L.recordBytes(r.length)) | 0;
+      r.holding = L.fitsAtOnce(r.mem.capacity, total);
       r.releaseLazily();
       return false;
     }
@@ -334,6 +341,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
 
   #takeAssembly(): Buffer {
     const whole = this.#assembly!;
+    this.#r.holding = false;
     this.#assembly = undefined;
     this.#expected = 0;
     this.#assembled = 0;
@@ -343,6 +351,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
 
   /** A fragmented message the sender abandoned (timeout, abort, close) is dropped. */
   #dropPartial(): void {
+    this.#r.holding = false;
     this.#assembly = undefined;
     this.#expected = 0;
     this.#assembled = 0;

@@ -279,12 +279,21 @@ export class RingReader {
   length = 0;
 
   /**
+   * While set, release() hands back nothing from `holdFrom` on: the first fragments of a message
+   * being reassembled stay in the ring until it is complete, so a successor of a receiver that dies
+   * meanwhile reads the whole message again (Receiver sets it only for messages that fit the ring).
+   */
+  holding = false;
+  holdFrom = 0;
+
+  /**
    * Hands the space of the records read so far back to the producer when enough has accumulated,
    * when the ring looks empty, or when the producer sleeps for space (so it never waits on us).
    */
   releaseLazily(): void {
+    const to = this.holding ? this.holdFrom : this.head;
     if (
-      ((this.head - this.publishedHead) >>> 0) >= this.releaseBatch ||
+      ((to - this.publishedHead) >>> 0) >= this.releaseBatch ||
       this.head === this.tailCache ||
       Atomics.load(this.i32, TX_PARKED) !== 0
     ) {
@@ -293,15 +302,21 @@ export class RingReader {
   }
 
   release(): void {
-    if (this.head === this.publishedHead) return;
-    // Publish point: our reads of the records before head are done before the producer sees it.
-    Atomics.store(this.i32, HEAD, this.head);
-    this.publishedHead = this.head;
+    const to = this.holding ? this.holdFrom : this.head;
+    if (to === this.publishedHead) return;
+    // Publish point: our reads of the records before `to` are done before the producer sees it.
+    Atomics.store(this.i32, HEAD, to);
+    this.publishedHead = to;
     // Same Dekker handshake as RingWriter.publish, with TX_PARKED (left set for the same reason).
     if (Atomics.load(this.i32, TX_PARKED) !== 0) {
       this.wakes++;
       this.mem.waiter.notify(this.i32, HEAD);
     }
+  }
+
+  /** The consumer's position: where the next record is read from. */
+  get position(): number {
+    return this.head;
   }
 
   /** The word to sleep on while empty, and the value it holds now. */

@@ -8,7 +8,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import * as v8 from 'node:v8';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Channel, type ChannelHandle } from '../channel.js';
 import { resolveCodec, type CodecName, type WireCodec } from '../codecs.js';
@@ -66,6 +65,8 @@ interface StageRuntime {
   errors: ErrorRecord[];
 }
 
+/** Decodes dead-letter records (the stages v8-serialize them whatever the pipeline's codec). */
+const V8 = resolveCodec('v8');
 const PISCINA: string = 'piscina';
 const PARK_POLL_MS = 2;
 const THREAD_EXIT_WAIT_MS = 10_000;
@@ -494,7 +495,8 @@ export class Pipeline<I = unknown, O = unknown> {
       what: 'dead-letter target',
       deliver: (link, i, _meta, info) => {
         this.#deadLettered++;
-        return targets[i]!(v8.deserialize(link.buf.subarray(link.payloadStart, link.payloadEnd)), info);
+        // Dead-letter records are v8-serialized by the stage; decoded by the v8 codec into memory of their own.
+        return targets[i]!(V8.decode(link.buf, link.payloadStart, link.payloadEnd), info);
       },
     });
   }

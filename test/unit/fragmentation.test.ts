@@ -46,13 +46,17 @@ describe('fragment boundaries', () => {
       const tx = ch.sender();
       const rx = ch.receiver();
       expect(L.fitsAtOnce(capacity, mrp)).toBe(true);
+      // A received message's space goes back at the next receive call (at-least-once), hence
+      // the tryRecv() → undefined after each message: the ring is empty again.
       expect(tx.trySend(pattern(mrp, 1))).toBe(true);
       expect(seq.checkBytes(rx.tryRecv()!, mrp, 1)).toBe(true);
+      expect(rx.tryRecv()).toBeUndefined();
       // Fragmented but within the bound: written whole by trySend, reassembled by tryRecv.
       for (const n of [mrp + 1, mrp + 64]) {
         expect(L.fitsAtOnce(capacity, n)).toBe(true);
         expect(tx.trySend(pattern(n, 5))).toBe(true);
         expect(seq.checkBytes(rx.tryRecv()!, n, 5)).toBe(true);
+        expect(rx.tryRecv()).toBeUndefined();
       }
       // Fits an empty ring but not the room left now: false, nothing written.
       expect(tx.trySend(pattern(mrp, 6))).toBe(true);
@@ -86,9 +90,11 @@ describe('fragment boundaries', () => {
           if (!tx.trySend(pattern(n, k))) bad++;
           const got = rx.tryRecv();
           if (got === undefined || got.length !== n || !seq.checkBytes(got, n, k)) bad++;
+          if (rx.tryRecv() !== undefined) bad++; // hands the message's space back
         }
         expect(tx.trySend(new Uint8Array(0))).toBe(true); // 8 ring bytes: the next position
         expect(rx.tryRecv()).toEqual(new Uint8Array(0));
+        expect(rx.tryRecv()).toBeUndefined();
         expect(() => tx.trySend(new Uint8Array(atOnce + 1))).toThrow(expect.objectContaining({ code: 'ERR_TOO_LARGE_FOR_TRY_SEND' }));
       }
       expect(bad).toBe(0);

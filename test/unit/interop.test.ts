@@ -84,8 +84,10 @@ describe('C++ producer -> TS consumer (one thread)', () => {
     const rx = ch.receiver();
     expect(producer.tryWrite(new Uint8Array(504).fill(1))).toBe(n.status.OK);
     expect(rx.tryRecv()).toEqual(new Uint8Array(504).fill(1));
+    expect(rx.tryRecv()).toBeUndefined(); // the next receive call hands the message's space back
     expect(producer.tryWrite(new Uint8Array(505).fill(2))).toBe(n.status.OK);
     expect(rx.tryRecv()).toEqual(new Uint8Array(505).fill(2));
+    expect(rx.tryRecv()).toBeUndefined();
     expect(producer.produce(0, 1, 0, 600, 600)).toBe(1);
     expect(seq.checkBytes(rx.tryRecv()!, 600, 0)).toBe(true);
     expect(producer.tryWrite(new Uint8Array(1024))).toBe(n.status.TOO_LARGE);

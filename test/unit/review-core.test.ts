@@ -28,6 +28,7 @@ describe('review regressions', () => {
     expect(tx.trySend(new Uint8Array(2000).fill(1))).toBe(true);
     expect(tx.trySend(new Uint8Array(2100))).toBe(false); // fragmented, all-at-once, no room
     expect(rx.tryRecv()).toEqual(new Uint8Array(2000).fill(1)); // the corked message is visible
+    expect(rx.tryRecv()).toBeUndefined(); // and its space handed back by the next receive call
     expect(tx.trySend(new Uint8Array(2100).fill(2))).toBe(true);
     tx.uncork();
     expect(rx.tryRecv()).toEqual(new Uint8Array(2100).fill(2));
