@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describeMachine, machine, QUICK, SETTINGS } from './lib/common.mjs';
 import { fullReport } from './lib/report.mjs';
 
-const SCENARIOS = ['throughput-32b', 'throughput-1k', 'throughput-64k', 'roundtrip'];
+const SCENARIOS = ['throughput-32b', 'throughput-1k', 'throughput-64k', 'roundtrip', 'receive'];
 const CHILD_LIMIT_MS = 240_000; // a scenario that runs longer than this is killed and reported
 
 const only = process.argv.slice(2);

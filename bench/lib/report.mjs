@@ -105,6 +105,27 @@ export function roundtripTable(results) {
   );
 }
 
+export function receiveTable(results) {
+  const rc = results.filter((r) => r.scenario === 'receive');
+  if (rc.length === 0) return undefined;
+  const rows = rc.map((r) => {
+    const base = rc.find((x) => x.size === r.size && x.codec === r.codec && x.label.startsWith('drain, no decode'));
+    return [
+      `${r.size} B`,
+      r.codec,
+      r.label,
+      fixed(r.nsPerMsg, 0),
+      r === base ? '—' : fixed(r.nsPerMsg - base.nsPerMsg, 0),
+      `±${fixed(r.rmePercent, 1)}%`,
+    ];
+  });
+  return markdownTable(
+    ['size', 'codec', 'receive path', 'ns/msg (reserve/commit + receive)', 'ns/msg above drain', '±'],
+    rows,
+    ['l', 'l', 'l', 'r', 'r', 'r'],
+  );
+}
+
 export function gcLines(results) {
   const rw = results.filter((r) => r.scenario === 'throughput' && r.impl === 'ringwire' && r.gc);
   if (rw.length === 0) return undefined;
@@ -146,6 +167,8 @@ export function fullReport({ machine, results, date, seconds }) {
   }
   const rt = roundtripTable(results);
   if (rt) parts.push('### Round trip (ping-pong, two channels)', rt);
+  const rc = receiveTable(results);
+  if (rc) parts.push('### Receive cost (one thread)', rc);
   const rl = ratioLines(results);
   if (rl) parts.push('### Ratios (peers measured in the same run)', rl);
   const gc = gcLines(results);
