@@ -83,6 +83,14 @@ inline constexpr size_t kReceiverPidOffset = 40;
 inline constexpr size_t kSenderStartOffset = 48;
 inline constexpr size_t kReceiverStartOffset = 56;
 
+// In the tail region (producer-written): the position of the fragmented message the producer is
+// writing, as `position | 1` (positions are 8-aligned, so 0 means none), stored before its first
+// fragment is published and cleared when the producer gives the message up (or a new producer
+// takes over). A consumer keeps a partly received fragmented message in the ring only while this
+// still names it: one the producer abandoned will never complete, and holding it would leave the
+// next producer no room.
+inline constexpr size_t kFragInProgressOffset = kTailOffset + 64;
+
 // Closed bits.
 inline constexpr uint32_t kSenderClosed = 1;
 inline constexpr uint32_t kReceiverClosed = 2;
@@ -158,6 +166,8 @@ constexpr bool FitsAtOnce(uint32_t capacity, uint64_t n) {
 static_assert(kTailOffset % kRegion == 0 && kHeadOffset % kRegion == 0);
 static_assert(kHeadOffset - kTailOffset >= 128, "tail and head must not share a prefetch pair");
 static_assert(kParkOffset + kRegion <= kControlBytes);
+static_assert(kFragInProgressOffset % 64 == 0 && kFragInProgressOffset < kTailOffset + kRegion,
+              "in the producer's region, on a cache line of its own");
 static_assert(kReceiverStartOffset + 8 <= kTxStatsOffset, "header overflows its region");
 static_assert(kSenderStartOffset % 8 == 0 && kReceiverStartOffset % 8 == 0);
 static_assert(kStatsBytes <= kRegion);

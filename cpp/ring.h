@@ -39,6 +39,9 @@ inline uint32_t LoadAcquire(uint8_t* base, size_t off) {
 inline void StoreRelease(uint8_t* base, size_t off, uint32_t v) {
   std::atomic_ref<uint32_t>(*Word(base, off)).store(v, std::memory_order_release);
 }
+inline void StoreRelaxed(uint8_t* base, size_t off, uint32_t v) {
+  std::atomic_ref<uint32_t>(*Word(base, off)).store(v, std::memory_order_relaxed);
+}
 }  // namespace detail
 
 struct RingInfo {
@@ -102,7 +105,11 @@ class Producer {
         published_(tail_),
         // A cache that says "full": the first Reserve acquire-loads head and checks both positions
         // (tail came from shared memory too) before anything is written.
-        head_cache_(tail_ - capacity_) {}
+        head_cache_(tail_ - capacity_) {
+    // A fragmented message a previous producer left unfinished will not be continued. Relaxed: the
+    // consumer only compares it, and our first publish (release) orders it before our records.
+    detail::StoreRelaxed(base_, layout::kFragInProgressOffset, 0);
+  }
 
   uint32_t capacity() const { return capacity_; }
   uint32_t max_record_payload() const { return layout::MaxRecordPayload(capacity_); }
@@ -196,6 +203,8 @@ class Producer {
     if (first) {
       const uint32_t header[2] = {n, 0};
       std::memcpy(dst, header, sizeof header);
+      // Relaxed: ordered before the fragment's publication by Publish's release store of tail.
+      detail::StoreRelaxed(base_, layout::kFragInProgressOffset, (tail_ | 1u));
     }
     std::memcpy(dst + prefix, data + *done, chunk);
     *done += chunk;

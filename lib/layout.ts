@@ -27,6 +27,9 @@ export const RECEIVER_PID_OFFSET = 40;
 export const SENDER_START_OFFSET = 48;
 export const RECEIVER_START_OFFSET = 56;
 
+/** position | 1 of the fragmented message the producer is writing (0: none); cpp kFragInProgressOffset. */
+export const FRAG_IN_PROGRESS_OFFSET = TAIL_OFFSET + 64;
+
 export const SENDER_CLOSED = 1;
 export const RECEIVER_CLOSED = 2;
 

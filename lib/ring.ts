@@ -19,6 +19,7 @@ const TAIL = L.TAIL_OFFSET >> 2;
 const HEAD = L.HEAD_OFFSET >> 2;
 const RX_PARKED = L.RX_PARKED_OFFSET >> 2;
 const TX_PARKED = L.TX_PARKED_OFFSET >> 2;
+const FRAG_IN_PROGRESS = L.FRAG_IN_PROGRESS_OFFSET >> 2;
 const DATA = L.CONTROL_BYTES;
 
 export const FULL = -1;
@@ -159,6 +160,11 @@ export class RingWriter {
     if (this.tail !== this.published) this.publish();
   }
 
+  /** The producer's position: after claim(), where the claimed record starts (past any pad). */
+  get position(): number {
+    return this.tail;
+  }
+
   /** The producer's offset in the data region (where the next record goes, before any pad). */
   get offset(): number {
     return this.tail & this.mask;
@@ -250,7 +256,13 @@ export class RingReader {
    */
   next(): number {
     for (;;) {
-      if (this.head === this.tailCache && !this.refresh()) return 0;
+      if (this.head === this.tailCache && !this.refresh()) {
+        // A held message the producer no longer writes (it gave it up, died, or a new producer
+        // took over) will never complete: holding it would only leave the producer no room.
+        // The producer stores the word before publishing a first fragment (seq_cst, like tail).
+        if (this.holding && Atomics.load(this.i32, FRAG_IN_PROGRESS) !== (this.holdFrom | 1)) this.holding = false;
+        return 0;
+      }
       const off = this.head & this.mask;
       const at = DATA + off;
       const len = this.i32[at >> 2] >>> 0;
@@ -335,4 +347,4 @@ export class RingReader {
   }
 }
 
-export const WORD = { TAIL, HEAD, RX_PARKED, TX_PARKED } as const;
+export const WORD = { TAIL, HEAD, RX_PARKED, TX_PARKED, FRAG_IN_PROGRESS } as const;

@@ -49,6 +49,8 @@ export class Sender<T = unknown> {
     const identity = channel.identity;
     this.#token = claimRole(mem.i32, 'sender', identity);
     this.#w = new RingWriter(mem);
+    // A fragmented message a previous sender left unfinished will not be continued.
+    Atomics.store(mem.i32, WORD.FRAG_IN_PROGRESS, 0);
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
@@ -82,8 +84,13 @@ export class Sender<T = unknown> {
     if (this.#tryWrite(wire, false)) return;
     const deadline = deadlineOf('sendSync', options?.timeout);
     const job = this.#job(wire);
-    for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
-      parkSync(this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'sendSync', options?.timeout, this.#onPark);
+    try {
+      for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
+        parkSync(this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'sendSync', options?.timeout, this.#onPark);
+      }
+    } catch (err) {
+      this.#dropJob(job);
+      throw err;
     }
   }
 
@@ -108,11 +115,16 @@ export class Sender<T = unknown> {
         this.#checkOpen('send');
         if (options?.signal?.aborted) throw abortedError('send', options.signal.reason);
         const job = this.#job(wire);
-        for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
-          await parkAsync(
-            this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'send',
-            options?.timeout, this.#onPark, options?.signal,
-          );
+        try {
+          for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
+            await parkAsync(
+              this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'send',
+              options?.timeout, this.#onPark, options?.signal,
+            );
+          }
+        } catch (err) {
+          this.#dropJob(job);
+          throw err;
         }
       } finally {
         this.#pending--;
@@ -354,6 +366,9 @@ export class Sender<T = unknown> {
         this.#i32[at >> 2] = n;
         this.#i32[(at >> 2) + 1] = 0;
         dst += L.FRAG_PREFIX_BYTES;
+        // The message in progress, for a receiver that keeps its fragments until it is complete;
+        // stored before the fragment is published (commit's Atomics.store of tail).
+        Atomics.store(this.#i32, WORD.FRAG_IN_PROGRESS, w.position | 1);
       }
       this.#u8.set(job.bytes.subarray(job.done, job.done + chunk), dst);
       job.done += chunk;
@@ -361,6 +376,11 @@ export class Sender<T = unknown> {
     }
     this.#count(n);
     return DONE;
+  }
+
+  /** A fragmented message abandoned part-way (timeout, abort, close): the receiver need not keep it. */
+  #dropJob(job: WriteJob): void {
+    if (job.done > 0 && job.done < job.bytes.byteLength) Atomics.store(this.#i32, WORD.FRAG_IN_PROGRESS, 0);
   }
 
   /** The wait condition for `need` payload bytes: room, or a receiver that will never make room. */

@@ -57,6 +57,7 @@ Napi::Object Constants(Napi::Env env) {
   set("TX_STATS_OFFSET", kTxStatsOffset);
   set("RX_STATS_OFFSET", kRxStatsOffset);
   set("TAIL_OFFSET", kTailOffset);
+  set("FRAG_IN_PROGRESS_OFFSET", kFragInProgressOffset);
   set("HEAD_OFFSET", kHeadOffset);
   set("PARK_OFFSET", kParkOffset);
   set("CONTROL_BYTES", kControlBytes);

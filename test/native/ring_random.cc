@@ -36,12 +36,11 @@ class GuardedRing {
   std::unique_ptr<uint64_t[]> words_;
 };
 
-// Control block bytes other than the tail and head words must never change.
+// Control block bytes other than the tail, head and fragment-in-progress words must never change.
 void CheckControlBlock(const uint8_t* now, const std::vector<uint8_t>& before) {
+  const auto in = [](size_t k, size_t word) { return k >= word && k < word + 4; };
   for (size_t k = 0; k < layout::kControlBytes; ++k) {
-    if ((k >= layout::kTailOffset && k < layout::kTailOffset + 4) || (k >= layout::kHeadOffset && k < layout::kHeadOffset + 4)) {
-      continue;
-    }
+    if (in(k, layout::kTailOffset) || in(k, layout::kHeadOffset) || in(k, layout::kFragInProgressOffset)) continue;
     if (now[k] != before[k]) {
       std::fprintf(stderr, "control block byte %zu changed\n", k);
       CHECK_EQ(now[k], before[k]);

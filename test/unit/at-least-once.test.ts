@@ -82,6 +82,22 @@ describe('a fragmented message partly received', () => {
     expect(ch.stats().received.dropped).toBe(0);
   });
 
+  it('is not kept once its sender gave it up: the next sender finds room (no deadlock)', () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 4096, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    expect(tx.trySend(bytes(1500, 1))).toBe(true);
+    // Its first fragments fit beside the 1500; the rest never comes (nobody receives meanwhile).
+    expect(() => tx.sendSync(bytes(3000, 2), { timeout: 30 })).toThrow(expect.objectContaining({ code: 'ERR_TIMEOUT' }));
+    expect(rx.tryRecv()).toEqual(bytes(1500, 1));
+    expect(rx.tryRecv()).toBeUndefined(); // reads the abandoned fragments: not kept
+    expect(headOf(ch)).toBe(tailOf(ch));
+    // A one-record message that needs most of the ring: it would never fit beside a kept partial.
+    expect(tx.trySend(bytes(2000, 3))).toBe(true);
+    expect(rx.tryRecv()).toEqual(bytes(2000, 3));
+    expect(ch.stats().received.dropped).toBe(1);
+  });
+
   it('a message too large to fit the ring whole is handed back as it is read (it cannot wait in the ring)', async () => {
     const ch = Channel.create<Uint8Array>({ capacity: 4096, codec: 'bytes' });
     const tx = ch.sender();

@@ -94,6 +94,21 @@ describe('C++ producer -> TS consumer (one thread)', () => {
     expect(rx.tryRecv()).toBeUndefined();
   });
 
+  it('both producers name the fragmented message they are writing, and a new producer clears it', () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const frag = () => Atomics.load(words(ch), L.FRAG_IN_PROGRESS_OFFSET >> 2);
+    const rx = ch.receiver();
+    expect(new (native().NativeProducer)(memOf(ch)).tryWrite(new Uint8Array(600))).toBe(native().status.OK);
+    expect(frag()).toBe(0 | 1); // the C++ producer's message started at position 0
+    expect(rx.tryRecv()).toEqual(new Uint8Array(600));
+    expect(rx.tryRecv()).toBeUndefined(); // hands its space back
+    const tx = ch.sender(); // a new producer: nothing of an earlier one will be continued
+    expect(frag()).toBe(0);
+    const at = tailOf(ch);
+    expect(tx.trySend(new Uint8Array(600))).toBe(true);
+    expect(frag()).toBe(at | 1);
+  });
+
   it('C++ and TS producers take turns on one ring; the TS receiver sees one ordered stream', () => {
     const ch = Channel.create<Uint8Array>({ capacity: 2048, codec: 'bytes' });
     const rx = ch.receiver();
