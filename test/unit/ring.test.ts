@@ -151,11 +151,11 @@ describe('what each side writes', () => {
     }
   });
 
-  it('control-block words other than tail/head/park/stats/closed/owners are never written', async () => {
+  it('control-block words other than tail/head/park/stats/closed/owners/fragment in progress are never written', async () => {
     const ch = Channel.create<Uint8Array>({ capacity: 2048, codec: 'bytes' });
     const w = words(ch);
     const may = new Set<number>([
-      L.TAIL_OFFSET >> 2, L.HEAD_OFFSET >> 2, L.RX_PARKED_OFFSET >> 2, L.TX_PARKED_OFFSET >> 2,
+      L.TAIL_OFFSET >> 2, L.HEAD_OFFSET >> 2, L.RX_PARKED_OFFSET >> 2, L.TX_PARKED_OFFSET >> 2, L.FRAG_IN_PROGRESS_OFFSET >> 2,
       L.CLOSED_OFFSET >> 2, L.SENDER_OWNER_OFFSET >> 2, L.RECEIVER_OWNER_OFFSET >> 2,
     ]);
     for (const region of [L.TX_STATS_OFFSET, L.RX_STATS_OFFSET]) {
