@@ -365,6 +365,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
     o.Set("problem", Napi::String::New(env, r.problem == logscan::Problem::kNone ? "" : logscan::ProblemName(r.problem)));
     num("problemOffset", double(r.problem_offset));
+    o.Set("inProgress", Napi::Boolean::New(env, r.problem == logscan::Problem::kInProgress));
     num("end", double(r.end));
     num("records", double(r.records));
     num("nextSequence", double(r.next_seq));

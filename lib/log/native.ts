@@ -28,6 +28,8 @@ export interface ScanResult extends SegmentHeader {
   /** '' when the segment is valid. */
   problem: string;
   problemOffset: number;
+  /** The problem is a record never committed (a writer is writing it, or crashed while it did). */
+  inProgress: boolean;
   end: number;
   records: number;
   nextSequence: number;
