@@ -29,6 +29,7 @@
 #include "addon.h"
 #include "log_format.h"
 #include "log_scan.h"
+#include "shm.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels say EINVAL and we touch pages instead
@@ -265,11 +266,12 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     return info.Env().Undefined();
   }
 
-  // wake(offset): wakes every process asleep on the word (FUTEX_WAKE, shared).
+  // wake(offset) -> how many threads (in any process) asleep on the word were woken (FUTEX_WAKE,
+  // shared; 0 also when the call fails).
   Napi::Value Wake(const Napi::CallbackInfo& info) {
     size_t off = WordArg(info, 0);
-    Futex(WordAt(*map_, off), FUTEX_WAKE, INT_MAX, nullptr);
-    return info.Env().Undefined();
+    long n = Futex(WordAt(*map_, off), FUTEX_WAKE, INT_MAX, nullptr);
+    return Napi::Number::New(info.Env(), n > 0 ? double(n) : 0);
   }
 
   // wait(offset, expected, timeoutMs) -> Promise<'woken' | 'not-equal' | 'timed-out'>: sleeps in a
@@ -431,6 +433,27 @@ Napi::Value Crc32cJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), c);
 }
 
+// thisThread() -> { pid, tid, start }: the calling thread, as a follower records itself in a reader
+// slot (start: clock ticks after boot, 0 if /proc does not say).
+Napi::Value ThisThread(const Napi::CallbackInfo& info) {
+  const int32_t pid = int32_t(getpid());
+  const int32_t tid = int32_t(syscall(SYS_gettid));
+  shm::ProcInfo p = shm::ProbeTask(pid, tid);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("pid", Napi::Number::New(info.Env(), pid));
+  o.Set("tid", Napi::Number::New(info.Env(), tid));
+  o.Set("start", Napi::Number::New(info.Env(), p.start_known ? double(p.start) : 0));
+  return o;
+}
+
+// taskStart(pid, tid) -> the start time of thread `tid` of process `pid` (clock ticks after boot),
+// -1 if no such live thread, -2 if it is alive but /proc does not say when it started.
+Napi::Value TaskStart(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "pid and tid must be numbers");
+  shm::ProcInfo p = shm::ProbeTask(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  return Napi::Number::New(info.Env(), !p.alive ? -1 : p.start_known ? double(p.start) : -2);
+}
+
 // fsyncDir(path): makes created/renamed/unlinked names in a directory durable.
 Napi::Value FsyncDir(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
@@ -479,6 +502,9 @@ Napi::Object LogConstants(Napi::Env env) {
   set("DEFAULT_SEGMENT_BYTES", double(kDefaultSegmentBytes));
   set("CONTROL_MAGIC", kControlMagic);
   set("CONTROL_BYTES", kControlBytes);
+  set("CONTROL_VERSION", kControlVersion);
+  set("CONTROL_VERSION_PARKED_COUNT", kControlVersionParkedCount);
+  set("PARKED_WORDS", kParkedWords);
   set("CTL_MAGIC_OFFSET", kCtlMagicOffset);
   set("CTL_VERSION_OFFSET", kCtlVersionOffset);
   set("CTL_SEGMENT_BYTES_OFFSET", kCtlSegmentBytesOffset);
@@ -495,7 +521,15 @@ Napi::Object LogConstants(Napi::Env env) {
   set("STAT_ROLLS", kStatRolls);
   set("STAT_FLUSHES", kStatFlushes);
   set("STAT_SEGMENT", kStatSegment);
+  set("STAT_WAKES", kStatWakes);
   set("STATS_BYTES", kStatsBytes);
+  set("CTL_READERS_OFFSET", kCtlReadersOffset);
+  set("READER_SLOTS", kReaderSlots);
+  set("READER_SLOT_BYTES", kReaderSlotBytes);
+  set("SLOT_OWNER_OFFSET", kSlotOwnerOffset);
+  set("SLOT_TID_OFFSET", kSlotTidOffset);
+  set("SLOT_START_OFFSET", kSlotStartOffset);
+  set("SLOT_ECHO_OFFSET", kSlotEchoOffset);
   return c;
 }
 
@@ -507,6 +541,8 @@ void InitLogBindings(Napi::Env env, Napi::Object exports) {
   log.Set("LogFile", LogFile::Define(env));
   log.Set("crc32c", Napi::Function::New(env, Crc32cJs, "crc32c"));
   log.Set("fsyncDir", Napi::Function::New(env, FsyncDir, "fsyncDir"));
+  log.Set("thisThread", Napi::Function::New(env, ThisThread, "thisThread"));
+  log.Set("taskStart", Napi::Function::New(env, TaskStart, "taskStart"));
   log.Set("hardwareCrc", Napi::Boolean::New(env, HasHardwareCrc()));
   exports.Set("log", log);
 }

@@ -8,6 +8,7 @@ import { readStats, type Counters } from '../stats.js';
 import { logError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type ScanResult } from './native.js';
+import { parkedCount } from './readers.js';
 import { listSegments, openControl, readControlStats, type ControlStats } from './segments.js';
 
 export interface LogProblem {
@@ -154,7 +155,8 @@ export interface LogStat extends ControlStats {
   writerPid: number;
   /** Whether that process is still running (false: it closed, or died and a successor may open). */
   writerAlive: boolean;
-  /** Readers asleep in follow() right now. */
+  /** Followers marked asleep in follow() right now (one killed asleep counts until the writer's
+   * next wake finds it dead). */
   parkedReaders: number;
   segments: number;
   oldestSegment: number;
@@ -182,7 +184,7 @@ export function logStat(dir: string): LogStat {
       ...readControlStats(i32),
       writerPid: i32[F.CTL_WRITER_PID_OFFSET >> 2]!,
       writerAlive: alive(i32[F.CTL_WRITER_PID_OFFSET >> 2]!),
-      parkedReaders: Atomics.load(i32, F.CTL_PARKED_OFFSET >> 2),
+      parkedReaders: parkedCount(i32),
       segments: segments.length,
       oldestSegment: segments.length > 0 ? segments[0]!.index : -1,
       diskBytes,
