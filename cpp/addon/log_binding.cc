@@ -126,6 +126,32 @@ void TouchAhead(std::shared_ptr<Mapping> m, Toucher* t) {
   }
 }
 
+// Shared by a wait's thread and the environment's cleanup hook: `gone` says the environment (its
+// TSFN, the promise) no longer exists; the thread reads it and uses the TSFN under the same lock.
+struct WaitGuard {
+  std::mutex mu;
+  bool gone = false;
+  std::shared_ptr<Mapping> map;
+  size_t offset = 0;
+  static void OnEnvCleanup(void* arg) {
+    auto* holder = static_cast<std::shared_ptr<WaitGuard>*>(arg);
+    WaitGuard& g = **holder;
+    {
+      std::lock_guard<std::mutex> lock(g.mu);
+      g.gone = true;
+    }
+    // Let the thread leave its sleep now (other sleepers on the word re-check and sleep again).
+    Futex(WordAt(*g.map, g.offset), FUTEX_WAKE, INT_MAX, nullptr);
+    delete holder;
+  }
+};
+
+struct WaitCtx {
+  Napi::Promise::Deferred deferred;
+  const char* result;
+  std::shared_ptr<WaitGuard>* guard;  // the cleanup hook's argument, freed by whoever removes it
+};
+
 class LogFile : public Napi::ObjectWrap<LogFile> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -285,22 +311,27 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     double timeout = info[2].As<Napi::Number>().DoubleValue();
     // NaN, Infinity and more than ~30 years mean no limit (the conversion below must not overflow).
     if (!(timeout >= 0) || timeout > 1e12) timeout = -1;
-    struct Ctx {
-      Napi::Promise::Deferred deferred;
-      const char* result = "woken";
-    };
-    auto* ctx = new Ctx{Napi::Promise::Deferred::New(env)};
+    auto* ctx = new WaitCtx{Napi::Promise::Deferred::New(env), "woken", nullptr};
     Napi::Promise promise = ctx->deferred.Promise();
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "ringwire.log.wait", 0, 1);
-    std::thread([m = map_, off, expected, timeout, ctx, tsfn]() mutable {
+    // Registered after the TSFN's own cleanup hook, so it runs before it (hooks run in reverse
+    // order): when the environment goes away (a worker thread terminated while its follow() is
+    // parked) the thread learns it under the lock before the TSFN is freed, and never touches it.
+    auto guard = std::make_shared<WaitGuard>();
+    guard->map = map_;
+    guard->offset = off;
+    ctx->guard = new std::shared_ptr<WaitGuard>(guard);
+    napi_add_env_cleanup_hook(env, &WaitGuard::OnEnvCleanup, ctx->guard);
+    std::thread([m = map_, off, expected, timeout, ctx, tsfn, guard]() mutable {
       uint32_t* word = WordAt(*m, off);
+      const char* result = "woken";
       auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(int64_t(timeout * 1000));
       while (true) {
         timespec ts{}, *tsp = nullptr;
         if (timeout >= 0) {
           auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now()).count();
           if (left <= 0) {
-            ctx->result = "timed-out";
+            result = "timed-out";
             break;
           }
           ts.tv_sec = time_t(left / 1000000000);
@@ -310,18 +341,29 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
         long rc = Futex(word, FUTEX_WAIT, expected, tsp);
         if (rc == 0) break;  // woken (or spuriously: the caller re-checks either way)
         if (errno == EAGAIN) {
-          ctx->result = "not-equal";
+          result = "not-equal";
           break;
         }
         if (errno == ETIMEDOUT) {
-          ctx->result = "timed-out";
+          result = "timed-out";
           break;
         }
         // EINTR: sleep again for what is left.
       }
-      napi_status st = tsfn.BlockingCall(ctx, [](Napi::Env env, Napi::Function, Ctx* c) {
-        c->deferred.Resolve(Napi::String::New(env, c->result));
-        delete c;
+      std::lock_guard<std::mutex> lock(guard->mu);
+      if (guard->gone) {  // the environment (its TSFN, the promise) is gone; nobody awaits
+        delete ctx;
+        return;
+      }
+      ctx->result = result;
+      // Non-blocking (unbounded queue): the JS thread's cleanup hook may be waiting for this lock.
+      napi_status st = tsfn.NonBlockingCall(ctx, [](Napi::Env env, Napi::Function, WaitCtx* c) {
+        if (env != nullptr) {
+          napi_remove_env_cleanup_hook(env, &WaitGuard::OnEnvCleanup, c->guard);
+          delete c->guard;
+          c->deferred.Resolve(Napi::String::New(env, c->result));
+        }
+        delete c;  // with no env the cleanup hook has run and freed c->guard
       });
       if (st != napi_ok) delete ctx;  // the environment is going away; nobody awaits the promise
       // napi_closing already dropped this thread's use of the TSFN, which may be freed by now.
