@@ -204,7 +204,7 @@ export class LogWriter<T = unknown> {
   }
   /** The writer's counters (live; published in the control file for `ringwire stat` at rolls,
    * flushes, close and every 65536 appends). */
-  get stats(): ControlStats {
+  stats(): ControlStats {
     return { nextSequence: this.nextSequence, bytes: this.#bytes, rolls: this.#rolls, flushes: this.#flushes, segment: this.#index, wakes: this.#wakes };
   }
   /** The segment file being written. */
@@ -416,7 +416,7 @@ export class LogWriter<T = unknown> {
 
   #publishStats(): void {
     this.#statsLeft = STATS_EVERY;
-    writeControlStats(this.#ctlI32, this.stats);
+    writeControlStats(this.#ctlI32, this.stats());
   }
 
   // ---- segments ----

@@ -54,12 +54,12 @@ describe('followers that die while asleep', () => {
     f.child.kill('SIGKILL');
     expect(await f.exited).toBe('SIGKILL');
     expect(parked(dir)).toBe(1); // its bit is still set: nobody cleared it
-    const before = w.stats.wakes;
+    const before = w.stats().wakes;
     w.append(payloadFor(0)); // wakes nobody, finds the sleeper dead, frees its slot
-    expect(w.stats.wakes).toBe(before + 1);
+    expect(w.stats().wakes).toBe(before + 1);
     expect(parked(dir)).toBe(0);
     for (let i = 1; i <= 1000; i++) w.append(payloadFor(i));
-    expect(w.stats.wakes).toBe(before + 1); // no futex wake per append any more
+    expect(w.stats().wakes).toBe(before + 1); // no futex wake per append any more
     w.close();
     expect(logStat(dir)).toMatchObject({ parkedReaders: 0, wakes: before + 1 });
   });
@@ -81,9 +81,9 @@ describe('followers that die while asleep', () => {
     // That wake found the live follower; the next one finds only the dead one and frees it.
     w.append(payloadFor(1));
     expect(parked(dir)).toBe(0);
-    const wakes = w.stats.wakes;
+    const wakes = w.stats().wakes;
     for (let i = 2; i < 500; i++) w.append(payloadFor(i));
-    expect(w.stats.wakes).toBe(wakes);
+    expect(w.stats().wakes).toBe(wakes);
     w.close();
   });
 
@@ -104,9 +104,9 @@ describe('followers that die while asleep', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(parked(dir)).toBe(0);
-    const wakes = w.stats.wakes;
+    const wakes = w.stats().wakes;
     for (let i = 0; i < 500; i++) w.append(payloadFor(i));
-    expect(w.stats.wakes).toBe(wakes);
+    expect(w.stats().wakes).toBe(wakes);
     w.close();
   });
 });
@@ -175,9 +175,9 @@ describe('reader slots', () => {
     closeSync(rfd);
     expect(b.readInt32LE(0)).toBe(F.CONTROL_VERSION);
     expect(parked(dir)).toBe(0);
-    const before = w.stats.wakes;
+    const before = w.stats().wakes;
     w.append('x');
-    expect(w.stats.wakes).toBe(before);
+    expect(w.stats().wakes).toBe(before);
     const r = LogReader.open<string>(dir, { codec: 'string' });
     expect(r.read()?.value).toBe('x');
     r.close();
