@@ -68,6 +68,20 @@ describe('verify after a writer crash', () => {
     expect(verifyCli(dir).stdout).toContain('ok: every record CRC32C checks');
   });
 
+  it('while the writer named in log.ctl is alive, the tail is reported as a record being written (exit 0)', async () => {
+    const dir = await crashedInBatch(10, 2);
+    const pid = Buffer.alloc(4);
+    pid.writeInt32LE(process.pid); // as if this process were its writer, caught mid-append
+    const fd = openSync(join(dir, 'log.ctl'), 'r+');
+    writeSync(fd, pid, 0, 4, F.CTL_WRITER_PID_OFFSET);
+    closeSync(fd);
+    expect(verifyLog(dir)).toMatchObject({ ok: true, unfinishedTail: { writerRunning: true, rollInterrupted: false } });
+    const cli = verifyCli(dir);
+    expect(cli.status).toBe(0);
+    expect(cli.stdout).toContain('a record being written by the running writer');
+    expect(cli.stdout).not.toMatch(TAIL_TEXT);
+  });
+
   it('damage to a committed record before the unfinished tail is still exit 1', async () => {
     const dir = await crashedInBatch(100, 3);
     const tail = verifyLog(dir).unfinishedTail!;
