@@ -3,7 +3,8 @@
 //
 //   ringwire log tail <dir> [-f] [-n N] [--from start|end|SEQ] [--format ndjson|text]
 //   ringwire log dump <dir> [--from start|SEQ]        every record, NDJSON with sequence and time
-//   ringwire log verify <dir>                         checks every CRC; exit 1 on any corruption
+//   ringwire log verify <dir>                         checks every CRC; exit 1 on damage to committed
+//                                                     records (an unfinished tail after a crash is not)
 //   ringwire stat <log-dir | channel-file>            counters read from shared memory, as JSON
 //
 // Exit codes: 0 ok, 1 corruption found (verify) or a corrupt record met (tail/dump), 2 usage or
@@ -13,7 +14,9 @@ import { LogReader, isLogDir, statPath, verifyLog } from '../dist/index.js';
 const USAGE = `usage:
   ringwire log tail <dir> [-f|--follow] [-n N] [--from start|end|SEQ] [--format ndjson|text]
   ringwire log dump <dir> [--from start|SEQ]
-  ringwire log verify <dir>
+  ringwire log verify <dir>      exit 0: every committed record checks (an unfinished tail left by
+                                a crashed writer is reported, not an error); 1: committed records
+                                are damaged; 2: usage, or not a log
   ringwire stat <log-dir | channel-file>`;
 
 class UsageError extends Error {}
@@ -119,8 +122,14 @@ function verify(dir) {
   const r = verifyLog(dir);
   const span = r.records > 0 ? `sequences ${r.firstSequence}..${r.nextSequence - 1}` : 'no records';
   console.log(`${dir}: ${r.segments} segment(s), ${r.records} record(s), ${span}, ${r.payloadBytes} payload bytes`);
+  const t = r.unfinishedTail;
+  if (t !== undefined) {
+    const where = `${t.segment} from offset ${t.offset}${t.rollInterrupted ? ' (a segment roll interrupted before this segment was sealed)' : ''}`;
+    if (t.writerRunning) console.log(`tail: a record being written by the running writer (${t.bytes} bytes) at ${where}`);
+    else console.log(`unfinished tail after a crash (${t.bytes} bytes), repaired when the log is next opened for writing: ${where}`);
+  }
   if (r.ok) {
-    console.log('ok: every record CRC32C checks');
+    console.log(t === undefined ? 'ok: every record CRC32C checks' : 'ok: every committed record CRC32C checks');
     return 0;
   }
   const p = r.problems[0];

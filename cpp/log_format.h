@@ -56,13 +56,27 @@
 // END_OF_SEGMENT record (no payload: length 32, sequence = the next segment's base sequence). A reader that
 // meets EOS opens segment index + 1.
 //
-// Control file (4 KiB, one 128-byte region per writer of its words):
-//      0 magic 'RWLC'  4 version  8 segment bytes (creator's)  12 codec id  16 created (u64 ms)
+// Control file (4 KiB, one 128-byte region per writer of its words; version 2):
+//      0 magic 'RWLC'  4 control version (2)  8 segment bytes (creator's)  12 codec id
+//     16 created (u64 ms)
 //    128 notify: the writer bumps it after each publish; readers futex-wait on it
-//    256 parked: number of readers asleep on notify (readers add/subtract; the writer reads)
+//    256 parked: a bitmap of the reader slots whose follower is asleep on notify (2 words: bit k of
+//        word k / 32 is slot k; each follower sets and clears its own bit; the writer reads both
+//        words after each publish and wakes only when one is non-zero)
 //    384 writer pid (0 when closed)  388 reserved  392 writer start (u64 ms)
 //    512 stats, written by the writer under a sequence lock (odd while writing), u64 lo/hi each:
 //        512 seq  520 next sequence  528 payload bytes  536 rolls  544 flushes  552 segment index
+//        560 wakes (futex wakes the writer issued)
+//   1024 reader slots: 64 x 32 bytes, one per follow() in progress (any process or thread):
+//        0 owner pid (0 free, -1 being reclaimed by the writer; taken by compare-exchange)
+//        4 thread id  8 thread start (u64, clock ticks after boot, /proc/<pid>/task/<tid>/stat
+//        field 22; 0 unknown)  16 echo: the owner pid again, stored after the identity (a checker
+//        that reads echo == owner reads a complete identity)  20..31 reserved
+//   A slot whose owner thread is dead (no such thread, or another one with the same id: the start
+//   time differs) is reclaimed: by a follower that finds no free slot, or by the writer when a
+//   wake found nobody asleep although parked bits are set (a follower killed while asleep).
+// Version 1 (a parked count at 256, no slots) is upgraded in place by the next writer's open;
+// readers refuse it (ERR_NOT_A_LOG).
 #pragma once
 
 #include <array>
@@ -116,6 +130,8 @@ inline constexpr uint64_t kDefaultSegmentBytes = 64ull << 20;
 // Control file.
 inline constexpr uint32_t kControlMagic = 0x434C5752;  // "RWLC"
 inline constexpr uint32_t kControlBytes = 4096;
+inline constexpr uint32_t kControlVersion = 2;
+inline constexpr uint32_t kControlVersionParkedCount = 1;  // upgraded by the writer (see above)
 inline constexpr size_t kCtlMagicOffset = 0;
 inline constexpr size_t kCtlVersionOffset = 4;
 inline constexpr size_t kCtlSegmentBytesOffset = 8;
@@ -123,6 +139,7 @@ inline constexpr size_t kCtlCodecOffset = 12;
 inline constexpr size_t kCtlCreatedOffset = 16;
 inline constexpr size_t kCtlNotifyOffset = 128;
 inline constexpr size_t kCtlParkedOffset = 256;
+inline constexpr uint32_t kParkedWords = 2;
 inline constexpr size_t kCtlWriterPidOffset = 384;
 inline constexpr size_t kCtlWriterStartOffset = 392;
 inline constexpr size_t kCtlStatsOffset = 512;
@@ -132,7 +149,15 @@ inline constexpr size_t kStatBytes = 16;
 inline constexpr size_t kStatRolls = 24;
 inline constexpr size_t kStatFlushes = 32;
 inline constexpr size_t kStatSegment = 40;
-inline constexpr size_t kStatsBytes = 48;
+inline constexpr size_t kStatWakes = 48;
+inline constexpr size_t kStatsBytes = 56;
+inline constexpr size_t kCtlReadersOffset = 1024;
+inline constexpr uint32_t kReaderSlots = 64;
+inline constexpr uint32_t kReaderSlotBytes = 32;
+inline constexpr size_t kSlotOwnerOffset = 0;
+inline constexpr size_t kSlotTidOffset = 4;
+inline constexpr size_t kSlotStartOffset = 8;
+inline constexpr size_t kSlotEchoOffset = 16;
 
 constexpr uint64_t AlignRecord(uint64_t n) { return (n + (kRecordAlign - 1)) & ~uint64_t(kRecordAlign - 1); }
 // Bytes a DATA record with `n` payload bytes occupies.
@@ -154,7 +179,12 @@ static_assert(kSegIndexOffset % 8 == 0 && kSegBaseSeqOffset % 8 == 0 && kSegByte
               kSegCreatedOffset % 8 == 0);
 static_assert(kCtlNotifyOffset % 128 == 0 && kCtlParkedOffset - kCtlNotifyOffset >= 128,
               "the writer's notify word and the readers' parked word must not share a prefetch pair");
-static_assert(kCtlStatsOffset + kStatsBytes <= kControlBytes);
+static_assert(kCtlStatsOffset + kStatsBytes <= kCtlReadersOffset);
+static_assert(kParkedWords * 32 == kReaderSlots, "one parked bit per reader slot");
+static_assert(kCtlParkedOffset + 4 * kParkedWords <= kCtlWriterPidOffset);
+static_assert(kCtlReadersOffset + kReaderSlots * kReaderSlotBytes <= kControlBytes);
+static_assert(kCtlReadersOffset % 128 == 0 && kReaderSlotBytes % 8 == 0 && kSlotStartOffset % 8 == 0);
+static_assert(kSlotEchoOffset + 4 <= kReaderSlotBytes);
 static_assert(kMinSegmentBytes % kPageBytes == 0 && kMaxSegmentBytes % kPageBytes == 0);
 static_assert(kDefaultSegmentBytes >= kMinSegmentBytes && kDefaultSegmentBytes <= kMaxSegmentBytes);
 static_assert(MaxPayload(kMaxSegmentBytes) < kInProgress, "lengths must fit in 31 bits");

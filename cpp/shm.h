@@ -295,16 +295,15 @@ struct ProcInfo {
   uint64_t start = 0;  // clock ticks after boot (/proc/<pid>/stat field 22)
 };
 
-// Whether `pid` is a live (not zombie) process, and when it started.
-inline ProcInfo Probe(int32_t pid) {
+namespace detail {
+// Reads `path` (a /proc/.../stat file): live (not zombie) and when it started. If the file cannot
+// be opened and `pid` > 0, asks kill(pid, 0) instead (/proc hidden by hidepid).
+inline ProcInfo ProbeStat(const char* path, int32_t pid) {
   ProcInfo info;
-  if (pid <= 0) return info;
-  char path[48];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
   int raw = open(path, O_RDONLY | O_CLOEXEC);
   if (raw < 0) {
     // /proc hidden (hidepid) but the process exists: alive, start time unknown.
-    info.alive = kill(pid, 0) == 0 || errno == EPERM;
+    if (pid > 0) info.alive = kill(pid, 0) == 0 || errno == EPERM;
     return info;
   }
   detail::Fd fd(raw);
@@ -331,6 +330,26 @@ inline ProcInfo Probe(int32_t pid) {
     while (*p != ' ' && *p != '\0') ++p;
   }
   return info;
+}
+}  // namespace detail
+
+// Whether `pid` is a live (not zombie) process, and when it started.
+inline ProcInfo Probe(int32_t pid) {
+  if (pid <= 0) return ProcInfo{};
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+  return detail::ProbeStat(path, pid);
+}
+
+// Whether thread `tid` of process `pid` is live, and when it started (its own start time).
+inline ProcInfo ProbeTask(int32_t pid, int32_t tid) {
+  ProcInfo process = Probe(pid);
+  // Dead, or /proc hidden (then judged by the process alone); the main thread is the process.
+  if (!process.alive || !process.start_known || tid == pid) return process;
+  if (tid <= 0) return ProcInfo{};
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/stat", int(pid), int(tid));
+  return detail::ProbeStat(path, 0);  // the process is visible: no file means the thread is gone
 }
 
 // Whether the process `pid`, seen as the holder of `role` (0 sender, 1 receiver) in the header at

@@ -29,6 +29,7 @@
 #include "addon.h"
 #include "log_format.h"
 #include "log_scan.h"
+#include "shm.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels say EINVAL and we touch pages instead
@@ -124,6 +125,32 @@ void TouchAhead(std::shared_ptr<Mapping> m, Toucher* t) {
     t->done = to;
   }
 }
+
+// Shared by a wait's thread and the environment's cleanup hook: `gone` says the environment (its
+// TSFN, the promise) no longer exists; the thread reads it and uses the TSFN under the same lock.
+struct WaitGuard {
+  std::mutex mu;
+  bool gone = false;
+  std::shared_ptr<Mapping> map;
+  size_t offset = 0;
+  static void OnEnvCleanup(void* arg) {
+    auto* holder = static_cast<std::shared_ptr<WaitGuard>*>(arg);
+    WaitGuard& g = **holder;
+    {
+      std::lock_guard<std::mutex> lock(g.mu);
+      g.gone = true;
+    }
+    // Let the thread leave its sleep now (other sleepers on the word re-check and sleep again).
+    Futex(WordAt(*g.map, g.offset), FUTEX_WAKE, INT_MAX, nullptr);
+    delete holder;
+  }
+};
+
+struct WaitCtx {
+  Napi::Promise::Deferred deferred;
+  const char* result;
+  std::shared_ptr<WaitGuard>* guard;  // the cleanup hook's argument, freed by whoever removes it
+};
 
 class LogFile : public Napi::ObjectWrap<LogFile> {
  public:
@@ -265,11 +292,12 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     return info.Env().Undefined();
   }
 
-  // wake(offset): wakes every process asleep on the word (FUTEX_WAKE, shared).
+  // wake(offset) -> how many threads (in any process) asleep on the word were woken (FUTEX_WAKE,
+  // shared; 0 also when the call fails).
   Napi::Value Wake(const Napi::CallbackInfo& info) {
     size_t off = WordArg(info, 0);
-    Futex(WordAt(*map_, off), FUTEX_WAKE, INT_MAX, nullptr);
-    return info.Env().Undefined();
+    long n = Futex(WordAt(*map_, off), FUTEX_WAKE, INT_MAX, nullptr);
+    return Napi::Number::New(info.Env(), n > 0 ? double(n) : 0);
   }
 
   // wait(offset, expected, timeoutMs) -> Promise<'woken' | 'not-equal' | 'timed-out'>: sleeps in a
@@ -283,22 +311,27 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     double timeout = info[2].As<Napi::Number>().DoubleValue();
     // NaN, Infinity and more than ~30 years mean no limit (the conversion below must not overflow).
     if (!(timeout >= 0) || timeout > 1e12) timeout = -1;
-    struct Ctx {
-      Napi::Promise::Deferred deferred;
-      const char* result = "woken";
-    };
-    auto* ctx = new Ctx{Napi::Promise::Deferred::New(env)};
+    auto* ctx = new WaitCtx{Napi::Promise::Deferred::New(env), "woken", nullptr};
     Napi::Promise promise = ctx->deferred.Promise();
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "ringwire.log.wait", 0, 1);
-    std::thread([m = map_, off, expected, timeout, ctx, tsfn]() mutable {
+    // Registered after the TSFN's own cleanup hook, so it runs before it (hooks run in reverse
+    // order): when the environment goes away (a worker thread terminated while its follow() is
+    // parked) the thread learns it under the lock before the TSFN is freed, and never touches it.
+    auto guard = std::make_shared<WaitGuard>();
+    guard->map = map_;
+    guard->offset = off;
+    ctx->guard = new std::shared_ptr<WaitGuard>(guard);
+    napi_add_env_cleanup_hook(env, &WaitGuard::OnEnvCleanup, ctx->guard);
+    std::thread([m = map_, off, expected, timeout, ctx, tsfn, guard]() mutable {
       uint32_t* word = WordAt(*m, off);
+      const char* result = "woken";
       auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(int64_t(timeout * 1000));
       while (true) {
         timespec ts{}, *tsp = nullptr;
         if (timeout >= 0) {
           auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now()).count();
           if (left <= 0) {
-            ctx->result = "timed-out";
+            result = "timed-out";
             break;
           }
           ts.tv_sec = time_t(left / 1000000000);
@@ -308,18 +341,29 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
         long rc = Futex(word, FUTEX_WAIT, expected, tsp);
         if (rc == 0) break;  // woken (or spuriously: the caller re-checks either way)
         if (errno == EAGAIN) {
-          ctx->result = "not-equal";
+          result = "not-equal";
           break;
         }
         if (errno == ETIMEDOUT) {
-          ctx->result = "timed-out";
+          result = "timed-out";
           break;
         }
         // EINTR: sleep again for what is left.
       }
-      napi_status st = tsfn.BlockingCall(ctx, [](Napi::Env env, Napi::Function, Ctx* c) {
-        c->deferred.Resolve(Napi::String::New(env, c->result));
-        delete c;
+      std::lock_guard<std::mutex> lock(guard->mu);
+      if (guard->gone) {  // the environment (its TSFN, the promise) is gone; nobody awaits
+        delete ctx;
+        return;
+      }
+      ctx->result = result;
+      // Non-blocking (unbounded queue): the JS thread's cleanup hook may be waiting for this lock.
+      napi_status st = tsfn.NonBlockingCall(ctx, [](Napi::Env env, Napi::Function, WaitCtx* c) {
+        if (env != nullptr) {
+          napi_remove_env_cleanup_hook(env, &WaitGuard::OnEnvCleanup, c->guard);
+          delete c->guard;
+          c->deferred.Resolve(Napi::String::New(env, c->result));
+        }
+        delete c;  // with no env the cleanup hook has run and freed c->guard
       });
       if (st != napi_ok) delete ctx;  // the environment is going away; nobody awaits the promise
       // napi_closing already dropped this thread's use of the TSFN, which may be freed by now.
@@ -365,6 +409,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
     o.Set("problem", Napi::String::New(env, r.problem == logscan::Problem::kNone ? "" : logscan::ProblemName(r.problem)));
     num("problemOffset", double(r.problem_offset));
+    o.Set("inProgress", Napi::Boolean::New(env, r.problem == logscan::Problem::kInProgress));
     num("end", double(r.end));
     num("records", double(r.records));
     num("nextSequence", double(r.next_seq));
@@ -430,6 +475,27 @@ Napi::Value Crc32cJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), c);
 }
 
+// thisThread() -> { pid, tid, start }: the calling thread, as a follower records itself in a reader
+// slot (start: clock ticks after boot, 0 if /proc does not say).
+Napi::Value ThisThread(const Napi::CallbackInfo& info) {
+  const int32_t pid = int32_t(getpid());
+  const int32_t tid = int32_t(syscall(SYS_gettid));
+  shm::ProcInfo p = shm::ProbeTask(pid, tid);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("pid", Napi::Number::New(info.Env(), pid));
+  o.Set("tid", Napi::Number::New(info.Env(), tid));
+  o.Set("start", Napi::Number::New(info.Env(), p.start_known ? double(p.start) : 0));
+  return o;
+}
+
+// taskStart(pid, tid) -> the start time of thread `tid` of process `pid` (clock ticks after boot),
+// -1 if no such live thread, -2 if it is alive but /proc does not say when it started.
+Napi::Value TaskStart(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "pid and tid must be numbers");
+  shm::ProcInfo p = shm::ProbeTask(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  return Napi::Number::New(info.Env(), !p.alive ? -1 : p.start_known ? double(p.start) : -2);
+}
+
 // fsyncDir(path): makes created/renamed/unlinked names in a directory durable.
 Napi::Value FsyncDir(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
@@ -478,6 +544,9 @@ Napi::Object LogConstants(Napi::Env env) {
   set("DEFAULT_SEGMENT_BYTES", double(kDefaultSegmentBytes));
   set("CONTROL_MAGIC", kControlMagic);
   set("CONTROL_BYTES", kControlBytes);
+  set("CONTROL_VERSION", kControlVersion);
+  set("CONTROL_VERSION_PARKED_COUNT", kControlVersionParkedCount);
+  set("PARKED_WORDS", kParkedWords);
   set("CTL_MAGIC_OFFSET", kCtlMagicOffset);
   set("CTL_VERSION_OFFSET", kCtlVersionOffset);
   set("CTL_SEGMENT_BYTES_OFFSET", kCtlSegmentBytesOffset);
@@ -494,7 +563,15 @@ Napi::Object LogConstants(Napi::Env env) {
   set("STAT_ROLLS", kStatRolls);
   set("STAT_FLUSHES", kStatFlushes);
   set("STAT_SEGMENT", kStatSegment);
+  set("STAT_WAKES", kStatWakes);
   set("STATS_BYTES", kStatsBytes);
+  set("CTL_READERS_OFFSET", kCtlReadersOffset);
+  set("READER_SLOTS", kReaderSlots);
+  set("READER_SLOT_BYTES", kReaderSlotBytes);
+  set("SLOT_OWNER_OFFSET", kSlotOwnerOffset);
+  set("SLOT_TID_OFFSET", kSlotTidOffset);
+  set("SLOT_START_OFFSET", kSlotStartOffset);
+  set("SLOT_ECHO_OFFSET", kSlotEchoOffset);
   return c;
 }
 
@@ -506,6 +583,8 @@ void InitLogBindings(Napi::Env env, Napi::Object exports) {
   log.Set("LogFile", LogFile::Define(env));
   log.Set("crc32c", Napi::Function::New(env, Crc32cJs, "crc32c"));
   log.Set("fsyncDir", Napi::Function::New(env, FsyncDir, "fsyncDir"));
+  log.Set("thisThread", Napi::Function::New(env, ThisThread, "thisThread"));
+  log.Set("taskStart", Napi::Function::New(env, TaskStart, "taskStart"));
   log.Set("hardwareCrc", Napi::Boolean::New(env, HasHardwareCrc()));
   exports.Set("log", log);
 }

@@ -8,6 +8,7 @@ export type LogErrorCode =
   | 'ERR_CORRUPT' // a segment holds something the writer never writes
   | 'ERR_NO_SPACE' // preallocating a segment failed: the disk is full
   | 'ERR_LOG_CLOSED'
+  | 'ERR_TOO_MANY_READERS' // READER_SLOTS follow() are in progress on the log already
   | 'ERR_CODEC'
   | 'ERR_IO';
 

@@ -36,6 +36,8 @@ export const DEFAULT_SEGMENT_BYTES = 64 * 2 ** 20;
 
 export const CONTROL_MAGIC = 0x434c5752; // "RWLC"
 export const CONTROL_BYTES = 4096;
+export const CONTROL_VERSION = 2;
+export const CONTROL_VERSION_PARKED_COUNT = 1;
 export const CTL_MAGIC_OFFSET = 0;
 export const CTL_VERSION_OFFSET = 4;
 export const CTL_SEGMENT_BYTES_OFFSET = 8;
@@ -43,6 +45,7 @@ export const CTL_CODEC_OFFSET = 12;
 export const CTL_CREATED_OFFSET = 16;
 export const CTL_NOTIFY_OFFSET = 128;
 export const CTL_PARKED_OFFSET = 256;
+export const PARKED_WORDS = 2;
 export const CTL_WRITER_PID_OFFSET = 384;
 export const CTL_WRITER_START_OFFSET = 392;
 export const CTL_STATS_OFFSET = 512;
@@ -52,7 +55,15 @@ export const STAT_BYTES = 16;
 export const STAT_ROLLS = 24;
 export const STAT_FLUSHES = 32;
 export const STAT_SEGMENT = 40;
-export const STATS_BYTES = 48;
+export const STAT_WAKES = 48;
+export const STATS_BYTES = 56;
+export const CTL_READERS_OFFSET = 1024;
+export const READER_SLOTS = 64;
+export const READER_SLOT_BYTES = 32;
+export const SLOT_OWNER_OFFSET = 0;
+export const SLOT_TID_OFFSET = 4;
+export const SLOT_START_OFFSET = 8;
+export const SLOT_ECHO_OFFSET = 16;
 
 /** File names in a log directory. */
 export const CONTROL_FILE = 'log.ctl';

@@ -14,7 +14,8 @@ export interface LogFile {
   populate(from: number, to: number): void;
   /** msync of the whole mapping every `ms` in a background thread, until close(). */
   syncEvery(ms: number): void;
-  wake(offset: number): void;
+  /** Wakes every thread asleep on the word; returns how many there were. */
+  wake(offset: number): number;
   wait(offset: number, expected: number, timeoutMs: number): Promise<'woken' | 'not-equal' | 'timed-out'>;
   /** CRCs and commits the in-progress records laid out in [start, end); returns how many. */
   commit(start: number, end: number): number;
@@ -28,6 +29,8 @@ export interface ScanResult extends SegmentHeader {
   /** '' when the segment is valid. */
   problem: string;
   problemOffset: number;
+  /** The problem is a record never committed (a writer is writing it, or crashed while it did). */
+  inProgress: boolean;
   end: number;
   records: number;
   nextSequence: number;
@@ -44,6 +47,10 @@ export interface LogAddon {
   crc32c(bytes: Uint8Array, init?: number, software?: boolean): number;
   fsyncDir(path: string): void;
   hardwareCrc: boolean;
+  /** The calling thread: pid, thread id and start time (clock ticks after boot, 0 if unknown). */
+  thisThread(): { pid: number; tid: number; start: number };
+  /** Start time of thread `tid` of process `pid`; -1 if no such live thread, -2 if unknown. */
+  taskStart(pid: number, tid: number): number;
 }
 
 export const MODE_READ = 0;

@@ -1,17 +1,20 @@
 // LogReader: reads records straight from the mapped segments (read-only mappings), in sequence
 // order, crossing segment rolls; follow() sleeps in a native futex wait (another thread, so the
 // event loop keeps running) until the writer publishes. Any number of readers, in any processes;
-// a reader writes nothing but the parked count in the control file.
+// a reader writes nothing but, while in follow(), its reader slot and parked bit in the control
+// file (lib/log/readers.ts; at most READER_SLOTS follow() at once per log).
 //
 // Every length and offset read from a segment is checked before use; a record that is committed
 // but malformed throws LogCorruptError naming the segment file and the offset.
 import { basename } from 'node:path';
+import * as v8 from 'node:v8';
 import { codecNameOf, resolveCodec, type WireCodec } from '../codecs.js';
 import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
-import { closedLogError, LogCorruptError } from './errors.js';
+import { closedLogError, logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type LogFile } from './native.js';
+import { claimSlot, markAwake, markParked, releaseSlot } from './readers.js';
 import { listSegments, openControl, parseHeader, readHeaderFile, type SegmentHeader } from './segments.js';
 import { logCodec } from './writer.js';
 
@@ -42,7 +45,6 @@ export interface FollowOptions {
 const KNOWN = new Set(['from', 'codec', 'verify', 'raw']);
 const HDR = F.RECORD_HEADER_BYTES;
 const NOTIFY = F.CTL_NOTIFY_OFFSET >> 2;
-const PARKED = F.CTL_PARKED_OFFSET >> 2;
 const TWO_32 = 4294967296;
 /** Milliseconds between repeated wake-ups of our own parked follow() (see #kick). */
 const KICK_MS = 1;
@@ -50,11 +52,26 @@ const KICK_MS = 1;
 const LENGTH_WORD = new Uint32Array(1);
 const LENGTH_BYTES = new Uint8Array(LENGTH_WORD.buffer);
 
+/**
+ * The decode of every value a reader returns: the value owns its memory. Segments are mapped
+ * read-only (a store into a view of them is a SIGSEGV) and unmapped when the reader moves to the
+ * next segment or closes (views of them become empty), so no value may alias the mapping.
+ * 'bytes' and custom codecs decode from a copy, 'string' and 'json' build new strings; only
+ * v8.deserialize returns typed arrays that are views of its input, so it gets a private copy of
+ * the payload (the one copy: the typed arrays in the value then share that copy).
+ */
+function owningDecode(codec: WireCodec): WireCodec['decode'] {
+  if (codec.name !== 'v8') return codec.decode;
+  // Buffer.from copies into Node's buffer pool (one ArrayBuffer per 8 KiB of small records): a
+  // fresh ArrayBuffer per record costs about twice as much (bench/log-read.mjs).
+  return (buf, start, end) => v8.deserialize(Buffer.from(buf.subarray(start, end)));
+}
+
 export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   readonly dir: string;
   readonly #ctl: LogFile;
   readonly #ctlI32: Int32Array;
-  readonly #codec: WireCodec;
+  readonly #decode: WireCodec['decode'];
   readonly #verify: boolean;
   readonly #logCodecId: number;
   #file: LogFile | undefined;
@@ -70,6 +87,9 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   #skipUntil = 0;
   #skipped = 0;
   #parked = false;
+  /** The reader slot held while a follow() is in progress (-1: none), and how many are. */
+  #slot = -1;
+  #follows = 0;
   #kickTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -89,7 +109,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
       this.#logCodecId = this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!;
-      this.#codec = o.raw === true ? resolveCodec('bytes') : logCodec(this.#logCodecId, requested, o.codec, dir);
+      this.#decode = owningDecode(o.raw === true ? resolveCodec('bytes') : logCodec(this.#logCodecId, requested, o.codec, dir));
       this.#start(from as 'start' | 'end' | number);
     } catch (err) {
       this.#file?.close();
@@ -134,7 +154,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       return {
         sequence: seq,
         timestamp: F.readU64(this.#i32, p + F.REC_TIME_OFFSET),
-        value: this.#codec.decode(this.#buf, p + HDR, p + length) as T,
+        value: this.#decode(this.#buf, p + HDR, p + length) as T,
       };
     }
   }
@@ -151,6 +171,13 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new RingwireTypeError(`options.signal must be an AbortSignal, got ${describe(signal)}`);
     }
+    if (this.#follows++ === 0 && !this.#closed) {
+      this.#slot = claimSlot(this.#ctlI32);
+      if (this.#slot < 0) {
+        this.#follows--;
+        throw logError('ERR_TOO_MANY_READERS', `LogReader.follow: the log in ${this.dir} already has ${F.READER_SLOTS} followers (live ones, in any process); at most ${F.READER_SLOTS} at once`);
+      }
+    }
     const wake = () => this.#kick(); // close() kicks by itself
     signal?.addEventListener('abort', wake, { once: true });
     try {
@@ -165,6 +192,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       }
     } finally {
       signal?.removeEventListener('abort', wake);
+      if (--this.#follows === 0) this.#releaseSlot();
     }
   }
 
@@ -175,19 +203,29 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     this.#file?.close();
     this.#file = undefined;
     if (this.#parked) this.#kick(); // #park closes the control file
-    else this.#ctl.close();
+    else {
+      this.#releaseSlot();
+      this.#ctl.close();
+    }
+  }
+
+  #releaseSlot(): void {
+    if (this.#slot < 0) return;
+    releaseSlot(this.#ctlI32, this.#slot);
+    this.#slot = -1;
   }
 
   /**
    * Sleeps until the writer publishes (or close / abort). Announce, re-check, sleep: the writer
-   * bumps notify after every commit and then reads the parked count (see lib/log/writer.ts), so a
+   * bumps notify after every commit and then reads the parked bitmap (see lib/log/writer.ts), so a
    * record committed after our check either changes notify before our futex wait starts (it
-   * returns at once) or finds us counted as parked (and wakes us).
+   * returns at once) or finds our bit set (and wakes us).
    */
   async #park(signal: AbortSignal | undefined): Promise<void> {
     const i32 = this.#ctlI32;
+    const slot = this.#slot;
     const seen = Atomics.load(i32, NOTIFY);
-    Atomics.add(i32, PARKED, 1);
+    markParked(i32, slot); // seq_cst: the store half of the handshake, before the re-check below
     this.#parked = true;
     try {
       if (this.#available() || signal?.aborted) return;
@@ -196,8 +234,11 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       this.#parked = false;
       clearTimeout(this.#kickTimer);
       this.#kickTimer = undefined;
-      Atomics.sub(i32, PARKED, 1);
-      if (this.#closed) this.#ctl.close();
+      markAwake(i32, slot);
+      if (this.#closed) {
+        this.#releaseSlot();
+        this.#ctl.close();
+      }
     }
   }
 

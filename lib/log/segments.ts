@@ -118,7 +118,9 @@ export function removeTemporaries(dir: string): void {
   }
 }
 
-/** Opens (creating it if `create` is given and it does not exist) the control file of `dir`. */
+/** Opens (creating it if `create` is given and it does not exist) the control file of `dir`. With
+ * `create` (the writer) a version-1 control file is accepted too: the writer upgrades it once it
+ * holds the lock (upgradeControl); everyone else gets ERR_NOT_A_LOG for it. */
 export function openControl(dir: string, create?: { segmentBytes: number; codec: number }): LogFile {
   const path = join(dir, F.CONTROL_FILE);
   const N = logNative();
@@ -126,7 +128,7 @@ export function openControl(dir: string, create?: { segmentBytes: number; codec:
     const tmp = `${path}.${process.pid}.tmp`;
     const f = new N.LogFile(tmp, MODE_CREATE, F.CONTROL_BYTES);
     const i32 = F.words(f.buffer);
-    i32[F.CTL_VERSION_OFFSET >> 2] = F.VERSION;
+    i32[F.CTL_VERSION_OFFSET >> 2] = F.CONTROL_VERSION;
     i32[F.CTL_SEGMENT_BYTES_OFFSET >> 2] = create.segmentBytes;
     i32[F.CTL_CODEC_OFFSET >> 2] = create.codec;
     F.writeU64(i32, F.CTL_CREATED_OFFSET, Date.now());
@@ -150,11 +152,29 @@ export function openControl(dir: string, create?: { segmentBytes: number; codec:
     throw err;
   }
   const i32 = F.words(f.buffer);
-  if (f.size < F.CONTROL_BYTES || i32[F.CTL_MAGIC_OFFSET >> 2] !== F.CONTROL_MAGIC || i32[F.CTL_VERSION_OFFSET >> 2] !== F.VERSION) {
+  const version = f.size < F.CONTROL_BYTES ? 0 : i32[F.CTL_VERSION_OFFSET >> 2];
+  if (f.size < F.CONTROL_BYTES || i32[F.CTL_MAGIC_OFFSET >> 2] !== F.CONTROL_MAGIC) {
     f.close();
-    throw logError('ERR_NOT_A_LOG', `${path} is not a ringwire log control file (bad magic or version)`);
+    throw logError('ERR_NOT_A_LOG', `${path} is not a ringwire log control file (bad magic or size)`);
+  }
+  if (version !== F.CONTROL_VERSION && !(version === F.CONTROL_VERSION_PARKED_COUNT && create !== undefined)) {
+    f.close();
+    const hint = version === F.CONTROL_VERSION_PARKED_COUNT ? ': written by an older ringwire; opening it with LogWriter upgrades it' : '';
+    throw logError('ERR_NOT_A_LOG', `${path} has control file version ${version}, this ringwire reads version ${F.CONTROL_VERSION}${hint}`);
   }
   return f;
+}
+
+/**
+ * Writer side, holding the lock: upgrades a version-1 control file (a count of parked readers at
+ * CTL_PARKED_OFFSET, no reader slots) to version 2. Followers of the old version are not supported
+ * alongside (every process using a log must run a ringwire that reads its control version).
+ */
+export function upgradeControl(i32: Int32Array): void {
+  if (Atomics.load(i32, F.CTL_VERSION_OFFSET >> 2) !== F.CONTROL_VERSION_PARKED_COUNT) return;
+  i32.fill(0, F.CTL_PARKED_OFFSET >> 2, (F.CTL_PARKED_OFFSET >> 2) + F.PARKED_WORDS);
+  i32.fill(0, F.CTL_READERS_OFFSET >> 2, (F.CTL_READERS_OFFSET + F.READER_SLOTS * F.READER_SLOT_BYTES) >> 2);
+  Atomics.store(i32, F.CTL_VERSION_OFFSET >> 2, F.CONTROL_VERSION);
 }
 
 export interface ControlStats {
@@ -163,17 +183,19 @@ export interface ControlStats {
   rolls: number;
   flushes: number;
   segment: number;
+  /** Futex wakes the writer issued (it wakes only while a follower is marked asleep). */
+  wakes: number;
 }
 
 const STATS = F.CTL_STATS_OFFSET;
-const STAT_FIELDS = [F.STAT_NEXT_SEQUENCE, F.STAT_BYTES, F.STAT_ROLLS, F.STAT_FLUSHES, F.STAT_SEGMENT] as const;
+const STAT_FIELDS = [F.STAT_NEXT_SEQUENCE, F.STAT_BYTES, F.STAT_ROLLS, F.STAT_FLUSHES, F.STAT_SEGMENT, F.STAT_WAKES] as const;
 
 /** Writer side: publishes counters under a sequence lock (odd while writing). */
 export function writeControlStats(i32: Int32Array, s: ControlStats): void {
   const seqAt = (STATS + F.STAT_SEQ) >> 2;
   const seq = (Atomics.load(i32, seqAt) + 1) | 1;
   Atomics.store(i32, seqAt, seq);
-  const values = [s.nextSequence, s.bytes, s.rolls, s.flushes, s.segment];
+  const values = [s.nextSequence, s.bytes, s.rolls, s.flushes, s.segment, s.wakes];
   for (let k = 0; k < STAT_FIELDS.length; k++) {
     const at = (STATS + STAT_FIELDS[k]!) >> 2;
     Atomics.store(i32, at, values[k]! % 4294967296 | 0);
@@ -196,5 +218,5 @@ export function readControlStats(i32: Int32Array): ControlStats {
     });
     if ((s1 & 1) === 0 && Atomics.load(i32, seqAt) === s1) break;
   }
-  return { nextSequence: v[0]!, bytes: v[1]!, rolls: v[2]!, flushes: v[3]!, segment: v[4]! };
+  return { nextSequence: v[0]!, bytes: v[1]!, rolls: v[2]!, flushes: v[3]!, segment: v[4]!, wakes: v[5]! };
 }

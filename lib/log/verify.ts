@@ -7,7 +7,8 @@ import * as L from '../layout.js';
 import { readStats, type Counters } from '../stats.js';
 import { logError } from './errors.js';
 import * as F from './format.js';
-import { logNative, MODE_READ } from './native.js';
+import { logNative, MODE_READ, type ScanResult } from './native.js';
+import { parkedCount } from './readers.js';
 import { listSegments, openControl, readControlStats, type ControlStats } from './segments.js';
 
 export interface LogProblem {
@@ -16,53 +17,127 @@ export interface LogProblem {
   problem: string;
 }
 
+export interface UnfinishedTail {
+  /** The segment holding it: the last one, or for an interrupted roll the one left unsealed. */
+  segment: string;
+  /** Offset of the first byte after the last committed record. */
+  offset: number;
+  /** Bytes written after the last committed record (what the next writer discards). */
+  bytes: number;
+  /** A roll stopped after the new (empty) segment was created, before the previous was sealed. */
+  rollInterrupted: boolean;
+  /** The writer named in log.ctl is running: it is writing that record now (not a crash). */
+  writerRunning: boolean;
+}
+
 export interface VerifyReport {
+  /** No damage to committed records (an unfinished tail is not damage). */
   ok: boolean;
   segments: number;
   records: number;
   payloadBytes: number;
   firstSequence: number;
   nextSequence: number;
-  /** Every problem found (at most one per segment: a scan stops at the first bad record). */
+  /** Every problem found in committed records (at most one per segment: a scan stops there). */
   problems: LogProblem[];
+  /** What a writer that crashed (or is writing now) left after its last commit; repaired by the
+   * next LogWriter.open. Undefined when the log ends cleanly. */
+  unfinishedTail: UnfinishedTail | undefined;
+}
+
+interface Scanned {
+  path: string;
+  index: number;
+  r: ScanResult | undefined;
+  error: string;
+  /** A committed record follows the in-progress record the scan stopped at (see committedAfter). */
+  committedAfter: boolean;
+}
+
+/**
+ * Whether a committed record follows the in-progress record at `p`, skipping further in-progress
+ * records by their lengths (a batch lays several out before committing them in order). A writer
+ * never commits a record after one it left in progress, so a committed one there means the
+ * in-progress bit of a committed record was flipped: damage, not an unfinished tail.
+ */
+function committedAfter(i32: Int32Array, p: number): boolean {
+  // Bounded: p grows by at least one record header per pass.
+  while (p + F.RECORD_HEADER_BYTES <= i32.length * 4) {
+    const word = i32[p >> 2]!;
+    if (word === 0) return false;
+    if ((word & F.IN_PROGRESS) === 0) return true;
+    const length = word & F.LENGTH_MASK;
+    if (length < F.RECORD_HEADER_BYTES) return false; // its length is not written yet: nothing after it is
+    p += F.alignRecord(length);
+  }
+  return false;
+}
+
+/**
+ * The unfinished tail a writer leaves when it dies (SIGKILL, crash) between two commits: a record
+ * in progress at the end of the last segment, or a roll interrupted after it created the next
+ * segment (complete header, no records) and before it committed the END_OF_SEGMENT record of the
+ * previous one (nothing, or that record in progress). Anything else is damage.
+ */
+function unfinishedTail(scanned: Scanned[], writerRunning: boolean): UnfinishedTail | undefined {
+  const last = scanned.at(-1);
+  const lr = last?.r;
+  if (lr === undefined || !lr.headerValid) return undefined;
+  const before = scanned.at(-2);
+  const pr = before?.r;
+  if (
+    pr !== undefined && pr.headerValid && !pr.sealed && (pr.problem === '' || (pr.inProgress && !before!.committedAfter)) &&
+    lr.records === 0 && lr.problem === '' &&
+    before!.index + 1 === last!.index && lr.baseSequence === pr.nextSequence
+  ) {
+    return { segment: before!.path, offset: pr.end, bytes: pr.dirtyEnd - pr.end, rollInterrupted: true, writerRunning };
+  }
+  if (!lr.inProgress || last!.committedAfter) return undefined;
+  return { segment: last!.path, offset: lr.end, bytes: lr.dirtyEnd - lr.end, rollInterrupted: false, writerRunning };
 }
 
 /** Verifies the log in `dir`; throws only if `dir` holds no log (ERR_NOT_A_LOG). */
 export function verifyLog(dir: string): VerifyReport {
-  openControl(dir).close(); // ERR_NOT_A_LOG if it is not a log
+  const ctl = openControl(dir); // ERR_NOT_A_LOG if it is not a log
+  const writerRunning = alive(F.words(ctl.buffer)[F.CTL_WRITER_PID_OFFSET >> 2]!);
+  ctl.close();
   const N = logNative();
-  const segments = listSegments(dir);
-  const report: VerifyReport = { ok: true, segments: segments.length, records: 0, payloadBytes: 0, firstSequence: -1, nextSequence: -1, problems: [] };
-  let prev: { index: number; next: number; sealed: boolean; path: string; end: number } | undefined;
-  for (let k = 0; k < segments.length; k++) {
-    const s = segments[k]!;
-    let r;
+  const scanned: Scanned[] = listSegments(dir).map((s) => {
     try {
       const f = new N.LogFile(s.path, MODE_READ, 0);
       try {
-        r = f.scan();
+        const r = f.scan();
+        return { ...s, r, error: '', committedAfter: r.inProgress && committedAfter(F.words(f.buffer), r.end) };
       } finally {
         f.close();
       }
     } catch (err) {
-      report.problems.push({ segment: s.path, offset: 0, problem: (err as Error).message });
+      return { ...s, r: undefined, error: (err as Error).message, committedAfter: false };
+    }
+  });
+  const tail = unfinishedTail(scanned, writerRunning);
+  const report: VerifyReport = {
+    ok: true, segments: scanned.length, records: 0, payloadBytes: 0, firstSequence: -1, nextSequence: -1, problems: [], unfinishedTail: tail,
+  };
+  let prev: { index: number; next: number; sealed: boolean; path: string; end: number } | undefined;
+  for (const s of scanned) {
+    const r = s.r;
+    if (r === undefined || !r.headerValid) {
+      report.problems.push({ segment: s.path, offset: 0, problem: r === undefined ? s.error : 'bad segment header' });
       prev = undefined;
       continue;
     }
-    if (!r.headerValid) {
-      report.problems.push({ segment: s.path, offset: 0, problem: 'bad segment header' });
-      prev = undefined;
-      continue;
-    }
+    const inTail = tail !== undefined && tail.segment === s.path;
     if (r.index !== s.index) report.problems.push({ segment: s.path, offset: F.SEG_INDEX_OFFSET, problem: `header says segment ${r.index}` });
     if (prev !== undefined) {
-      if (!prev.sealed) report.problems.push({ segment: prev.path, offset: prev.end, problem: 'segment is not sealed but a later one exists' });
-      else if (r.baseSequence !== prev.next) {
+      if (!prev.sealed) {
+        if (tail?.segment !== prev.path) report.problems.push({ segment: prev.path, offset: prev.end, problem: 'segment is not sealed but a later one exists' });
+      } else if (r.baseSequence !== prev.next) {
         report.problems.push({ segment: s.path, offset: F.SEG_BASE_SEQ_OFFSET, problem: `base sequence ${r.baseSequence}, the previous segment ends at ${prev.next}` });
       }
       if (s.index !== prev.index + 1) report.problems.push({ segment: s.path, offset: 0, problem: `segment ${prev.index + 1} is missing` });
     }
-    if (r.problem !== '') report.problems.push({ segment: s.path, offset: r.problemOffset, problem: r.problem });
+    if (r.problem !== '' && !(inTail && r.inProgress)) report.problems.push({ segment: s.path, offset: r.problemOffset, problem: r.problem });
     if (report.firstSequence < 0) report.firstSequence = r.baseSequence;
     report.records += r.records;
     report.payloadBytes += r.payloadBytes;
@@ -80,7 +155,8 @@ export interface LogStat extends ControlStats {
   writerPid: number;
   /** Whether that process is still running (false: it closed, or died and a successor may open). */
   writerAlive: boolean;
-  /** Readers asleep in follow() right now. */
+  /** Followers marked asleep in follow() right now (one killed asleep counts until the writer's
+   * next wake finds it dead). */
   parkedReaders: number;
   segments: number;
   oldestSegment: number;
@@ -108,7 +184,7 @@ export function logStat(dir: string): LogStat {
       ...readControlStats(i32),
       writerPid: i32[F.CTL_WRITER_PID_OFFSET >> 2]!,
       writerAlive: alive(i32[F.CTL_WRITER_PID_OFFSET >> 2]!),
-      parkedReaders: Atomics.load(i32, F.CTL_PARKED_OFFSET >> 2),
+      parkedReaders: parkedCount(i32),
       segments: segments.length,
       oldestSegment: segments.length > 0 ? segments[0]!.index : -1,
       diskBytes,

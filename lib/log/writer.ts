@@ -6,10 +6,12 @@
 // commit needs: payload, fields and CRC are plain stores made before the Atomics.store of the
 // length word, so a reader that Atomics.loads a committed length word sees all of them.
 // Wake-ups (follow()): after a commit the writer Atomics.stores the control file's notify word and
-// then Atomics.loads the parked count; a reader Atomics.adds the parked count, re-checks for a
-// record, then futex-waits on notify with the value it read before. All four are seq_cst, so
-// either the writer sees the reader parked (and wakes it) or the reader sees the new record (or a
-// changed notify word, and the futex wait returns at once).
+// then Atomics.loads the parked bitmap (lib/log/readers.ts); a follower sets its bit (Atomics.or),
+// re-checks for a record, then futex-waits on notify with the value it read before. All four are
+// seq_cst, so either the writer sees the follower parked (and wakes it) or the follower sees the
+// new record (or a changed notify word, and the futex wait returns at once). A follower killed
+// while asleep leaves its bit set: when a wake finds nobody asleep, the writer checks (at most
+// every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
 import { closeSync, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from '../codecs.js';
@@ -18,6 +20,7 @@ import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_WRITE, type LogFile } from './native.js';
+import { anyParked, reclaimDeadSlots, resetReclaiming } from './readers.js';
 import {
   createSegment,
   listSegments,
@@ -26,7 +29,9 @@ import {
   readControlStats,
   readHeaderFile,
   removeTemporaries,
+  upgradeControl,
   writeControlStats,
+  type ControlStats,
   writeHeader,
   type SegmentHeader,
 } from './segments.js';
@@ -78,7 +83,8 @@ const RETENTION_KNOWN = new Set(['maxBytes', 'maxAgeMs', 'maxSegments']);
 const HDR = F.RECORD_HEADER_BYTES;
 const TWO_32 = 4294967296;
 const NOTIFY = F.CTL_NOTIFY_OFFSET >> 2;
-const PARKED = F.CTL_PARKED_OFFSET >> 2;
+/** Milliseconds between two checks for dead parked followers (each reads /proc per parked slot). */
+const RECLAIM_MS = 100;
 /**
  * Records up to this many bytes get their CRC32C in JS (slicing-by-8, ~1 ns/byte); longer ones in
  * one Node-API call with the hardware instruction, whose fixed cost (~50-80 ns) wins from about
@@ -125,6 +131,9 @@ export class LogWriter<T = unknown> {
   #bytes = 0;
   #rolls = 0;
   #flushes = 0;
+  #wakes = 0;
+  /** Date.now() before which a wake that found nobody does not look for dead followers again. */
+  #reclaimAt = 0;
   #statsLeft = STATS_EVERY;
   /** When #pos passes this, the page toucher is asked to go further. */
   #touchAt = 0;
@@ -149,6 +158,8 @@ export class LogWriter<T = unknown> {
         const pid = this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2];
         throw logError('ERR_LOCKED', `the log in ${dir} already has a writer (pid ${pid}); one writer per log`);
       }
+      upgradeControl(this.#ctlI32);
+      resetReclaiming(this.#ctlI32);
       this.#codec = logCodec(this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!, codec, o.codec, dir);
       this.#segmentBytes = requested ?? this.#ctlI32[F.CTL_SEGMENT_BYTES_OFFSET >> 2]!;
       if (!F.validSegmentBytes(this.#segmentBytes)) {
@@ -161,6 +172,7 @@ export class LogWriter<T = unknown> {
       this.#bytes = before.bytes;
       this.#rolls = before.rolls;
       this.#flushes = before.flushes;
+      this.#wakes = before.wakes;
       this.recovery = this.#recover();
       this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2] = process.pid;
       F.writeU64(this.#ctlI32, F.CTL_WRITER_START_OFFSET, Date.now());
@@ -189,6 +201,11 @@ export class LogWriter<T = unknown> {
   }
   get closed(): boolean {
     return this.#closed;
+  }
+  /** The writer's counters (live; published in the control file for `ringwire stat` at rolls,
+   * flushes, close and every 65536 appends). */
+  stats(): ControlStats {
+    return { nextSequence: this.nextSequence, bytes: this.#bytes, rolls: this.#rolls, flushes: this.#flushes, segment: this.#index, wakes: this.#wakes };
   }
   /** The segment file being written. */
   get segment(): string {
@@ -361,8 +378,21 @@ export class LogWriter<T = unknown> {
       this.#file.populate(this.#pos, this.#pos + TOUCH_WINDOW);
     }
     Atomics.store(this.#ctlI32, NOTIFY, this.#seqLo | 0);
-    if (Atomics.load(this.#ctlI32, PARKED) !== 0) this.#ctl.wake(F.CTL_NOTIFY_OFFSET);
+    if (anyParked(this.#ctlI32)) this.#wake();
     if (--this.#statsLeft < 0) this.#publishStats();
+  }
+
+  /** Wakes the followers asleep on notify; if there was none, frees the slots of dead ones. */
+  #wake(): void {
+    this.#wakes++;
+    // Nobody woken while bits are set: a follower between setting its bit and its futex wait, one
+    // just woken and not yet cleared its bit, or one killed while asleep (which would cost every
+    // append a wake from now on).
+    if (this.#ctl.wake(F.CTL_NOTIFY_OFFSET) > 0) return;
+    const now = Date.now();
+    if (now < this.#reclaimAt) return;
+    this.#reclaimAt = now + RECLAIM_MS;
+    reclaimDeadSlots(this.#ctlI32);
   }
 
   /**
@@ -386,13 +416,7 @@ export class LogWriter<T = unknown> {
 
   #publishStats(): void {
     this.#statsLeft = STATS_EVERY;
-    writeControlStats(this.#ctlI32, {
-      nextSequence: this.nextSequence,
-      bytes: this.#bytes,
-      rolls: this.#rolls,
-      flushes: this.#flushes,
-      segment: this.#index,
-    });
+    writeControlStats(this.#ctlI32, this.stats());
   }
 
   // ---- segments ----

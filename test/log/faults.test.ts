@@ -2,13 +2,13 @@
 // foreign and empty files. verify() finds the damage and names the segment and offset; reopening
 // for writing keeps the valid prefix of the tail and continues the sequence; readers report
 // corruption as LogCorruptError; nothing crashes the process.
-import { closeSync, copyFileSync, openSync, readdirSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogCorruptError, LogReader, LogWriter, verifyLog } from '../../lib/log/index.js';
 import * as F from '../../lib/log/format.js';
 import { listSegments } from '../../lib/log/segments.js';
-import { cleanupDirs, payloadFor, prng, tempDir } from './helpers.js';
+import { cleanupDirs, flipBit, payloadFor, prng, tempDir } from './helpers.js';
 
 afterAll(cleanupDirs);
 
@@ -53,15 +53,6 @@ function copyLog(src: string): string {
 function patch(path: string, offset: number, bytes: Uint8Array): void {
   const fd = openSync(path, 'r+');
   writeSync(fd, bytes, 0, bytes.length, offset);
-  closeSync(fd);
-}
-
-function flipBit(path: string, offset: number, bit: number): void {
-  const fd = openSync(path, 'r+');
-  const b = Buffer.alloc(1);
-  readSync(fd, b, 0, 1, offset);
-  b[0]! ^= 1 << bit;
-  writeSync(fd, b, 0, 1, offset);
   closeSync(fd);
 }
 

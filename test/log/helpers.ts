@@ -1,5 +1,5 @@
 // Shared bits of the log tests: temporary directories and a deterministic payload per sequence.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,6 +18,16 @@ export function cleanupDirs(): void {
 
 /** The payload the fixtures write for sequence `seq` (size varies with seq). */
 export const payloadFor = (seq: number): string => `${seq}:` + 'abcdefghij'.repeat(seq % 23);
+
+/** Flips bit `bit` of the byte at `offset` of the file. */
+export function flipBit(path: string, offset: number, bit: number): void {
+  const fd = openSync(path, 'r+');
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, offset);
+  b[0]! ^= 1 << bit;
+  writeSync(fd, b, 0, 1, offset);
+  closeSync(fd);
+}
 
 export { prng } from '../helpers/sequence.js';
 
