@@ -7,7 +7,6 @@
 // Every length and offset read from a segment is checked before use; a record that is committed
 // but malformed throws LogCorruptError naming the segment file and the offset.
 import { basename } from 'node:path';
-import * as v8 from 'node:v8';
 import { codecNameOf, resolveCodec, type WireCodec } from '../codecs.js';
 import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
@@ -52,21 +51,6 @@ const KICK_MS = 1;
 const LENGTH_WORD = new Uint32Array(1);
 const LENGTH_BYTES = new Uint8Array(LENGTH_WORD.buffer);
 
-/**
- * The decode of every value a reader returns: the value owns its memory. Segments are mapped
- * read-only (a store into a view of them is a SIGSEGV) and unmapped when the reader moves to the
- * next segment or closes (views of them become empty), so no value may alias the mapping.
- * 'bytes' and custom codecs decode from a copy, 'string' and 'json' build new strings; only
- * v8.deserialize returns typed arrays that are views of its input, so it gets a private copy of
- * the payload (the one copy: the typed arrays in the value then share that copy).
- */
-function owningDecode(codec: WireCodec): WireCodec['decode'] {
-  if (codec.name !== 'v8') return codec.decode;
-  // Buffer.from copies into Node's buffer pool (one ArrayBuffer per 8 KiB of small records): a
-  // fresh ArrayBuffer per record costs about twice as much (bench/log-read.mjs).
-  return (buf, start, end) => v8.deserialize(Buffer.from(buf.subarray(start, end)));
-}
-
 export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   readonly dir: string;
   readonly #ctl: LogFile;
@@ -109,7 +93,8 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
       this.#logCodecId = this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!;
-      this.#decode = owningDecode(o.raw === true ? resolveCodec('bytes') : logCodec(this.#logCodecId, requested, o.codec, dir));
+      // Codecs decode into memory of the value's own (lib/codecs.ts): never a view of the mapping.
+      this.#decode = (o.raw === true ? resolveCodec('bytes') : logCodec(this.#logCodecId, requested, o.codec, dir)).decode;
       this.#start(from as 'start' | 'end' | number);
     } catch (err) {
       this.#file?.close();
