@@ -1,6 +1,7 @@
-// Loads the native addon (built by cmake-js into build/Release) once per thread, and hands it
+// Loads the native addon (a cmake-js build, or the package's prebuilt one) once per thread, and hands it
 // the JS error class so C++ throws RingwireError with a code.
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { RingwireError } from './errors.js';
 
 export interface NativeAddon {
@@ -46,16 +47,23 @@ export interface NativeShmChannel {
 
 let addon: NativeAddon | undefined;
 
-/** The addon; both lib/ (sources) and dist/ (built) sit one level below the package root. */
+/**
+ * The addon (once per thread): a source build (build/Release) or the prebuilt one for this
+ * platform (prebuilds/<platform>-<arch>/), found by node-gyp-build from the package root, which
+ * both lib/ (sources) and dist/ (built) sit one level below.
+ */
 export function native(): NativeAddon {
   if (addon === undefined) {
     const require = createRequire(import.meta.url);
+    const root = fileURLToPath(new URL('..', import.meta.url));
     try {
-      addon = require('../build/Release/ringwire.node') as NativeAddon;
+      addon = (require('node-gyp-build') as (dir: string) => NativeAddon)(root);
     } catch (err) {
       throw new RingwireError(
         'ERR_NATIVE',
-        'the ringwire native addon is not built (run `npm install` in the package, which runs cmake-js)',
+        `the ringwire native addon is not available for ${process.platform}-${process.arch} (no prebuilt addon fits and none was built): ` +
+          'channel files and the log need it; worker-thread channels and pipelines do not. To build it: apt-get install cmake g++ ' +
+          '(macOS: xcode-select --install && brew install cmake), then npm rebuild ringwire',
         { cause: err },
       );
     }
