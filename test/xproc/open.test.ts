@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel, RingwireError } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
+import { threadIdentity } from '../../lib/roles.js';
 import { removeQuietly, start, uniqueName } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringwire-open-'));
@@ -139,7 +140,7 @@ describe('bad files', () => {
       truncatedHeader: template.subarray(0, 100),
       truncatedData: template.subarray(0, template.length - 8),
       tooLong: Buffer.concat([template, Buffer.alloc(1024)]),
-      wrongVersion: withWord(L.VERSION_OFFSET, 2),
+      wrongVersion: withWord(L.VERSION_OFFSET, 1),
       capacityNotPow2: withWord(L.CAPACITY_OFFSET, 1536),
       capacityDisagreesWithSize: withWord(L.CAPACITY_OFFSET, 4096),
       capacityHuge: withWord(L.CAPACITY_OFFSET, 0x80000000),
@@ -274,15 +275,20 @@ describe('roles across processes', () => {
     Atomics.store(w, L.SENDER_OWNER_OFFSET >> 2, dead);
     Atomics.store(w, L.SENDER_PID_OFFSET >> 2, dead);
     const s = ch.sender();
-    expect(Atomics.load(w, L.SENDER_OWNER_OFFSET >> 2)).toBe(process.pid);
+    expect(Atomics.load(w, L.SENDER_OWNER_OFFSET >> 2)).toBe(threadIdentity()!.tid);
+    expect(Atomics.load(w, L.SENDER_ECHO_OFFSET >> 2)).toBe(threadIdentity()!.tid);
     expect(Atomics.load(w, L.SENDER_PID_OFFSET >> 2)).toBe(process.pid);
     expect(codeOf(() => ch.sender())).toBe('ERR_ROLE_TAKEN'); // we hold it now
     s.release();
-    // A live pid recorded with a different start time: the pid was reused, the holder is dead.
+    // A live thread recorded with a different start time: the tid was reused, the holder is dead.
     Atomics.store(w, L.RECEIVER_OWNER_OFFSET >> 2, process.ppid);
     Atomics.store(w, L.RECEIVER_PID_OFFSET >> 2, process.ppid);
     Atomics.store(w, L.RECEIVER_START_OFFSET >> 2, 12345);
     Atomics.store(w, (L.RECEIVER_START_OFFSET >> 2) + 1, 0);
+    // ...but only once its identity is complete (the echo word): until then it is a claim in progress.
+    Atomics.store(w, L.RECEIVER_ECHO_OFFSET >> 2, 0);
+    expect(codeOf(() => ch.receiver())).toBe('ERR_ROLE_TAKEN');
+    Atomics.store(w, L.RECEIVER_ECHO_OFFSET >> 2, process.ppid);
     const r = ch.receiver();
     r.release();
     // Garbage in the owner word (not a pid) counts as a dead holder.
