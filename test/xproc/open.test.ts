@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel, RingwireError } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
-import { threadIdentity } from '../../lib/roles.js';
+import { roleHolder, threadIdentity } from '../../lib/roles.js';
 import { removeQuietly, start, uniqueName } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringwire-open-'));
@@ -296,6 +296,32 @@ describe('roles across processes', () => {
     ch.receiver().release();
     await ch.close();
     Channel.unlink(name);
+  });
+
+  it('a role held by a thread that ended in a live process is found dead and taken over', async () => {
+    const name = uniqueName('thread-holder');
+    const ch = Channel.open<number>(name, { create: true, capacity: 4096, codec: 'json' });
+    const kid = start('thread-holder.mjs', { name, count: 5 }, 30_000);
+    try {
+      const rx = ch.receiver();
+      const got: number[] = [];
+      for (let i = 0; i < 5; i++) got.push(await rx.recv({ timeout: 10_000 }));
+      expect(got).toEqual([0, 1, 2, 3, 4]);
+      expect((await kid.waitFor((m) => m.workerExited !== undefined, 20_000)).workerExited).toBe(0);
+      const t0 = performance.now();
+      await expect(rx.recv({ timeout: 10_000 })).rejects.toMatchObject({ code: 'ERR_PEER_DEAD' });
+      expect(performance.now() - t0).toBeLessThan(2_000);
+      expect(() => process.kill(kid.pid, 0)).not.toThrow(); // its process lives on
+      expect(roleHolder(ch.mem.i32, 'sender')).toMatchObject({ pid: kid.pid, alive: false });
+      const tx = ch.sender(); // takeover from the dead thread
+      expect(tx.trySend(99)).toBe(true);
+      expect(await rx.recv({ timeout: 10_000 })).toBe(99);
+    } finally {
+      kid.kill();
+      await kid.exit;
+      await ch.close();
+      Channel.unlink(name);
+    }
   });
 
   it('one sender across processes: a second process gets ERR_ROLE_TAKEN', async () => {
