@@ -319,3 +319,17 @@ export const markClosed = (i32: Int32Array, role: Role, open: number): void => m
 export function isClosed(i32: Int32Array, role: Role): boolean {
   return (Atomics.load(i32, STREAM) & CLOSED_BIT[role]) !== 0;
 }
+
+export type StreamState = 'open' | 'sender closed' | 'receiver closed' | 'ended';
+
+/**
+ * The current stream as the claim rules see it: 'ended' when the next claim starts a new stream
+ * (the union of the rules in claimRole), else which side closed it, else 'open'.
+ */
+export function streamState(i32: Int32Array): StreamState {
+  const word = Atomics.load(i32, STREAM);
+  if ((word & L.END_SEEN) !== 0) return 'ended';
+  if ((word & L.RECEIVER_CLOSED) !== 0) return gone(i32, 'sender') ? 'ended' : 'receiver closed';
+  if ((word & L.SENDER_CLOSED) !== 0) return unread(i32) === 0 && roleHolderDead(i32, 'receiver') ? 'ended' : 'sender closed';
+  return 'open';
+}
