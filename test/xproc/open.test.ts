@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel, RingwireError } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
-import { roleHolder, threadIdentity } from '../../lib/roles.js';
+import { native } from '../../lib/native.js';
+import { roleHolder, roleHolderDead, threadIdentity } from '../../lib/roles.js';
 import { removeQuietly, start, uniqueName } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringwire-open-'));
@@ -319,6 +320,34 @@ describe('roles across processes', () => {
     } finally {
       kid.kill();
       await kid.exit;
+      await ch.close();
+      Channel.unlink(name);
+    }
+  });
+
+  it('C++ HolderDead and the TS liveness check agree: live, ended, tid reused, identity incomplete', async () => {
+    const name = uniqueName('holder-agree');
+    const ch = Channel.open(name, { create: true, capacity: 1024, codec: 'json' });
+    const n = new (native().ShmChannel)(ch.path!, false, false, 1024, 1 << 20, 0, 0o600, () => undefined);
+    const w = ch.mem.i32;
+    const verdicts = () => [roleHolderDead(w, 'sender'), n.holderDead(0, Atomics.load(w, L.SENDER_OWNER_OFFSET >> 2))];
+    try {
+      const tx = ch.sender(); // held by this thread: alive
+      expect(verdicts()).toEqual([false, false]);
+      const began = Atomics.load(w, L.SENDER_START_OFFSET >> 2);
+      Atomics.store(w, L.SENDER_START_OFFSET >> 2, began + 1); // as if another thread had reused our tid
+      expect(verdicts()).toEqual([true, true]);
+      Atomics.store(w, L.SENDER_ECHO_OFFSET >> 2, 0); // identity being written: not judged yet
+      expect(verdicts()).toEqual([false, false]);
+      tx.release();
+      // A worker thread of another (live) process that claimed the role and ended.
+      const kid = start('thread-holder.mjs', { name, count: 0 }, 30_000);
+      await kid.waitFor((m) => m.workerExited !== undefined, 20_000);
+      expect(verdicts()).toEqual([true, true]);
+      kid.kill();
+      await kid.exit;
+    } finally {
+      n.close();
       await ch.close();
       Channel.unlink(name);
     }
