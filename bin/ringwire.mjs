@@ -5,11 +5,14 @@
 //   ringwire log dump <dir> [--from start|SEQ]        every record, NDJSON with sequence and time
 //   ringwire log verify <dir>                         checks every CRC; exit 1 on damage to committed
 //                                                     records (an unfinished tail after a crash is not)
-//   ringwire stat <log-dir | channel-file>            counters read from shared memory, as JSON
+//   ringwire stat <log-dir | channel-file | name>     counters read from shared memory, as JSON
+//   ringwire ls [--format text|ndjson]                named channels in /dev/shm: state, roles, depth
+//   ringwire rm <name | channel-file>                 removes a channel (processes using it go on)
 //
-// Exit codes: 0 ok, 1 corruption found (verify) or a corrupt record met (tail/dump), 2 usage or
-// not a log.
-import { LogReader, isLogDir, statPath, verifyLog } from '../dist/index.js';
+// Exit codes: 0 ok, 1 corruption found (verify), a corrupt record met (tail/dump) or no such
+// channel (rm), 2 usage, not a log or not a channel.
+import { existsSync } from 'node:fs';
+import { Channel, LogReader, channelPath, isLogDir, listChannels, statPath, verifyLog } from '../dist/index.js';
 
 const USAGE = `usage:
   ringwire log tail <dir> [-f|--follow] [-n N] [--from start|end|SEQ] [--format ndjson|text]
@@ -17,12 +20,14 @@ const USAGE = `usage:
   ringwire log verify <dir>      exit 0: every committed record checks (an unfinished tail left by
                                 a crashed writer is reported, not an error); 1: committed records
                                 are damaged; 2: usage, or not a log
-  ringwire stat <log-dir | channel-file>`;
+  ringwire stat <log-dir | channel-file | channel-name>
+  ringwire ls [--format text|ndjson]
+  ringwire rm <channel-name | channel-file>`;
 
 class UsageError extends Error {}
 
 function parse(args) {
-  const out = { positional: [], follow: false, n: 10, from: undefined, format: 'ndjson' };
+  const out = { positional: [], follow: false, n: 10, from: undefined, format: undefined };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -98,7 +103,7 @@ async function tail(dir, o) {
   process.once('SIGTERM', stop);
   try {
     const source = o.follow ? reader.follow() : reader;
-    for await (const e of source) await out(formatEntry(e, codec, o.format));
+    for await (const e of source) await out(formatEntry(e, codec, o.format ?? 'ndjson'));
   } finally {
     reader.close();
   }
@@ -138,6 +143,23 @@ function verify(dir) {
   return 1;
 }
 
+const holderText = (h) => (h === undefined ? '-' : `pid ${h.pid} tid ${h.tid} ${h.alive ? 'alive' : 'dead'}`);
+
+async function list(format) {
+  const rows = listChannels();
+  if (format === 'ndjson') {
+    for (const c of rows) await out(JSON.stringify(c));
+    return;
+  }
+  const table = [['NAME', 'CAPACITY', 'CODEC', 'STATE', 'SENDER', 'RECEIVER', 'DEPTH']];
+  for (const c of rows) {
+    if ('problem' in c) table.push([c.name, '-', '-', `not a channel: ${c.problem}`, '', '', '']);
+    else table.push([c.name, String(c.capacity), c.codec, c.state, holderText(c.sender), holderText(c.receiver), `${c.depthBytes} B`]);
+  }
+  const widths = table[0].map((_, k) => Math.max(...table.map((r) => r[k].length)));
+  for (const r of table) await out(r.map((cell, k) => cell.padEnd(widths[k])).join('  ').trimEnd());
+}
+
 async function main(argv) {
   const o = parse(argv);
   const [cmd, sub, target] = o.positional;
@@ -149,8 +171,19 @@ async function main(argv) {
     return 0;
   }
   if (cmd === 'stat' && sub !== undefined && o.positional.length === 2) {
-    console.log(JSON.stringify(statPath(sub), null, 2));
+    // A path that exists is that path; otherwise a plain name is the named channel.
+    const path = existsSync(sub) || sub.includes('/') ? sub : channelPath(sub);
+    console.log(JSON.stringify(statPath(path), null, 2));
     return 0;
+  }
+  if (cmd === 'ls' && o.positional.length === 1) {
+    await list(o.format ?? 'text');
+    return 0;
+  }
+  if (cmd === 'rm' && sub !== undefined && o.positional.length === 2) {
+    if (Channel.unlink(sub)) return 0;
+    console.error(`ringwire: no channel ${sub} (${channelPath(sub)})`);
+    return 1;
   }
   throw new UsageError(o.positional.length === 0 ? '' : `unknown command: ${o.positional.join(' ')}`);
 }
@@ -167,7 +200,7 @@ main(process.argv.slice(2)).then(
     } else if (err?.code === 'ERR_CORRUPT') {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 1;
-    } else if (err?.code === 'ERR_NOT_A_LOG') {
+    } else if (err?.code === 'ERR_NOT_A_LOG' || err?.code === 'ERR_INVALID_ARG' || err?.code === 'ERR_NOT_A_CHANNEL') {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 2;
     } else {

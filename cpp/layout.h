@@ -14,10 +14,27 @@
 // `head` per batch; the park words are written only when a side goes to sleep (and cleared by the
 // peer that wakes it, so one wake per sleep), so the peer's per-message read of them stays a cache hit.
 //
-// Header (written once by the creator, then read-only, except roles and the closed bits):
+// Header (written once by the creator, then read-only, except roles and the stream words):
 //   0 magic 'RWR1'   4 layout version   8 capacity   12 data offset   16 max message bytes
-//  20 codec id       24 closed bits     28 sender owner   32 receiver owner
-//  36 sender pid     40 receiver pid    44 reserved       48 sender start (u64)   56 receiver start (u64)
+//  20 codec id       24 stream word     28 sender owner   32 receiver owner
+//  36 sender pid     40 receiver pid    44 stream start position
+//  48 sender start (u64)   56 receiver start (u64)   64 sender echo   68 receiver echo
+//  72 stream start epoch   76 receiver epoch   80..127 reserved
+//
+// Roles: a role's owner word holds the holder's thread id (Linux tid, unique system-wide while the
+// thread lives; 0: free). The claimant then records its pid and its thread's start time
+// (/proc/<tid>/stat field 22) and, last, the echo word = tid: a checker that reads owner == echo
+// (both seq_cst, echo read before and after the identity words) knows the pid and start words are
+// that holder's. A holder is dead when /proc/<tid>/stat is missing or a zombie, or (identity
+// complete) its start time differs (the tid was reused). Without /proc the owner word is a random
+// token and holders are never found dead.
+//
+// Stream word: bits kSenderClosed, kReceiverClosed and kEndSeen, and the stream epoch above
+// kEpochShift. A new stream on the same channel (a named channel reused) is started by a
+// compare-exchange of the word from the ended stream's value to (epoch + 1) << kEpochShift, by the
+// first role claim that finds the stream ended (lib/roles.ts says when that is). A sender that starts it records the new stream's first position (stream start
+// position, stream start epoch) before that compare-exchange; the first receiver of an epoch
+// (receiver epoch != the stream's epoch) skips to it, discarding what the ended stream left unread.
 //
 // Positions are 32-bit byte counters that wrap modulo 2^32; the offset into the data region is
 // `pos & (capacity - 1)`, and `tail - head` (mod 2^32) is the number of bytes in use. Capacity is at
@@ -56,7 +73,7 @@
 namespace ringwire::layout {
 
 inline constexpr uint32_t kMagic = 0x31525752;  // "RWR1" little-endian
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;  // 2: thread-level roles, stream epochs
 
 // Control block: 128-byte regions.
 inline constexpr size_t kRegion = 128;
@@ -82,6 +99,11 @@ inline constexpr size_t kSenderPidOffset = 36;
 inline constexpr size_t kReceiverPidOffset = 40;
 inline constexpr size_t kSenderStartOffset = 48;
 inline constexpr size_t kReceiverStartOffset = 56;
+inline constexpr size_t kStreamStartOffset = 44;
+inline constexpr size_t kSenderEchoOffset = 64;
+inline constexpr size_t kReceiverEchoOffset = 68;
+inline constexpr size_t kStreamStartEpochOffset = 72;
+inline constexpr size_t kRxEpochOffset = 76;
 
 // In the tail region (producer-written): the position of the fragmented message the producer is
 // writing, as `position | 1` (positions are 8-aligned, so 0 means none), stored before its first
@@ -91,9 +113,12 @@ inline constexpr size_t kReceiverStartOffset = 56;
 // next producer no room.
 inline constexpr size_t kFragInProgressOffset = kTailOffset + 64;
 
-// Closed bits.
+// Stream word (kClosedOffset): closed bits, then the epoch.
 inline constexpr uint32_t kSenderClosed = 1;
 inline constexpr uint32_t kReceiverClosed = 2;
+inline constexpr uint32_t kEndSeen = 4;  // a receiver returned the end of the stream to its user
+inline constexpr uint32_t kClosedBits = kSenderClosed | kReceiverClosed | kEndSeen;
+inline constexpr uint32_t kEpochShift = 3;
 
 // Park words (in the park region): a side sets its word to 1 before sleeping on the peer's position.
 inline constexpr size_t kRxParkedOffset = kParkOffset + 0;
@@ -168,7 +193,11 @@ static_assert(kHeadOffset - kTailOffset >= 128, "tail and head must not share a 
 static_assert(kParkOffset + kRegion <= kControlBytes);
 static_assert(kFragInProgressOffset % 64 == 0 && kFragInProgressOffset < kTailOffset + kRegion,
               "in the producer's region, on a cache line of its own");
-static_assert(kReceiverStartOffset + 8 <= kTxStatsOffset, "header overflows its region");
+static_assert(kReceiverStartOffset + 8 <= kSenderEchoOffset && kRxEpochOffset + 4 <= kTxStatsOffset, "header overflows its region");
+static_assert(kStreamStartOffset == kReceiverPidOffset + 4 && kStreamStartOffset + 4 == kSenderStartOffset);
+static_assert(kReceiverEchoOffset == kSenderEchoOffset + 4 && kStreamStartEpochOffset == kReceiverEchoOffset + 4 &&
+              kRxEpochOffset == kStreamStartEpochOffset + 4, "header words must not overlap");
+static_assert(kClosedBits < (1u << kEpochShift));
 static_assert(kSenderStartOffset % 8 == 0 && kReceiverStartOffset % 8 == 0);
 static_assert(kStatsBytes <= kRegion);
 static_assert(kControlBytes % kRecordAlign == 0);

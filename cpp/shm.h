@@ -1,5 +1,5 @@
 // ringwire channels in files: create (race-free), open (validated), unlink, and the liveness of
-// the processes that hold a role. Linux only (O_TMPFILE, /proc); the Node-API glue is
+// the threads that hold a role. Linux only (O_TMPFILE, /proc); the Node-API glue is
 // cpp/addon/shm_binding.cc, the TS side lib/shm.ts.
 //
 // Creating: an unnamed file (O_TMPFILE) in the target's directory is sized, mapped and initialised
@@ -333,7 +333,8 @@ inline ProcInfo ProbeStat(const char* path, int32_t pid) {
 }
 }  // namespace detail
 
-// Whether `pid` is a live (not zombie) process, and when it started.
+// Whether `pid` is a live (not zombie) process, or a live thread when given a tid (/proc/<tid>/stat
+// works for any thread), and when it started.
 inline ProcInfo Probe(int32_t pid) {
   if (pid <= 0) return ProcInfo{};
   char path[48];
@@ -352,21 +353,24 @@ inline ProcInfo ProbeTask(int32_t pid, int32_t tid) {
   return detail::ProbeStat(path, 0);  // the process is visible: no file means the thread is gone
 }
 
-// Whether the process `pid`, seen as the holder of `role` (0 sender, 1 receiver) in the header at
-// `base`, is dead: no such live process, or a different process that reused the pid (the start
-// time recorded with the role differs).
-inline bool HolderDead(uint8_t* base, int role, int32_t pid) {
+// Whether the thread `owner` (a tid), found in the owner word of `role` (0 sender, 1 receiver) in
+// the header at `base`, has ended: no such live thread (/proc/<tid>/stat works for any thread), or
+// a different thread that reused the tid (the start time recorded with the role differs). The same
+// rule as lib/roles.ts ownerDead, which claims roles (cpp/layout.h describes the words).
+inline bool HolderDead(uint8_t* base, int role, int32_t owner) {
   using namespace layout;
-  ProcInfo p = Probe(pid);
+  ProcInfo p = Probe(owner);
   if (!p.alive) return true;
   if (!p.start_known) return false;
-  const size_t pid_off = role == 0 ? kSenderPidOffset : kReceiverPidOffset;
+  const size_t owner_off = role == 0 ? kSenderOwnerOffset : kReceiverOwnerOffset;
+  const size_t echo_off = role == 0 ? kSenderEchoOffset : kReceiverEchoOffset;
   const size_t start_off = role == 0 ? kSenderStartOffset : kReceiverStartOffset;
-  // Acquire: pairs with the claimant's store of its pid, made after its start time, so a matching
-  // pid means the start time below is that claimant's, complete.
-  if (ringwire::detail::LoadAcquire(base, pid_off) != uint32_t(pid)) return false;  // identity not written yet
-  uint64_t start = uint64_t(ringwire::detail::LoadRelaxed(base, start_off)) |
-                   uint64_t(ringwire::detail::LoadRelaxed(base, start_off + 4)) << 32;
+  // seq_cst, like the claimant's stores (JS Atomics): it stores the echo after its pid and start
+  // time, so an echo equal to the owner, read before and after them, means they are its, complete.
+  auto load = [base](size_t off) { return std::atomic_ref<uint32_t>(*ringwire::detail::Word(base, off)).load(std::memory_order_seq_cst); };
+  if (load(echo_off) != uint32_t(owner)) return false;  // identity still being written
+  uint64_t start = uint64_t(load(start_off)) | uint64_t(load(start_off + 4)) << 32;
+  if (load(echo_off) != uint32_t(owner) || load(owner_off) != uint32_t(owner)) return false;  // changed meanwhile
   return start != p.start;
 }
 

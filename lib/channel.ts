@@ -12,7 +12,6 @@ import {
 } from './errors.js';
 import * as L from './layout.js';
 import { RingMemory } from './ring.js';
-import type { ProcessIdentity } from './roles.js';
 import { DEFAULT_MODE, locateChannel, mapChannel, unlinkChannel, type MappedChannel } from './shm.js';
 import { readStats, type SideStats } from './stats.js';
 import { Receiver } from './receiver.js';
@@ -85,8 +84,6 @@ export class Channel<T = unknown> {
   readonly #handle: ChannelHandle | undefined;
   readonly #mapped: MappedChannel | undefined;
   #closing: Promise<void> | undefined;
-  /** @internal this process, when the channel is shared between processes (roles hold its pid). */
-  readonly identity: ProcessIdentity | undefined;
   /** @internal */ localSender: Sender<T> | undefined;
   /** @internal */ localReceiver: Receiver<T> | undefined;
 
@@ -101,7 +98,6 @@ export class Channel<T = unknown> {
   ) {
     this.#handle = handle;
     this.#mapped = mapped;
-    this.identity = mapped?.identity;
     this.mem = mem;
     this.codecImpl = codec;
     this.maxMessageBytes = maxMessageBytes;

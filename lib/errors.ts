@@ -54,9 +54,9 @@ export const abortedError = (what: string, reason: unknown) =>
   new RingwireError('ERR_ABORTED', `${what} was aborted`, { cause: reason });
 export const corruptError = (detail: string) =>
   new RingwireError('ERR_CORRUPT', `shared memory is corrupt: ${detail}`);
-/** The process holding the other role died (a channel shared between processes). */
+/** The thread (or process) holding the other role ended without closing the channel. */
 export const peerDeadError = (what: string, peer: 'sender' | 'receiver') =>
-  new RingwireError('ERR_PEER_DEAD', `${what}: the ${peer} process died without closing the channel`);
+  new RingwireError('ERR_PEER_DEAD', `${what}: the ${peer}'s thread ended (or its process died) without closing the channel`);
 
 /** `name` must be an integer in [min, max]; returns it. */
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {

@@ -2,7 +2,7 @@
 // against the constants the native addon exports.
 
 export const MAGIC = 0x31525752; // "RWR1"
-export const VERSION = 1;
+export const VERSION = 2;
 
 export const REGION = 128;
 export const HEADER_OFFSET = 0;
@@ -26,12 +26,21 @@ export const SENDER_PID_OFFSET = 36;
 export const RECEIVER_PID_OFFSET = 40;
 export const SENDER_START_OFFSET = 48;
 export const RECEIVER_START_OFFSET = 56;
+export const STREAM_START_OFFSET = 44;
+export const SENDER_ECHO_OFFSET = 64;
+export const RECEIVER_ECHO_OFFSET = 68;
+export const STREAM_START_EPOCH_OFFSET = 72;
+export const RX_EPOCH_OFFSET = 76;
 
 /** position | 1 of the fragmented message the producer is writing (0: none); cpp kFragInProgressOffset. */
 export const FRAG_IN_PROGRESS_OFFSET = TAIL_OFFSET + 64;
 
+// The stream word (CLOSED_OFFSET): closed bits, then the stream epoch.
 export const SENDER_CLOSED = 1;
 export const RECEIVER_CLOSED = 2;
+export const END_SEEN = 4;
+export const CLOSED_BITS = 7;
+export const EPOCH_SHIFT = 3;
 
 export const RX_PARKED_OFFSET = PARK_OFFSET + 0;
 export const TX_PARKED_OFFSET = PARK_OFFSET + 4;

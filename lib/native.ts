@@ -29,7 +29,6 @@ export interface NativeAddon {
     mode: number,
     onWake: (offset: number, result: number) => void,
   ) => NativeShmChannel;
-  processStart(pid: number): number;
   unlinkChannel(path: string, checkMagic: boolean): boolean;
 }
 
@@ -41,7 +40,8 @@ export interface NativeShmChannel {
   wait(offset: number, value: number, timeoutMs: number): number;
   waitAsync(offset: number, value: number, timeoutMs: number): void;
   wake(offset: number): number;
-  holderDead(role: 0 | 1, pid: number): boolean;
+  /** cpp/shm.h HolderDead: whether `owner` (a tid), found holding role 0 (sender) / 1 (receiver), ended. */
+  holderDead(role: 0 | 1, owner: number): boolean;
   close(): void;
 }
 

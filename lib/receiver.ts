@@ -5,13 +5,14 @@ import type { WireCodec } from './codecs.js';
 import { closedError, corruptError, RingwireError, RingwireTypeError } from './errors.js';
 import * as L from './layout.js';
 import { RingReader, WORD } from './ring.js';
-import { claimRole, isClosed, markClosed, releaseRole, roleHolderDead } from './roles.js';
+import { claimRole, epochOf, livenessSupported, markClosed, markStream, releaseRole, roleHolderDead } from './roles.js';
 import { writeStats } from './stats.js';
 import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
 const EMPTY = Symbol('empty');
 const END = Symbol('end');
 const STATS_EVERY = 1023;
+const CLOSED = L.CLOSED_OFFSET >> 2;
 
 /**
  * Receives one message's bytes: view[offset, offset + length). The view is ring memory (or the
@@ -27,8 +28,12 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   readonly #buf: Buffer;
   readonly #maxMessage: number;
   readonly #site: ParkSite;
-  #token: number;
+  readonly #token: number;
+  /** The stream word we claimed under. */
+  readonly #open: number;
   #closed = false;
+  /** The end was returned: the role is given back and nothing more is read. */
+  #ended = false;
   #pending = 0;
   #queue: Promise<unknown> = Promise.resolve();
   // Reassembly of a fragmented message.
@@ -47,18 +52,22 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   constructor(channel: Channel<T>) {
     this.#channel = channel;
     const mem = channel.mem;
-    const identity = channel.identity;
-    this.#token = claimRole(mem.i32, 'receiver', identity);
+    const claim = claimRole(mem.i32, 'receiver');
+    this.#token = claim.token;
+    this.#open = claim.open;
+    // The claim may have moved head (a new stream skips what the ended one left): a sender
+    // parked for room must see it.
+    if (Atomics.load(mem.i32, WORD.TX_PARKED) !== 0) mem.waiter.notify(mem.i32, WORD.HEAD);
     this.#r = new RingReader(mem);
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
     this.#maxMessage = channel.maxMessageBytes;
     this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.RX_PARKED, watch: WORD.TAIL };
-    if (identity !== undefined) {
-      // ERR_PEER_DEAD once the ring is empty and the sender's process is gone; a new sender may
+    if (livenessSupported()) {
+      // ERR_PEER_DEAD once the ring is empty and the sender's thread is gone; a new sender may
       // take over, after which receiving goes on.
-      this.#site.peer = { role: 'sender', dead: () => roleHolderDead(mem.i32, 'sender', identity) };
+      this.#site.peer = { role: 'sender', dead: () => roleHolderDead(mem.i32, 'sender') };
     }
     channel.localReceiver = this;
   }
@@ -69,7 +78,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
    */
   tryRecv(): T | undefined {
     this.#checkOpen('tryRecv');
-    if (this.#pending !== 0) return undefined; // earlier recv() calls go first
+    if (this.#pending !== 0 || this.#ended) return undefined; // earlier recv() calls go first
     const v = this.#poll();
     return v === EMPTY ? undefined : (v as T);
   }
@@ -114,7 +123,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   drain(fn: DrainCallback, max = Infinity): number {
     this.#checkOpen('drain');
     if (typeof fn !== 'function') throw new RingwireTypeError(`drain: fn must be a function, got ${typeof fn}`);
-    if (this.#pending !== 0) return 0; // earlier recv() calls go first
+    if (this.#pending !== 0 || this.#ended) return 0; // earlier recv() calls go first
     const r = this.#r;
     let n = 0;
     try {
@@ -143,9 +152,10 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#ended) return; // the role is given back already
     this.#r.release();
     this.flushStats();
-    markClosed(this.#i32, 'receiver');
+    markClosed(this.#i32, 'receiver', this.#open);
     this.#site.waiter.notify(this.#i32, WORD.HEAD); // a sender parked for room must see it
     this.#site.waiter.notify(this.#i32, WORD.TAIL); // and our own pending recv() calls
     releaseRole(this.#i32, 'receiver', this.#token);
@@ -161,6 +171,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     if (this.#closed) return;
     if (this.#pending !== 0) throw new RingwireError('ERR_SEND_PENDING', 'release: async recv() calls are still pending');
     this.#closed = true;
+    if (this.#ended) return;
     this.#r.release();
     this.flushStats();
     releaseRole(this.#i32, 'receiver', this.#token);
@@ -177,6 +188,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
    * resolves once they have.
    */
   abandon(): Promise<unknown> | undefined {
+    if (!this.#closed && this.#ended) this.#closed = true;
     if (!this.#closed) {
       this.#closed = true;
       this.#r.release();
@@ -245,12 +257,31 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
 
   /** Like #poll, but END once the sender closed and nothing is left. */
   #pollOrEnd(): unknown {
+    if (this.#ended) return END;
     const v = this.#poll();
-    if (v !== EMPTY || !isClosed(this.#i32, 'sender')) return v;
+    if (v !== EMPTY) return v;
+    const word = Atomics.load(this.#i32, CLOSED);
+    // Another stream while we hold the role (only if we were found dead): ours is over.
+    if (epochOf(word) !== epochOf(this.#open)) return this.#end();
+    if ((word & L.SENDER_CLOSED) === 0) return EMPTY;
     // The close was stored after the last publish: a poll after seeing it sees every message.
     const last = this.#poll();
     if (last !== EMPTY) return last;
     if (this.#expected !== 0) this.#dropPartial();
+    return this.#end();
+  }
+
+  /**
+   * The end of the stream, returned to the user: hands back all ring space, marks the end seen and
+   * gives the role back, so that the next claim on this channel starts a new stream.
+   */
+  #end(): typeof END {
+    this.#ended = true;
+    this.#r.release();
+    this.flushStats();
+    markStream(this.#i32, L.END_SEEN, this.#open);
+    releaseRole(this.#i32, 'receiver', this.#token);
+    if (this.#channel.localReceiver === this) this.#channel.localReceiver = undefined;
     return END;
   }
 
@@ -358,7 +389,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     this.#dropped++;
   }
 
-  readonly #ready = (): boolean => this.#closed || this.#r.available() || isClosed(this.#i32, 'sender');
+  readonly #ready = (): boolean => this.#closed || this.#r.available() || Atomics.load(this.#i32, CLOSED) !== this.#open;
   readonly #tailWord = (): number => this.#r.tailWord();
   readonly #onPark = (): void => {
     this.#parks++;

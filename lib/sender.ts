@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import * as L from './layout.js';
 import { FULL, RingWriter, WORD } from './ring.js';
-import { claimRole, isClosed, markClosed, releaseRole, roleHolderDead } from './roles.js';
+import { claimRole, epochOf, livenessSupported, markClosed, releaseRole, roleHolderDead } from './roles.js';
 import { writeStats } from './stats.js';
 import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
 
@@ -30,7 +30,9 @@ export class Sender<T = unknown> {
   readonly #capacity: number;
   readonly #maxMessage: number;
   readonly #site: ParkSite;
-  #token: number;
+  readonly #token: number;
+  /** The stream word we claimed under: any change means this stream is over for us. */
+  readonly #open: number;
   #closed = false;
   #pending = 0;
   #queue: Promise<unknown> = Promise.resolve();
@@ -46,8 +48,9 @@ export class Sender<T = unknown> {
   constructor(channel: Channel<T>) {
     this.#channel = channel;
     const mem = channel.mem;
-    const identity = channel.identity;
-    this.#token = claimRole(mem.i32, 'sender', identity);
+    const claim = claimRole(mem.i32, 'sender');
+    this.#token = claim.token;
+    this.#open = claim.open;
     this.#w = new RingWriter(mem);
     // A fragmented message a previous sender left unfinished will not be continued.
     Atomics.store(mem.i32, WORD.FRAG_IN_PROGRESS, 0);
@@ -58,16 +61,14 @@ export class Sender<T = unknown> {
     this.#capacity = mem.capacity;
     this.#maxMessage = channel.maxMessageBytes;
     this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
-    if (identity !== undefined) {
-      this.#site.peer = { role: 'receiver', dead: () => roleHolderDead(mem.i32, 'receiver', identity) };
-    }
+    if (livenessSupported()) this.#site.peer = { role: 'receiver', dead: () => roleHolderDead(mem.i32, 'receiver') };
     channel.localSender = this;
   }
 
   /** Sends now if there is room: true if sent, false if the ring is full. */
   trySend(message: T): boolean {
     // One guard for the rare cases (closed, queued async sends), then straight to the ring.
-    if (this.#closed || this.#pending !== 0 || (Atomics.load(this.#i32, CLOSED) & L.RECEIVER_CLOSED) !== 0) {
+    if (this.#closed || this.#pending !== 0 || Atomics.load(this.#i32, CLOSED) !== this.#open) {
       this.#checkOpen('trySend');
       return false; // earlier async sends go first
     }
@@ -261,13 +262,16 @@ export class Sender<T = unknown> {
   }
 
   readonly #end = (): void => {
-    markClosed(this.#i32, 'sender');
+    markClosed(this.#i32, 'sender', this.#open);
     this.#site.waiter.notify(this.#i32, WORD.TAIL); // a parked receiver must see the end
   };
 
   #checkOpen(what: string): void {
     if (this.#closed) throw closedError(`${what}: this sender`);
-    if (isClosed(this.#i32, 'receiver')) throw closedError(`${what}: the receiver closed`);
+    const word = Atomics.load(this.#i32, CLOSED);
+    if (word === this.#open) return;
+    // Only the receiver (closing) or a starter of a new stream (after ours ended) changes the word.
+    throw closedError(epochOf(word) === epochOf(this.#open) ? `${what}: the receiver closed` : `${what}: a new stream started on this channel; this sender's stream`);
   }
 
   #count(n: number): void {
@@ -349,8 +353,7 @@ export class Sender<T = unknown> {
    * fragment (timeout, abort) is dropped by the receiver when the next message or the end arrives.
    */
   #advance(job: WriteJob): number {
-    if (this.#closed) throw closedError('send: this sender');
-    if (isClosed(this.#i32, 'receiver')) throw closedError('send: the receiver closed');
+    this.#checkOpen('send');
     const w = this.#w;
     const n = job.bytes.byteLength;
     // An empty message that finds the ring full returns 0 (room for an empty record), not DONE.
@@ -385,7 +388,7 @@ export class Sender<T = unknown> {
 
   /** The wait condition for `need` payload bytes: room, or a receiver that will never make room. */
   #room(need: number): () => boolean {
-    return () => this.#closed || this.#w.fits(need) || isClosed(this.#i32, 'receiver');
+    return () => this.#closed || this.#w.fits(need) || Atomics.load(this.#i32, CLOSED) !== this.#open;
   }
 
   readonly #headWord = (): number => this.#w.headWord();

@@ -4,21 +4,19 @@
 // The mapping reaches JS as an external, non-shared ArrayBuffer: Atomics.load/store/
 // compareExchange/or work on it, Atomics.wait/notify do not, so the ring sleeps through a
 // FutexWaiter (shared futexes on the tail/head words, in C++). Waits are cut into slices of
-// SLICE_MS so the waiting side can check, between slices, whether the peer's process died
-// (lib/wait.ts); the check reads /proc once per slice, never once per message.
+// SLICE_MS so the waiting side can check, between slices, whether the peer's thread ended
+// (lib/wait.ts, lib/roles.ts); the check reads /proc once per slice, never once per message.
 import { resolve as resolvePath } from 'node:path';
 import { RingwireTypeError } from './errors.js';
 import { native, type NativeShmChannel } from './native.js';
 import type { Waiter } from './ring.js';
-import type { ProcessIdentity, Role } from './roles.js';
+import { SLICE_MS } from './wait.js';
 
 /** Where named channels live (a tmpfs), and the prefix that keeps them apart from other files. */
 export const SHM_DIR = '/dev/shm';
 export const NAME_PREFIX = 'ringwire-';
 /** Longest name: the file name (prefix included) stays under NAME_MAX (255). */
 export const MAX_NAME_LENGTH = 200;
-/** A sleeping side wakes at least this often to check that its peer is alive. */
-export const SLICE_MS = 100;
 export const DEFAULT_MODE = 0o600;
 
 const NAME = /^[A-Za-z0-9._-]+$/;
@@ -105,7 +103,6 @@ export interface MappedChannel {
   readonly created: boolean;
   readonly buffer: ArrayBuffer;
   readonly waiter: FutexWaiter;
-  readonly identity: ProcessIdentity;
   /** Stops the waiter threads and detaches the buffer (the memory is unmapped once unreachable). */
   close(): void;
 }
@@ -118,14 +115,6 @@ export interface MapOptions {
   mode: number;
 }
 
-let selfStart: number | undefined;
-
-/** This process's start time (clock ticks after boot), recorded with the roles it takes. */
-function processStart(): number {
-  selfStart ??= Math.max(0, native().processStart(process.pid));
-  return selfStart;
-}
-
 /** Opens (or creates) and maps the channel file; the caller validates the header in TS too. */
 export function mapChannel(where: ChannelLocation, o: MapOptions): MappedChannel {
   const addon = native();
@@ -133,18 +122,12 @@ export function mapChannel(where: ChannelLocation, o: MapOptions): MappedChannel
   const n = new addon.ShmChannel(where.path, o.create, where.named, o.capacity, o.maxMessageBytes, o.codecId, o.mode, waiter.onWake);
   waiter.attach(n);
   const buffer = n.buffer!;
-  const identity: ProcessIdentity = {
-    pid: process.pid,
-    start: processStart(),
-    holderDead: (role: Role, pid: number) => n.holderDead(role === 'sender' ? 0 : 1, pid),
-  };
   let closed = false;
   return {
     path: where.path,
     created: n.created,
     buffer,
     waiter,
-    identity,
     close() {
       if (closed) return;
       closed = true;

@@ -6,6 +6,9 @@
 import { abortedError, describe, peerDeadError, RingwireRangeError, RingwireTypeError, timeoutError } from './errors.js';
 import type { Waiter } from './ring.js';
 
+/** A side waiting for a peer that may die sleeps at most this long before checking it is alive. */
+export const SLICE_MS = 100;
+
 export interface WaitOptions {
   /** Milliseconds to wait at most (default: no limit). */
   timeout?: number;
@@ -21,8 +24,8 @@ export interface ParkSite {
   /** Index of the word we sleep on (the peer's position). */
   watch: number;
   /**
-   * Between processes: whether the peer's process died. The waiter then sleeps in slices, and
-   * this is checked only after a slice that ended without our condition becoming true.
+   * Whether the peer's thread (or process) ended without closing. The waiter then sleeps in slices
+   * of SLICE_MS, and this is checked only after a slice that ended without our condition becoming true.
    */
   peer?: { role: 'sender' | 'receiver'; dead(): boolean };
 }
@@ -32,6 +35,8 @@ function checkPeer(site: ParkSite, ready: () => boolean, what: string): void {
   // ready() again after dead(): anything the dead process published is visible by now.
   if (site.peer !== undefined && site.peer.dead() && !ready()) throw peerDeadError(what, site.peer.role);
 }
+
+const sliceOf = (site: ParkSite, remaining: number): number => (site.peer === undefined ? remaining : Math.min(remaining, SLICE_MS));
 
 export const deadlineOf = (what: string, timeout: number | undefined): number => {
   if (timeout === undefined) return Infinity;
@@ -76,7 +81,7 @@ export function parkSync(
     try {
       if (ready()) return;
       onPark();
-      site.waiter.waitSync(site.i32, site.watch, value(), remaining);
+      site.waiter.waitSync(site.i32, site.watch, value(), sliceOf(site, remaining));
     } finally {
       Atomics.store(site.i32, site.parked, 0);
     }
@@ -113,8 +118,9 @@ export async function parkAsync(
       try {
         if (ready()) return;
         onPark();
-        timer = setTimeout(wakeSelf, Math.min(remaining, 0x7fffffff));
-        await site.waiter.waitAsync(site.i32, site.watch, value(), remaining);
+        const slice = sliceOf(site, remaining);
+        timer = setTimeout(wakeSelf, Math.min(slice, 0x7fffffff));
+        await site.waiter.waitAsync(site.i32, site.watch, value(), slice);
       } finally {
         clearTimeout(timer);
         Atomics.store(site.i32, site.parked, 0);

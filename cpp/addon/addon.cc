@@ -76,6 +76,14 @@ Napi::Object Constants(Napi::Env env) {
   set("RECEIVER_START_OFFSET", kReceiverStartOffset);
   set("SENDER_CLOSED", kSenderClosed);
   set("RECEIVER_CLOSED", kReceiverClosed);
+  set("END_SEEN", kEndSeen);
+  set("CLOSED_BITS", kClosedBits);
+  set("EPOCH_SHIFT", kEpochShift);
+  set("STREAM_START_OFFSET", kStreamStartOffset);
+  set("SENDER_ECHO_OFFSET", kSenderEchoOffset);
+  set("RECEIVER_ECHO_OFFSET", kReceiverEchoOffset);
+  set("STREAM_START_EPOCH_OFFSET", kStreamStartEpochOffset);
+  set("RX_EPOCH_OFFSET", kRxEpochOffset);
   set("RX_PARKED_OFFSET", kRxParkedOffset);
   set("TX_PARKED_OFFSET", kTxParkedOffset);
   set("STAT_SEQ", kStatSeq);

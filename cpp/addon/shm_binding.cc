@@ -276,13 +276,14 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
     return Napi::Number::New(info.Env(), futex::Wake(Word(off)));
   }
 
-  // holderDead(role, pid) -> whether pid, as the holder of role (0 sender, 1 receiver), is dead.
+  // holderDead(role, owner) -> whether the thread `owner`, as the holder of role (0 sender, 1
+  // receiver), has ended (shm::HolderDead; the TS library has its own, tests compare the two).
   Napi::Value HolderDead(const Napi::CallbackInfo& info) {
     if (mapping_ == nullptr) throw MakeError(info.Env(), "ERR_CHANNEL_CLOSED", "the channel is closed");
     uint32_t role = Uint32Arg(info, 0, "role", 1);
-    if (info.Length() <= 1 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "pid must be a number");
-    int32_t pid = info[1].As<Napi::Number>().Int32Value();
-    return Napi::Boolean::New(info.Env(), shm::HolderDead(mapping_->base, int(role), pid));
+    if (info.Length() <= 1 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "owner must be a number");
+    int32_t owner = info[1].As<Napi::Number>().Int32Value();
+    return Napi::Boolean::New(info.Env(), shm::HolderDead(mapping_->base, int(role), owner));
   }
 
   // close(): stops the waiter threads and detaches the buffer (every view of it becomes empty).
@@ -312,14 +313,6 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
   bool created_ = false;
 };
 
-// processStart(pid) -> start time in clock ticks after boot, or -1 if no such live process.
-Napi::Value ProcessStart(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "pid must be a number");
-  shm::ProcInfo p = shm::Probe(info[0].As<Napi::Number>().Int32Value());
-  if (!p.alive || !p.start_known) return Napi::Number::New(info.Env(), -1);
-  return Napi::Number::New(info.Env(), double(p.start));
-}
-
 // unlinkChannel(path, checkMagic) -> true if removed, false if there was nothing there.
 Napi::Value UnlinkChannel(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0, "path");
@@ -333,7 +326,6 @@ Napi::Value UnlinkChannel(const Napi::CallbackInfo& info) {
 
 void InitShmBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("ShmChannel", ShmChannel::Define(env));
-  exports.Set("processStart", Napi::Function::New(env, ProcessStart, "processStart"));
   exports.Set("unlinkChannel", Napi::Function::New(env, UnlinkChannel, "unlinkChannel"));
 }
 
@@ -346,7 +338,7 @@ void InitShmBindings(Napi::Env env, Napi::Object exports) {
   auto unsupported = [](const Napi::CallbackInfo& info) -> Napi::Value {
     throw MakeError(info.Env(), "ERR_NATIVE", "channel files between processes are supported on Linux only");
   };
-  for (const char* name : {"ShmChannel", "processStart", "unlinkChannel"}) exports.Set(name, Napi::Function::New(env, unsupported, name));
+  for (const char* name : {"ShmChannel", "unlinkChannel"}) exports.Set(name, Napi::Function::New(env, unsupported, name));
 }
 }  // namespace ringwire::addon
 

@@ -8,7 +8,7 @@ import { Channel, type ChannelHandle } from '../channel.js';
 import { closedError, corruptError, RingwireRangeError } from '../errors.js';
 import * as L from '../layout.js';
 import { FULL, RingReader, RingWriter, WORD } from '../ring.js';
-import { claimRole, isClosed, markClosed, releaseRole } from '../roles.js';
+import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../roles.js';
 import { writeStats } from '../stats.js';
 import { parkAsync, spin, type ParkSite } from '../wait.js';
 import { HEADER_BYTES, KEY_INT, KEY_STRING, keyBytesOf, type Meta } from './envelope.js';
@@ -23,7 +23,7 @@ export class InputLink {
   readonly buf: Buffer;
   readonly #f64: Float64Array;
   readonly #r: RingReader;
-  readonly #token: number;
+  readonly #claim: Claim;
   /** The payload of the record next() returned: buf[payloadStart, payloadEnd). */
   payloadStart = 0;
   payloadEnd = 0;
@@ -41,7 +41,7 @@ export class InputLink {
   constructor(handle: ChannelHandle, spinMicros: number) {
     this.channel = Channel.attach<Uint8Array>(handle, { spinMicros });
     const mem = this.channel.mem;
-    this.#token = claimRole(mem.i32, 'receiver');
+    this.#claim = claimRole(mem.i32, 'receiver');
     this.#r = new RingReader(mem);
     this.ackBytes = mem.capacity >>> 2;
     this.i32 = mem.i32;
@@ -130,7 +130,7 @@ export class InputLink {
     this.#released = true;
     this.#r.release();
     this.flushStats();
-    releaseRole(this.i32, 'receiver', this.#token);
+    releaseRole(this.i32, 'receiver', this.#claim.token);
   }
 
   /** Stops reading: the sender's next send fails (abort). */
@@ -138,9 +138,9 @@ export class InputLink {
     if (this.#released) return;
     this.#released = true;
     this.flushStats();
-    markClosed(this.i32, 'receiver');
+    markClosed(this.i32, 'receiver', this.#claim.open);
     this.channel.mem.waiter.notify(this.i32, WORD.HEAD);
-    releaseRole(this.i32, 'receiver', this.#token);
+    releaseRole(this.i32, 'receiver', this.#claim.token);
   }
 }
 
@@ -155,7 +155,7 @@ export class OutputLink {
   readonly i32: Int32Array;
   readonly maxPayload: number;
   readonly #w: RingWriter;
-  readonly #token: number;
+  readonly #claim: Claim;
   readonly #site: ParkSite;
   readonly #f64: Float64Array;
   readonly #u8: Uint8Array;
@@ -171,7 +171,7 @@ export class OutputLink {
   constructor(handle: ChannelHandle, spinMicros: number) {
     const channel = Channel.attach<Uint8Array>(handle, { spinMicros });
     const mem = channel.mem;
-    this.#token = claimRole(mem.i32, 'sender');
+    this.#claim = claimRole(mem.i32, 'sender');
     this.#w = new RingWriter(mem);
     this.i32 = mem.i32;
     this.#u8 = mem.u8;
@@ -237,9 +237,9 @@ export class OutputLink {
     this.flush();
     this.#done = true;
     this.#flushStats();
-    markClosed(this.i32, 'sender');
+    markClosed(this.i32, 'sender', this.#claim.open);
     this.#site.waiter.notify(this.i32, WORD.TAIL); // a parked consumer must see the end
-    releaseRole(this.i32, 'sender', this.#token);
+    releaseRole(this.i32, 'sender', this.#claim.token);
   }
 
   /** Gives the role up without ending the stream (hand-over to a successor). */
@@ -248,7 +248,7 @@ export class OutputLink {
     this.flush();
     this.#done = true;
     this.#flushStats();
-    releaseRole(this.i32, 'sender', this.#token);
+    releaseRole(this.i32, 'sender', this.#claim.token);
   }
 
   #claimSize(meta: Meta, wire: string | Uint8Array): number {

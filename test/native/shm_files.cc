@@ -1,5 +1,5 @@
 // cpp/shm.h and cpp/futex.h: channel files (race-free create, validated open, unlink), the liveness
-// of role holders, and futex wait/wake between threads of one process (the shared futex key is the
+// of role holders (threads), and futex wait/wake between threads of one process (the shared futex key is the
 // same between processes; test/xproc covers those).
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -96,7 +96,8 @@ void BadFiles(const std::string& dir) {
       std::vector<uint8_t>(layout::TotalBytes(1024), 0),
       std::vector<uint8_t>(valid.begin(), valid.begin() + 1023),
       std::vector<uint8_t>(valid.begin(), valid.end() - 8),
-      with_word(layout::kVersionOffset, 2),
+      with_word(layout::kVersionOffset, layout::kVersion + 1),
+      with_word(layout::kVersionOffset, 1),  // the layout before thread-level roles and stream epochs
       with_word(layout::kCapacityOffset, 4096),
       with_word(layout::kCapacityOffset, 1000),
       with_word(layout::kCapacityOffset, 0x80000000u),
@@ -161,16 +162,40 @@ void Liveness(const std::string& dir) {
   auto r = shm::Open(dir + "/roles", Create(1024));
   CHECK_EQ(r.code, shm::Code::kOk);
   uint8_t* base = r.mapping->base;
-  const int32_t me = int32_t(getpid());
-  // Identity not recorded: alive (we exist). Recorded with our start time: alive. With another
-  // start time: the pid was reused, so the holder is dead.
-  CHECK(!shm::HolderDead(base, 0, me));
-  detail::StoreRelease(base, layout::kSenderStartOffset, uint32_t(self.start));
-  detail::StoreRelease(base, layout::kSenderStartOffset + 4, uint32_t(self.start >> 32));
-  detail::StoreRelease(base, layout::kSenderPidOffset, uint32_t(me));
-  CHECK(!shm::HolderDead(base, 0, me));
-  detail::StoreRelease(base, layout::kSenderStartOffset, uint32_t(self.start + 1));
-  CHECK(shm::HolderDead(base, 0, me));
+  // Records `tid` as the sender the way a claimant does (lib/roles.ts): echo cleared, start, pid, echo.
+  auto record = [base](int32_t tid, uint64_t start) {
+    detail::StoreRelease(base, layout::kSenderEchoOffset, 0);
+    detail::StoreRelease(base, layout::kSenderStartOffset, uint32_t(start));
+    detail::StoreRelease(base, layout::kSenderStartOffset + 4, uint32_t(start >> 32));
+    detail::StoreRelease(base, layout::kSenderPidOffset, uint32_t(getpid()));
+    detail::StoreRelease(base, layout::kSenderOwnerOffset, uint32_t(tid));
+    detail::StoreRelease(base, layout::kSenderEchoOffset, uint32_t(tid));
+  };
+  // A second thread of this process holds the role: alive while it runs, dead once it has ended
+  // although the process lives on.
+  std::atomic<int32_t> tid{0};
+  std::atomic<bool> stop{false};
+  std::thread holder([&] {
+    tid.store(int32_t(gettid()));
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  shm::ProcInfo t = shm::Probe(tid.load());
+  CHECK(t.alive && t.start_known);
+  // Identity not complete (echo differs): alive whatever the start words say.
+  detail::StoreRelease(base, layout::kSenderOwnerOffset, uint32_t(tid.load()));
+  CHECK(!shm::HolderDead(base, 0, tid.load()));
+  record(tid.load(), t.start);
+  CHECK(!shm::HolderDead(base, 0, tid.load()));
+  // The same tid with another start time: a different thread reused it, so the holder is dead.
+  record(tid.load(), t.start + 1);
+  CHECK(shm::HolderDead(base, 0, tid.load()));
+  record(tid.load(), t.start);
+  stop.store(true);
+  holder.join();
+  bool gone = false;
+  for (int k = 0; k < 1000 && !(gone = shm::HolderDead(base, 0, tid.load())); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK(gone);
   CHECK(shm::HolderDead(base, 1, child));
   CHECK(shm::HolderDead(base, 1, -1));
   CHECK_EQ(shm::Unlink(dir + "/roles", true).code, shm::Code::kOk);

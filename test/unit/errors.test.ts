@@ -111,7 +111,7 @@ describe('Channel.attach validation -> ERR_NOT_A_CHANNEL', () => {
   it('wrong magic, wrong version, bad capacity, data offset, max message size or codec id', () => {
     const cases: [string, (w: Int32Array) => void, RegExp][] = [
       ['magic', (w) => (w[L.MAGIC_OFFSET >> 2] = 0x31525753), /magic/],
-      ['version', (w) => (w[L.VERSION_OFFSET >> 2] = 2), /version 2/],
+      ['version', (w) => (w[L.VERSION_OFFSET >> 2] = 1), /version 1/],
       ['capacity not a power of two', (w) => (w[L.CAPACITY_OFFSET >> 2] = 1000), /capacity 1000/],
       ['capacity too small', (w) => (w[L.CAPACITY_OFFSET >> 2] = 512), /capacity 512/],
       ['capacity too large', (w) => (w[L.CAPACITY_OFFSET >> 2] = 2 ** 31), /capacity/],

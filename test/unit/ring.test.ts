@@ -151,13 +151,16 @@ describe('what each side writes', () => {
     }
   });
 
-  it('control-block words other than tail/head/park/stats/closed/owners/fragment in progress are never written', async () => {
+  it('control-block words other than tail/head/park/stats/stream/roles/fragment in progress are never written', async () => {
     const ch = Channel.create<Uint8Array>({ capacity: 2048, codec: 'bytes' });
     const w = words(ch);
     const may = new Set<number>([
       L.TAIL_OFFSET >> 2, L.HEAD_OFFSET >> 2, L.RX_PARKED_OFFSET >> 2, L.TX_PARKED_OFFSET >> 2, L.FRAG_IN_PROGRESS_OFFSET >> 2,
-      L.CLOSED_OFFSET >> 2, L.SENDER_OWNER_OFFSET >> 2, L.RECEIVER_OWNER_OFFSET >> 2,
+      L.CLOSED_OFFSET >> 2, L.SENDER_OWNER_OFFSET >> 2, L.RECEIVER_OWNER_OFFSET >> 2, L.RX_EPOCH_OFFSET >> 2,
     ]);
+    // The role holders' identities: pid, start time (two words), echo.
+    for (const off of [L.SENDER_PID_OFFSET, L.RECEIVER_PID_OFFSET, L.SENDER_ECHO_OFFSET, L.RECEIVER_ECHO_OFFSET]) may.add(off >> 2);
+    for (const off of [L.SENDER_START_OFFSET, L.RECEIVER_START_OFFSET]) may.add(off >> 2).add((off >> 2) + 1);
     for (const region of [L.TX_STATS_OFFSET, L.RX_STATS_OFFSET]) {
       for (let b = 0; b < L.STATS_BYTES; b += 4) may.add((region + b) >> 2);
     }
@@ -199,6 +202,7 @@ describe('what each side writes', () => {
     expect(changed).toEqual([]);
     // And the words that may change did (so the test watched the right memory).
     expect(tailOf(ch)).not.toBe(0);
-    expect(w[L.CLOSED_OFFSET >> 2]).toBe(L.SENDER_CLOSED | L.RECEIVER_CLOSED);
+    // The receiver returned the end (so its later close() changes nothing); no new stream started.
+    expect(w[L.CLOSED_OFFSET >> 2]).toBe(L.SENDER_CLOSED | L.END_SEEN);
   });
 });

@@ -104,24 +104,52 @@ describe('claims in one thread', () => {
     expect(ch.stats().received.dropped).toBe(1);
   });
 
-  it('close() makes a later claim of that side throw ERR_CHANNEL_CLOSED (a closed channel does not reopen)', async () => {
-    const ch = Channel.create({ capacity: 1024 });
+  it('a stream whose sender closed is not joined by a new sender until a receiver has received its end; then a new stream starts', async () => {
+    const ch = Channel.create<number>({ capacity: 1024 });
     await ch.sender().close();
-    expect(() => ch.sender()).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CLOSED', message: expect.stringMatching(/does not reopen/) }));
+    expect(() => ch.sender()).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CLOSED', message: expect.stringMatching(/has not received its end/) }));
     expect(() => Channel.attach(ch.handle).sender()).toThrow(code('ERR_CHANNEL_CLOSED'));
-    ch.receiver().close();
-    expect(() => ch.receiver()).toThrow(code('ERR_CHANNEL_CLOSED'));
-    // The failed claims did not keep the roles.
     const w = words(ch);
-    expect(w[L.SENDER_OWNER_OFFSET >> 2]).toBe(0);
-    expect(w[L.RECEIVER_OWNER_OFFSET >> 2]).toBe(0);
+    expect(w[L.SENDER_OWNER_OFFSET >> 2]).toBe(0); // the failed claims did not keep the role
+    const rx = ch.receiver();
+    await expect(rx.recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
+    expect(w[L.RECEIVER_OWNER_OFFSET >> 2]).toBe(0); // the end gives the role back
+    expect(w[L.CLOSED_OFFSET >> 2]).toBe(L.SENDER_CLOSED | L.END_SEEN);
+    const tx = ch.sender(); // the next stream
+    expect(ch.senderClosed).toBe(false);
+    expect(tx.trySend(7)).toBe(true);
+    await tx.close();
+    expect(await rx.recv().catch((e) => e.code)).toBe('ERR_CHANNEL_CLOSED'); // the old receiver stays at its end
+    const rx2 = ch.receiver();
+    expect(await rx2.recv({ timeout: 5000 })).toBe(7);
+    await expect(rx2.recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
   });
 
-  it('a sender claimed after the receiver closed cannot send (ERR_CHANNEL_CLOSED)', () => {
-    const ch = Channel.create({ capacity: 1024 });
-    ch.receiver().close();
+  it("a receiver's close() ends the stream: the next sender starts a new one and the next receiver gets only its messages", () => {
+    const ch = Channel.create<number>({ capacity: 1024 });
     const tx = ch.sender();
-    expect(() => tx.trySend(1)).toThrow(code('ERR_CHANNEL_CLOSED'));
+    for (let i = 1; i <= 3; i++) expect(tx.trySend(i)).toBe(true);
+    const rx = ch.receiver();
+    expect(rx.tryRecv()).toBe(1);
+    rx.close(); // 2 and 3 are discarded
+    expect(() => tx.trySend(4)).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CLOSED', message: expect.stringMatching(/receiver closed/) }));
+    // While that sender is attached, the closed stream cannot be restarted by a receiver.
+    expect(() => ch.receiver()).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CLOSED', message: expect.stringMatching(/still attached/) }));
+    tx.release();
+    const tx2 = ch.sender();
+    expect(tx2.trySend(5)).toBe(true);
+    const rx2 = ch.receiver();
+    expect(rx2.tryRecv()).toBe(5);
+    expect(rx2.tryRecv()).toBeUndefined();
+    // And with the receiver first: it discards what is unread and waits for the next stream.
+    tx2.trySend(6);
+    rx2.close();
+    tx2.release();
+    const rx3 = ch.receiver();
+    expect(rx3.tryRecv()).toBeUndefined();
+    const tx3 = ch.sender();
+    tx3.trySend(8);
+    expect(rx3.tryRecv()).toBe(8);
   });
 });
 
@@ -182,12 +210,14 @@ describe('claims across a worker', () => {
     expect(await actor.call('recvSequence', [25, 35, 6, 0, 40])).toBe(35);
   });
 
-  it('a worker closing its sender makes a claim here throw ERR_CHANNEL_CLOSED', async () => {
+  it('a worker closing its sender makes a claim here throw ERR_CHANNEL_CLOSED until the end was received', async () => {
     const ch = Channel.create({ capacity: 1024 });
     actor = new Actor(ch.handle);
     await actor.call('claim', ['sender']);
     await actor.call('close', ['sender']);
     expect(ch.senderClosed).toBe(true);
     expect(() => ch.sender()).toThrow(code('ERR_CHANNEL_CLOSED'));
+    await expect(ch.receiver().recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
+    ch.sender().release();
   });
 });

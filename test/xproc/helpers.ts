@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, unlinkSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -27,9 +28,9 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Runs `node fixtures/<script> <JSON args>`; the child is SIGKILLed after `limitMs`. */
+/** Runs `node fixtures/<script> <JSON args>` (or an absolute path); SIGKILLed after `limitMs`. */
 export function start(script: string, args: unknown, limitMs = 60_000): Child {
-  const proc = spawn(process.execPath, [fixture(script), JSON.stringify(args)], {
+  const proc = spawn(process.execPath, [isAbsolute(script) ? script : fixture(script), JSON.stringify(args)], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stdout = '';

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel, RingwireError } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
+import { native } from '../../lib/native.js';
+import { roleHolder, roleHolderDead, threadIdentity } from '../../lib/roles.js';
 import { removeQuietly, start, uniqueName } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringwire-open-'));
@@ -139,7 +141,7 @@ describe('bad files', () => {
       truncatedHeader: template.subarray(0, 100),
       truncatedData: template.subarray(0, template.length - 8),
       tooLong: Buffer.concat([template, Buffer.alloc(1024)]),
-      wrongVersion: withWord(L.VERSION_OFFSET, 2),
+      wrongVersion: withWord(L.VERSION_OFFSET, 1),
       capacityNotPow2: withWord(L.CAPACITY_OFFSET, 1536),
       capacityDisagreesWithSize: withWord(L.CAPACITY_OFFSET, 4096),
       capacityHuge: withWord(L.CAPACITY_OFFSET, 0x80000000),
@@ -274,15 +276,20 @@ describe('roles across processes', () => {
     Atomics.store(w, L.SENDER_OWNER_OFFSET >> 2, dead);
     Atomics.store(w, L.SENDER_PID_OFFSET >> 2, dead);
     const s = ch.sender();
-    expect(Atomics.load(w, L.SENDER_OWNER_OFFSET >> 2)).toBe(process.pid);
+    expect(Atomics.load(w, L.SENDER_OWNER_OFFSET >> 2)).toBe(threadIdentity()!.tid);
+    expect(Atomics.load(w, L.SENDER_ECHO_OFFSET >> 2)).toBe(threadIdentity()!.tid);
     expect(Atomics.load(w, L.SENDER_PID_OFFSET >> 2)).toBe(process.pid);
     expect(codeOf(() => ch.sender())).toBe('ERR_ROLE_TAKEN'); // we hold it now
     s.release();
-    // A live pid recorded with a different start time: the pid was reused, the holder is dead.
+    // A live thread recorded with a different start time: the tid was reused, the holder is dead.
     Atomics.store(w, L.RECEIVER_OWNER_OFFSET >> 2, process.ppid);
     Atomics.store(w, L.RECEIVER_PID_OFFSET >> 2, process.ppid);
     Atomics.store(w, L.RECEIVER_START_OFFSET >> 2, 12345);
     Atomics.store(w, (L.RECEIVER_START_OFFSET >> 2) + 1, 0);
+    // ...but only once its identity is complete (the echo word): until then it is a claim in progress.
+    Atomics.store(w, L.RECEIVER_ECHO_OFFSET >> 2, 0);
+    expect(codeOf(() => ch.receiver())).toBe('ERR_ROLE_TAKEN');
+    Atomics.store(w, L.RECEIVER_ECHO_OFFSET >> 2, process.ppid);
     const r = ch.receiver();
     r.release();
     // Garbage in the owner word (not a pid) counts as a dead holder.
@@ -290,6 +297,60 @@ describe('roles across processes', () => {
     ch.receiver().release();
     await ch.close();
     Channel.unlink(name);
+  });
+
+  it('a role held by a thread that ended in a live process is found dead and taken over', async () => {
+    const name = uniqueName('thread-holder');
+    const ch = Channel.open<number>(name, { create: true, capacity: 4096, codec: 'json' });
+    const kid = start('thread-holder.mjs', { name, count: 5 }, 30_000);
+    try {
+      const rx = ch.receiver();
+      const got: number[] = [];
+      for (let i = 0; i < 5; i++) got.push(await rx.recv({ timeout: 10_000 }));
+      expect(got).toEqual([0, 1, 2, 3, 4]);
+      expect((await kid.waitFor((m) => m.workerExited !== undefined, 20_000)).workerExited).toBe(0);
+      const t0 = performance.now();
+      await expect(rx.recv({ timeout: 10_000 })).rejects.toMatchObject({ code: 'ERR_PEER_DEAD' });
+      expect(performance.now() - t0).toBeLessThan(2_000);
+      expect(() => process.kill(kid.pid, 0)).not.toThrow(); // its process lives on
+      expect(roleHolder(ch.mem.i32, 'sender')).toMatchObject({ pid: kid.pid, alive: false });
+      const tx = ch.sender(); // takeover from the dead thread
+      expect(tx.trySend(99)).toBe(true);
+      expect(await rx.recv({ timeout: 10_000 })).toBe(99);
+    } finally {
+      kid.kill();
+      await kid.exit;
+      await ch.close();
+      Channel.unlink(name);
+    }
+  });
+
+  it('C++ HolderDead and the TS liveness check agree: live, ended, tid reused, identity incomplete', async () => {
+    const name = uniqueName('holder-agree');
+    const ch = Channel.open(name, { create: true, capacity: 1024, codec: 'json' });
+    const n = new (native().ShmChannel)(ch.path!, false, false, 1024, 1 << 20, 0, 0o600, () => undefined);
+    const w = ch.mem.i32;
+    const verdicts = () => [roleHolderDead(w, 'sender'), n.holderDead(0, Atomics.load(w, L.SENDER_OWNER_OFFSET >> 2))];
+    try {
+      const tx = ch.sender(); // held by this thread: alive
+      expect(verdicts()).toEqual([false, false]);
+      const began = Atomics.load(w, L.SENDER_START_OFFSET >> 2);
+      Atomics.store(w, L.SENDER_START_OFFSET >> 2, began + 1); // as if another thread had reused our tid
+      expect(verdicts()).toEqual([true, true]);
+      Atomics.store(w, L.SENDER_ECHO_OFFSET >> 2, 0); // identity being written: not judged yet
+      expect(verdicts()).toEqual([false, false]);
+      tx.release();
+      // A worker thread of another (live) process that claimed the role and ended.
+      const kid = start('thread-holder.mjs', { name, count: 0 }, 30_000);
+      await kid.waitFor((m) => m.workerExited !== undefined, 20_000);
+      expect(verdicts()).toEqual([true, true]);
+      kid.kill();
+      await kid.exit;
+    } finally {
+      n.close();
+      await ch.close();
+      Channel.unlink(name);
+    }
   });
 
   it('one sender across processes: a second process gets ERR_ROLE_TAKEN', async () => {

@@ -5,6 +5,8 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
+import { roleHolderDead } from '../../lib/roles.js';
+import { waitFor } from '../helpers/workers.js';
 import { fixture, run, uniqueName } from './helpers.js';
 
 describe('parked async waits', () => {
@@ -41,12 +43,12 @@ describe('worker threads', () => {
       });
       for (let i = 1; i <= 100; i++) await s.send(i);
       expect((await done).sum).toBe(5050);
-      await new Promise((res) => setTimeout(res, 30)); // parked in its next recv()
+      expect(await waitFor(() => Atomics.load(ch.mem.i32, L.RX_PARKED_OFFSET >> 2) !== 0)).toBe(true); // parked in its next recv()
       await worker.terminate();
-      // A terminated thread cannot give its role back, and takeover is per process (this one is
-      // alive), so the role stays held: the test frees the role word itself for the next round.
-      expect(Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2)).toBe(process.pid);
-      Atomics.store(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2, 0);
+      // A terminated thread cannot give its role back; its role is found dead (this process lives
+      // on) and the next round's thread takes it over.
+      expect(Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2)).not.toBe(0);
+      expect(await waitFor(() => roleHolderDead(ch.mem.i32, 'receiver'), 10_000)).toBe(true);
     }
     s.trySend(1);
     expect(ch.receiver().tryRecv()).toBe(1);

@@ -1,0 +1,88 @@
+// `ringwire ls`, `ringwire rm` and `ringwire stat <name>` on named channels (issue #8, item 4), run
+// as the CLI itself (a child process).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Channel } from '../../lib/index.js';
+import { start, uniqueName } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/ringwire.mjs', import.meta.url));
+const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+const listed = (name: string) =>
+  cli('ls', '--format', 'ndjson')
+    .stdout.trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l))
+    .find((c) => c.name === name);
+
+describe('ringwire ls / rm / stat on named channels', () => {
+  it('ls shows a channel with its state, role holders (alive or dead) and depth; the text table too', async () => {
+    const name = uniqueName('cli-ls');
+    const ch = Channel.open<number>(name, { create: true, capacity: 4096, codec: 'json' });
+    try {
+      const tx = ch.sender();
+      expect(tx.trySend(1)).toBe(true);
+      expect(tx.trySend(2)).toBe(true);
+      let c = listed(name);
+      expect(c).toMatchObject({ name, capacity: 4096, codec: 'json', state: 'open', depthBytes: 32 });
+      expect(c.receiver).toBeUndefined();
+      expect(c.sender).toMatchObject({ pid: process.pid, alive: true });
+      await tx.close();
+      expect(listed(name)).toMatchObject({ state: 'sender closed', depthBytes: 32 });
+      // Another process claims the receiver role and gives it back unread: the stream is as it was.
+      const kid = start('claim.mjs', { name, role: 'receiver' }, 30_000);
+      expect((await kid.exit).code).toBe(0);
+      c = listed(name);
+      expect(c).toMatchObject({ state: 'sender closed', depthBytes: 32 });
+      expect(c.receiver).toBeUndefined();
+      const rx = ch.receiver();
+      expect([await rx.recv(), await rx.recv()]).toEqual([1, 2]);
+      await expect(rx.recv()).rejects.toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
+      c = listed(name);
+      expect(c).toMatchObject({ state: 'ended', depthBytes: 0 });
+      expect([c.sender, c.receiver]).toEqual([undefined, undefined]);
+      const text = cli('ls');
+      expect(text.status).toBe(0);
+      expect(text.stdout.split('\n')[0]).toMatch(/^NAME\s+CAPACITY\s+CODEC\s+STATE\s+SENDER\s+RECEIVER\s+DEPTH$/);
+      expect(text.stdout).toMatch(new RegExp(`^${name}\\s+4096\\s+json\\s+ended\\s+-\\s+-\\s+0 B$`, 'm'));
+    } finally {
+      await ch.close();
+      Channel.unlink(name);
+    }
+  });
+
+  it('ls reports a dead holder as dead', async () => {
+    const name = uniqueName('cli-dead');
+    const ch = Channel.open(name, { create: true, capacity: 1024, codec: 'json' });
+    try {
+      const kid = start('thread-holder.mjs', { name, count: 0 }, 30_000);
+      await kid.waitFor((m) => m.workerExited !== undefined, 20_000);
+      expect(listed(name).sender).toMatchObject({ pid: kid.pid, alive: false });
+      kid.kill();
+      await kid.exit;
+    } finally {
+      await ch.close();
+      Channel.unlink(name);
+    }
+  });
+
+  it('stat takes a plain name as well as a path; rm removes a channel, exit 1 when there is none', async () => {
+    const name = uniqueName('cli-rm');
+    const ch = Channel.open(name, { create: true, capacity: 2048 });
+    await ch.close();
+    const byName = cli('stat', name);
+    expect(byName.status).toBe(0);
+    expect(JSON.parse(byName.stdout)).toMatchObject({ kind: 'channel', path: `/dev/shm/ringwire-${name}`, capacity: 2048 });
+    expect(JSON.parse(cli('stat', `/dev/shm/ringwire-${name}`).stdout)).toMatchObject({ capacity: 2048 });
+    const rm = cli('rm', name);
+    expect(rm.status).toBe(0);
+    expect(existsSync(`/dev/shm/ringwire-${name}`)).toBe(false);
+    const again = cli('rm', name);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(new RegExp(`no channel ${name}`));
+    expect(cli('rm').status).toBe(2);
+    expect(cli('rm', 'bad..name').status).toBe(2);
+  });
+});
