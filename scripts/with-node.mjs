@@ -27,9 +27,11 @@ export function nodeDir(spec) {
     if (npm.status !== 0 || !existsSync(binary)) throw new Error(`with-node: could not install ${pkg}@${major} from the npm registry`);
   }
   if (arch === 'x64') return join(cache, 'node_modules', pkg, 'bin');
+  const qemu = spawnSync('sh', ['-c', 'command -v qemu-aarch64'], { encoding: 'utf8' }).stdout.trim();
+  if (qemu === '') throw new Error('with-node: qemu-aarch64 not found (Debian/Ubuntu: apt-get install qemu-user g++-aarch64-linux-gnu)');
   const wrapper = join(cache, 'qemu-bin');
   mkdirSync(wrapper, { recursive: true });
-  writeFileSync(join(wrapper, 'node'), `#!/bin/sh\nexec qemu-aarch64 -L /usr/aarch64-linux-gnu ${binary} "$@"\n`);
+  writeFileSync(join(wrapper, 'node'), `#!/bin/sh\nexec ${qemu} -L /usr/aarch64-linux-gnu ${binary} "$@"\n`);
   chmodSync(join(wrapper, 'node'), 0o755);
   return wrapper;
 }
