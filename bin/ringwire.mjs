@@ -10,24 +10,71 @@
 //   ringwire rm <name | channel-file>                 removes a channel (processes using it go on)
 //
 // Exit codes: 0 ok, 1 corruption found (verify), a corrupt record met (tail/dump) or no such
-// channel (rm), 2 usage, not a log or not a channel.
-import { existsSync } from 'node:fs';
+// channel (rm), 2 usage, not a log or not a channel. `ringwire [<command>] --help` says it all.
+import { existsSync, readFileSync } from 'node:fs';
 import { Channel, LogReader, channelPath, isLogDir, listChannels, statPath, verifyLog } from '../dist/index.js';
 
-const USAGE = `usage:
-  ringwire log tail <dir> [-f|--follow] [-n N] [--from start|end|SEQ] [--format ndjson|text]
-  ringwire log dump <dir> [--from start|SEQ]
-  ringwire log verify <dir>      exit 0: every committed record checks (an unfinished tail left by
-                                a crashed writer is reported, not an error); 1: committed records
-                                are damaged; 2: usage, or not a log
-  ringwire stat <log-dir | channel-file | channel-name>
-  ringwire ls [--format text|ndjson]
-  ringwire rm <channel-name | channel-file>`;
+const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
-class UsageError extends Error {}
+/** Every command: its usage line and what it does, for `ringwire --help` and `ringwire <command> --help`. */
+const COMMANDS = {
+  'log tail': {
+    usage: 'ringwire log tail <dir> [-f|--follow] [-n N] [--from start|end|SEQ] [--format ndjson|text]',
+    help: `The last N records of the log in <dir> (default 10), one per line: NDJSON (json logs as stored,
+string logs as JSON strings, others as {"base64": ...}) or text ("SEQ TIME PAYLOAD").
+  -f, --follow    keep printing records as they are appended (also by other processes) until Ctrl-C
+  -n N            how many: the last N; with --from, at most N from there
+  --from WHERE    start at the first record (start), after the last (end) or at sequence SEQ
+  --format F      ndjson (default) or text
+Exit: 0 ok; 1 a corrupt record was met; 2 usage, or <dir> is not a log.`,
+  },
+  'log dump': {
+    usage: 'ringwire log dump <dir> [--from start|SEQ]',
+    help: `Every record from the start (or SEQ), as NDJSON {"sequence", "timestamp", "value"}.
+Exit: 0 ok; 1 a corrupt record was met; 2 usage, or <dir> is not a log.`,
+  },
+  'log verify': {
+    usage: 'ringwire log verify <dir>',
+    help: `Checks every record's CRC32C, length, type and sequence, in every segment.
+Exit: 0 every committed record checks (an unfinished tail left by a crashed writer is reported,
+not an error: the next LogWriter.open repairs it); 1 committed records are damaged; 2 usage, or
+<dir> is not a log.`,
+  },
+  stat: {
+    usage: 'ringwire stat <log-dir | channel-file | channel-name>',
+    help: `The counters of a log or a channel, read from its shared memory, as JSON. A plain name is the
+channel /dev/shm/ringwire-<name>.
+Exit: 0 ok; 2 usage, or neither a log nor a channel.`,
+  },
+  ls: {
+    usage: 'ringwire ls [--format text|ndjson]',
+    help: `The named channels in /dev/shm: name, capacity, codec, stream state, the sender and receiver
+(pid, thread, alive or dead) and the bytes waiting.
+Exit: 0 ok; 2 usage.`,
+  },
+  rm: {
+    usage: 'ringwire rm <channel-name | channel-file>',
+    help: `Removes a channel file (processes that have it open go on using it).
+Exit: 0 removed; 1 no such channel; 2 usage, or the file is not a channel.`,
+  },
+};
+
+const USAGE = `usage:\n${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join('\n')}
+  ringwire --version
+  ringwire [<command>] --help`;
+
+class UsageError extends Error {
+  /** Whether the usage of every command follows the message (not when it names the command's own). */
+  constructor(message, all = true) {
+    super(message);
+    this.all = all;
+  }
+}
+/** `--help`: the usage of the command named before it (or of all), on stdout, exit 0. */
+class HelpRequest extends Error {}
 
 function parse(args) {
-  const out = { positional: [], follow: false, n: 10, from: undefined, format: undefined };
+  const out = { positional: [], follow: false, n: undefined, from: undefined, format: undefined };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -47,7 +94,8 @@ function parse(args) {
     } else if (a === '--format') {
       out.format = value();
       if (out.format !== 'ndjson' && out.format !== 'text') throw new UsageError(`--format must be ndjson or text`);
-    } else if (a === '-h' || a === '--help') throw new UsageError('');
+    } else if (a === '-h' || a === '--help') throw new HelpRequest(out.positional.join(' '));
+    else if (a === '--version') out.version = true;
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else out.positional.push(a);
   }
@@ -92,9 +140,11 @@ function codecOf(dir) {
 async function tail(dir, o) {
   const codec = codecOf(dir);
   let from = o.from;
+  // -n alone: the last N; with --from, at most N from there.
+  let limit = o.from === undefined || o.n === undefined ? Infinity : o.n;
   if (from === undefined) {
     const end = LogReader.open(dir, { raw: true, from: 'end' });
-    from = Math.max(0, end.nextSequence - o.n);
+    from = Math.max(0, end.nextSequence - (o.n ?? 10));
     end.close();
   }
   const reader = LogReader.open(dir, { raw: true, from });
@@ -103,7 +153,10 @@ async function tail(dir, o) {
   process.once('SIGTERM', stop);
   try {
     const source = o.follow ? reader.follow() : reader;
-    for await (const e of source) await out(formatEntry(e, codec, o.format ?? 'ndjson'));
+    for await (const e of source) {
+      if (limit-- <= 0) break;
+      await out(formatEntry(e, codec, o.format ?? 'ndjson'));
+    }
   } finally {
     reader.close();
   }
@@ -160,9 +213,27 @@ async function list(format) {
   for (const r of table) await out(r.map((cell, k) => cell.padEnd(widths[k])).join('  ').trimEnd());
 }
 
+/** The usage error for a known command given the wrong arguments: says what is missing. */
+function argumentsError(name, given) {
+  const wanted = COMMANDS[name].usage.match(/<[^>]+>/g) ?? [];
+  const what = given < wanted.length ? `missing ${wanted[given]}` : 'too many arguments';
+  return new UsageError(`${name}: ${what}\nusage: ${COMMANDS[name].usage}`, false);
+}
+
 async function main(argv) {
   const o = parse(argv);
+  if (o.version) {
+    console.log(VERSION);
+    return 0;
+  }
   const [cmd, sub, target] = o.positional;
+  const known = cmd === 'log' ? `log ${sub}` : cmd;
+  if (known in COMMANDS) {
+    const arity = (COMMANDS[known].usage.match(/<[^>]+>/g) ?? []).length + known.split(' ').length;
+    if (o.positional.length !== arity) throw argumentsError(known, o.positional.length - known.split(' ').length);
+  } else if (cmd === 'log') {
+    throw new UsageError(sub === undefined ? 'log: missing a subcommand (tail, dump or verify)' : `log: unknown subcommand ${sub} (tail, dump or verify)`);
+  }
   if (cmd === 'log' && (sub === 'tail' || sub === 'dump' || sub === 'verify') && target !== undefined && o.positional.length === 3) {
     if (!isLogDir(target)) throw new UsageError(`${target} is not a ringwire log directory`);
     if (sub === 'tail') await tail(target, o);
@@ -193,9 +264,14 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    if (err instanceof UsageError) {
+    if (err instanceof HelpRequest) {
+      const name = err.message.startsWith('log ') ? err.message.split(' ').slice(0, 2).join(' ') : err.message.split(' ')[0];
+      const c = COMMANDS[name];
+      console.log(c === undefined ? `ringwire ${VERSION}: inspect ringwire logs and channels\n${USAGE}\n\nringwire <command> --help describes a command and its exit codes.` : `usage: ${c.usage}\n\n${c.help}`);
+      process.exitCode = 0;
+    } else if (err instanceof UsageError) {
       if (err.message) console.error(`ringwire: ${err.message}`);
-      console.error(USAGE);
+      if (err.all) console.error(USAGE);
       process.exitCode = 2;
     } else if (err?.code === 'ERR_CORRUPT') {
       console.error(`ringwire: ${err.message}`);

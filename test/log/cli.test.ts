@@ -30,8 +30,8 @@ describe('ringwire CLI', () => {
     expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).i)).toEqual([2997, 2998, 2999]);
     const t = cli('log', 'tail', dir, '-n', '1', '--format', 'text');
     expect(t.stdout).toMatch(/^2999 \d{4}-\d\d-\d\dT[\d:.]+Z \{"level":30,"i":2999,"msg":"line 2999"\}\n$/);
-    const from = cli('log', 'tail', dir, '--from', '2990', '-n', '0');
-    expect(from.stdout.trim().split('\n').length).toBe(10);
+    const from = cli('log', 'tail', dir, '--from', '2990', '-n', '4'); // at most 4 from there
+    expect(from.stdout.trim().split('\n').map((l) => JSON.parse(l).i)).toEqual([2990, 2991, 2992, 2993]);
   });
 
   it('log dump prints every record with its sequence and timestamp', () => {
