@@ -5,11 +5,19 @@
 //   node bench/run.mjs [scenario-name ...]   e.g. `node bench/run.mjs roundtrip`
 //   BENCH_QUICK=1      a short smoke run (numbers not meaningful)
 //   BENCH_MAX_TIME=s   benchmark.js maxTime per throughput case (default 10)
+//   BENCH_NODES=list   Node versions to run every scenario under, comma-separated: `current` (this
+//                      one) and majors from the npm registry (scripts/with-node.mjs); default current,24
+//
+// With more than one Node version the report puts them side by side, and bench/chart.mjs draws the
+// throughput as bench/chart.svg.
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describeMachine, machine, QUICK, SETTINGS } from './lib/common.mjs';
-import { fullReport } from './lib/report.mjs';
+import { fullReport, sideBySide } from './lib/report.mjs';
+import { chart } from './chart.mjs';
+import { nodeDir } from '../scripts/with-node.mjs';
 
 const SCENARIOS = ['throughput-32b', 'throughput-1k', 'throughput-64k', 'roundtrip', 'receive'];
 const CHILD_LIMIT_MS = 240_000; // a scenario that runs longer than this is killed and reported
@@ -21,10 +29,13 @@ if (chosen.length === 0) {
   process.exit(2);
 }
 
-function runChild(name) {
+const NODES = (process.env.BENCH_NODES ?? 'current,24').split(',').map((v) => v.trim());
+const execPathOf = (v) => (v === 'current' ? process.execPath : join(nodeDir(v), 'node'));
+
+function runChild(name, execPath) {
   return new Promise((resolve) => {
     const file = fileURLToPath(new URL(`./${name}.mjs`, import.meta.url));
-    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(file, [], { execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let message;
     const timer = setTimeout(() => {
       console.error(`${name}: still running after ${CHILD_LIMIT_MS / 1000} s, killing it`);
@@ -36,7 +47,7 @@ function runChild(name) {
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (message) resolve(message);
-      else resolve({ name, results: [], error: `exited with ${signal ?? `code ${code}`} before reporting` });
+      else resolve({ name, node: execPath === process.execPath ? process.version : execPath, results: [], error: `exited with ${signal ?? `code ${code}`} before reporting` });
     });
   });
 }
@@ -51,19 +62,25 @@ if (m.loadavg[0] > 0.5 * m.cores) {
 console.log(`benchmark.js: minSamples ${SETTINGS.minSamples}, maxTime ${SETTINGS.maxTime} s, minTime ${SETTINGS.minTime} s per case\n`);
 
 const t0 = performance.now();
-const scenarios = [];
-for (const name of chosen) {
-  console.log(`== ${name} ==`);
-  scenarios.push(await runChild(name));
+const results = [];
+const versions = [];
+for (const v of NODES) {
+  const execPath = execPathOf(v);
+  for (const name of chosen) {
+    console.log(`== ${name} (Node ${v}) ==`);
+    const s = await runChild(name, execPath);
+    if (s.node && !versions.includes(s.node)) versions.push(s.node);
+    results.push(...(s.results ?? []).map((r) => ({ ...r, node: s.node })));
+    if (s.error) results.push({ scenario: s.name, label: '(scenario)', node: s.node, error: s.error });
+  }
 }
 const seconds = (performance.now() - t0) / 1000;
 
-const results = scenarios.flatMap((s) => s.results ?? []);
-for (const s of scenarios) {
-  if (s.error) results.push({ scenario: s.name, label: '(scenario)', error: s.error });
-}
 const after = machine();
-const report = fullReport({ machine: m, results, date: started.toISOString(), seconds });
+const report =
+  versions.length > 1
+    ? [sideBySide(results, versions), ...versions.map((v) => `## Node ${v}\n\n${fullReport({ machine: { ...m, node: v }, results: results.filter((r) => r.node === v), date: started.toISOString(), seconds })}`)].join('\n\n')
+    : fullReport({ machine: m, results, date: started.toISOString(), seconds });
 console.log(`\n${report}`);
 console.log(`\nLoad average before ${m.loadavg.join(' ')}, after ${after.loadavg.join(' ')}.`);
 
@@ -77,5 +94,9 @@ const json = JSON.stringify(
 const stamp = started.toISOString().replace(/[:.]/g, '-');
 writeFileSync(new URL(`${stamp}.json`, dir), json);
 writeFileSync(new URL('latest.json', dir), json);
+if (results.some((r) => r.scenario === 'throughput' && !r.error)) {
+  writeFileSync(new URL('./chart.svg', import.meta.url), chart(JSON.parse(json)));
+  console.log('Drew bench/chart.svg');
+}
 console.log(`Saved bench/results/${stamp}.json and bench/results/latest.json`);
 if (results.some((r) => r.error)) process.exitCode = 1;

@@ -155,6 +155,45 @@ export function targetsTable(results) {
   return markdownTable(['target (from the issue)', 'measured', 'met'], rows, ['l', 'r', 'l']);
 }
 
+/** One row per case, one column group per Node version: the README's side-by-side tables. */
+export function sideBySide(results, versions) {
+  const parts = ['## Node versions side by side'];
+  const ok = results.filter((r) => !r.error);
+  const tp = ok.filter((r) => r.scenario === 'throughput');
+  if (tp.length) {
+    const keys = [...new Map(tp.map((r) => [`${r.size} ${r.impl}`, r])).values()];
+    const rows = keys.map((k) => [
+      k.sizeLabel,
+      k.label,
+      ...versions.flatMap((v) => {
+        const r = tp.find((x) => x.node === v && x.size === k.size && x.impl === k.impl);
+        const rw = tp.find((x) => x.node === v && x.size === k.size && x.impl === 'ringwire');
+        return [r ? si(r.msgsPerSec) : '—', r && !OURS.has(r.impl) ? ratio(rw?.msgsPerSec, r.msgsPerSec) : '—'];
+      }),
+    ]);
+    const head = ['size', 'implementation', ...versions.flatMap((v) => [`msgs/s, Node ${v}`, `ringwire ÷ this, ${v}`])];
+    parts.push('### Throughput, worker → worker', markdownTable(head, rows, ['l', 'l', ...versions.flatMap(() => ['r', 'r'])]));
+  }
+  const rt = ok.filter((r) => r.scenario === 'roundtrip');
+  if (rt.length) {
+    const keys = [...new Map(rt.map((r) => [r.impl, r])).values()];
+    const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(rt.find((x) => x.node === v && x.impl === k.impl)?.p50Us, 2))]);
+    parts.push('### Round trip p50 (µs), 32 B', markdownTable(['round trip', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
+  }
+  const rc = ok.filter((r) => r.scenario === 'receive');
+  if (rc.length) {
+    const keys = [...new Map(rc.map((r) => [`${r.size} ${r.codec} ${r.label}`, r])).values()];
+    const rows = keys.map((k) => [
+      `${k.size} B`,
+      k.codec,
+      k.label,
+      ...versions.map((v) => fixed(rc.find((x) => x.node === v && x.size === k.size && x.codec === k.codec && x.label === k.label)?.nsPerMsg, 0)),
+    ]);
+    parts.push('### Receive cost (ns/msg, reserve/commit + receive, one thread)', markdownTable(['size', 'codec', 'receive path', ...versions.map((v) => `Node ${v}`)], rows, ['l', 'l', 'l', ...versions.map(() => 'r')]));
+  }
+  return parts.join('\n\n');
+}
+
 export function fullReport({ machine, results, date, seconds }) {
   const parts = [`Machine: ${describeMachine(machine)}`, `Run: ${date}${seconds ? `, ${seconds.toFixed(0)} s` : ''}`];
   const tp = throughputTable(results);
