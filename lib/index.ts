@@ -6,6 +6,7 @@ export { Receiver, type DrainCallback } from './receiver.js';
 export type { Codec, CodecName, CodecSpec } from './codecs.js';
 export { RingwireError, RingwireRangeError, RingwireTypeError, type RingwireErrorCode } from './errors.js';
 export type { WaitOptions } from './wait.js';
+export { toReadable, toWritable, type ReceiverStreamOptions, type SenderStreamOptions } from './streams.js';
 export { channelPath, inspectChannel, listChannels, type ChannelInfo, type NotAChannel } from './inspect.js';
 export * from './log/index.js';
 export * from './pipeline/index.js';
