@@ -76,7 +76,13 @@ const BUILTIN: Record<CodecName, WireCodec> = {
     id: CODEC_IDS.json,
     name: 'json',
     toWire(value) {
-      const s = JSON.stringify(value);
+      let s: string | undefined;
+      try {
+        s = JSON.stringify(value);
+      } catch (err) {
+        // BigInt, a cycle, a toJSON that throws.
+        throw new RingwireError('ERR_CODEC', `the 'json' codec cannot encode ${describe(value)}: ${(err as Error).message}`, { cause: err });
+      }
       if (s === undefined) throw new RingwireTypeError(`the 'json' codec cannot encode ${describe(value)}`);
       return s;
     },
@@ -85,7 +91,14 @@ const BUILTIN: Record<CodecName, WireCodec> = {
   v8: {
     id: CODEC_IDS.v8,
     name: 'v8',
-    toWire: (value) => v8.serialize(value),
+    toWire(value) {
+      try {
+        return v8.serialize(value);
+      } catch (err) {
+        // A function, a symbol, a class instance with private state: not structured-clonable.
+        throw new RingwireError('ERR_CODEC', `the 'v8' codec cannot encode ${describe(value)}: ${(err as Error).message}`, { cause: err });
+      }
+    },
     decode: v8Decode,
   },
 };

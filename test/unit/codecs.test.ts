@@ -63,9 +63,7 @@ describe('built-in codecs', () => {
     const tx = Channel.create<unknown>({ codec: 'json', capacity: 1024 }).sender();
     expect(() => tx.trySend(undefined)).toThrow(expect.objectContaining({ name: 'RingwireTypeError' }));
     expect(() => tx.trySend(() => 1)).toThrow(expect.objectContaining({ name: 'RingwireTypeError' }));
-    const cyclic: Record<string, unknown> = {};
-    cyclic.self = cyclic;
-    expect(() => tx.trySend(cyclic)).toThrow(TypeError);
+    // A cycle or a BigInt: ERR_CODEC (the next test).
   });
 
   it("'v8' (the default): Map, Set, Date, RegExp, BigInt, typed arrays, nested structures, undefined", () => {
@@ -97,6 +95,24 @@ describe('built-in codecs', () => {
     const tx = Channel.create<unknown>({ capacity: 1024 }).sender();
     expect(() => tx.trySend({ f: () => 1 })).toThrow();
     expect(() => tx.trySend(Symbol('s'))).toThrow();
+  });
+
+  it("what 'json' or 'v8' cannot encode (BigInt, a cycle, a function) is ERR_CODEC with the cause, and nothing is sent", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const [codec, value] of [['json', 1n], ['json', cyclic], ['v8', () => 1], ['v8', { f: Symbol('s') }]] as const) {
+      const ch = Channel.create<unknown>({ codec, capacity: 1024 });
+      const tx = ch.sender();
+      let err: any;
+      try {
+        tx.trySend(value);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, `${codec} ${String(typeof value)}`).toMatchObject({ name: 'RingwireError', code: 'ERR_CODEC', message: expect.stringContaining(`the '${codec}' codec cannot encode`) });
+      expect(err.cause).toBeInstanceOf(Error);
+      expect(ch.receiver().tryRecv()).toBeUndefined();
+    }
   });
 
   it('a message the codec cannot decode (bytes committed raw) is ERR_CODEC, and the next one still arrives', () => {
