@@ -1,6 +1,6 @@
 // Channel: one SPSC ring in shared memory, with one Sender and one Receiver across all threads
 // (a SharedArrayBuffer) or all processes (a mapped channel file: Channel.open, lib/shm.ts).
-import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from './codecs.js';
+import { codecNameOf, resolveCodec, type Codec, type CodecSpec, type WireCodec } from './codecs.js';
 import {
   checkInteger,
   checkOptions,
@@ -104,7 +104,12 @@ export class Channel<T = unknown> {
     this.spinMicros = spinMicros;
   }
 
-  /** A new channel in a new SharedArrayBuffer. */
+  /** A new channel in a new SharedArrayBuffer. The codec bounds the message type: bytes, strings, or any. */
+  static create<T extends Uint8Array = Uint8Array>(options: ChannelOptions & { codec: 'bytes' }): Channel<T>;
+  static create<T extends string = string>(options: ChannelOptions & { codec: 'string' }): Channel<T>;
+  static create<T = unknown>(options?: ChannelOptions & { codec?: 'json' | 'v8' | Codec<T> }): Channel<T>;
+  /** A codec chosen at run time: the message type is yours to assert. */
+  static create(options?: ChannelOptions): Channel<unknown>;
   static create<T = unknown>(options?: ChannelOptions): Channel<T> {
     const o = checkOptions(options, KNOWN_OPTIONS, 'Channel.create');
     const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkCapacity(o.capacity);
@@ -143,6 +148,10 @@ export class Channel<T = unknown> {
    * disk). With `create: true` it is created when absent (capacity, codec and maxMessageBytes
    * apply then); when it exists they must match it. Each thread opens the channel itself.
    */
+  static open<T extends Uint8Array = Uint8Array>(nameOrPath: string, options: OpenOptions & { codec: 'bytes' }): Channel<T>;
+  static open<T extends string = string>(nameOrPath: string, options: OpenOptions & { codec: 'string' }): Channel<T>;
+  static open<T = unknown>(nameOrPath: string, options?: OpenOptions & { codec?: 'json' | 'v8' | Codec<T> }): Channel<T>;
+  static open(nameOrPath: string, options?: OpenOptions): Channel<unknown>;
   static open<T = unknown>(nameOrPath: string, options?: OpenOptions): Channel<T> {
     const o = checkOptions(options, OPEN_OPTIONS, 'Channel.open');
     const where = locateChannel(nameOrPath, 'Channel.open');

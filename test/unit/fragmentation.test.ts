@@ -122,7 +122,7 @@ describe('fragment boundaries', () => {
 
   it('string and json messages over one record (multi-byte UTF-8 included) reassemble', async () => {
     for (const codec of ['string', 'json'] as const) {
-      const ch = Channel.create<unknown>({ capacity: 1024, codec });
+      const ch = Channel.create({ capacity: 1024, codec });
       const tx = ch.sender();
       const rx = ch.receiver();
       // 170 units: the 3-bytes-per-unit bound (510) exceeds one record (504), the UTF-8 (170) does not.

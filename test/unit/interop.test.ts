@@ -6,7 +6,7 @@
 // Atomics.notify): whoever drives them does, as test/fixtures/actor.mjs does across threads and
 // `wakeSender` does here in one thread.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel } from '../../lib/index.js';
+import { Channel, type CodecName } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
 import { native } from '../../lib/native.js';
 import { headOf, setPositions, tailOf, words } from '../helpers/ring.js';
@@ -176,7 +176,7 @@ describe('TS producer -> C++ consumer (one thread)', () => {
       ['json', { a: [1] }, new Uint8Array(Buffer.from('{"a":[1]}'))],
     ];
     for (const [codec, value, wire] of cases) {
-      const ch = Channel.create<unknown>({ capacity: 1024, codec: codec as 'bytes' });
+      const ch = Channel.create({ capacity: 1024, codec: codec as CodecName });
       ch.sender().trySend(value);
       expect(new (native().NativeConsumer)(memOf(ch)).read()).toEqual(wire);
     }

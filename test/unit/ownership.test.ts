@@ -62,7 +62,7 @@ describe('received values own their memory', () => {
   it('every codec and every receive path: kept values survive later traffic and channel.close()', async () => {
     const custom: Codec<Uint8Array> = { encode: (b) => b, decode: (b) => b };
     for (const codec of ['bytes', 'v8', custom] as const) {
-      const ch = Channel.create<Uint8Array>({ capacity: 4096, codec });
+      const ch = Channel.create({ capacity: 4096, codec }) as Channel<Uint8Array>;
       const tx = ch.sender();
       const rx = ch.receiver();
       const kept: Uint8Array[] = [];

@@ -135,7 +135,7 @@ describe('empty messages that must wait for room', () => {
   // record", so an empty message that found the ring full was silently dropped.
   it("send(): an empty message (bytes) and an empty string ('string') are delivered after the ring drains", async () => {
     for (const [codec, empty, filler] of [['bytes', new Uint8Array(0), new Uint8Array(40)], ['string', '', 'x'.repeat(40)]] as const) {
-      const ch = Channel.create<unknown>({ capacity: 1024, codec });
+      const ch = Channel.create({ capacity: 1024, codec });
       const tx = ch.sender();
       const rx = ch.receiver();
       let n = 0;
