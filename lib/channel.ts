@@ -13,7 +13,9 @@ import {
 import * as L from './layout.js';
 import { RingMemory } from './ring.js';
 import { DEFAULT_MODE, locateChannel, mapChannel, unlinkChannel, type MappedChannel } from './shm.js';
-import { readStats, type SideStats } from './stats.js';
+import { readChannelStats, type ChannelStats } from './stats.js';
+
+export type { ChannelStats } from './stats.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
 
@@ -44,12 +46,6 @@ export interface ChannelHandle {
   readonly kind: 'ringwire.channel';
   readonly buffer: SharedArrayBuffer;
   readonly byteOffset: number;
-}
-
-export interface ChannelStats {
-  sent: SideStats & { full: number };
-  /** `dropped`: fragmented messages the sender abandoned part-way (timeout, abort). */
-  received: SideStats & { dropped: number };
 }
 
 const KNOWN_OPTIONS = new Set(['capacity', 'codec', 'maxMessageBytes', 'spinMicros']);
@@ -258,12 +254,7 @@ export class Channel<T = unknown> {
   stats(): ChannelStats {
     this.localSender?.flushStats();
     this.localReceiver?.flushStats();
-    const tx = readStats(this.mem.i32, L.TX_STATS_OFFSET);
-    const rx = readStats(this.mem.i32, L.RX_STATS_OFFSET);
-    return {
-      sent: { messages: tx.messages, bytes: tx.bytes, full: tx.full, parks: tx.parks },
-      received: { messages: rx.messages, bytes: rx.bytes, parks: rx.parks, dropped: rx.full },
-    };
+    return readChannelStats(this.mem.i32);
   }
 }
 

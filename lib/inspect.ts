@@ -5,6 +5,7 @@ import { codecNameOf } from './codecs.js';
 import * as L from './layout.js';
 import { roleHolder, streamState, type Holder, type StreamState } from './roles.js';
 import { locateChannel, NAME_PREFIX, SHM_DIR } from './shm.js';
+import { readChannelStats, type ChannelStats } from './stats.js';
 
 /** The file of a channel: a plain name is SHM_DIR/ringwire-<name>, a string with '/' a path. */
 export const channelPath = (nameOrPath: string): string => locateChannel(nameOrPath, 'channelPath').path;
@@ -23,6 +24,8 @@ export interface ChannelInfo {
   receiver: Holder | undefined;
   /** Bytes published and not yet handed back by the receiver. */
   depthBytes: number;
+  /** channel.stats(): each side's counters as of its last flush (every 1024 messages, parks, close). */
+  stats: ChannelStats;
 }
 
 export interface NotAChannel {
@@ -66,6 +69,7 @@ export function inspectChannel(path: string, name = path): ChannelInfo | NotACha
     sender: roleHolder(block, 'sender'),
     receiver: roleHolder(block, 'receiver'),
     depthBytes: Math.min((word(L.TAIL_OFFSET) - word(L.HEAD_OFFSET)) >>> 0, capacity),
+    stats: readChannelStats(block),
   };
 }
 

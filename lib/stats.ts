@@ -34,6 +34,22 @@ function storeCounter(i32: Int32Array, at: number, v: number): void {
   Atomics.store(i32, at + 1, Math.floor(v / 0x100000000) | 0);
 }
 
+/** Both sides' counters, as channel.stats() and `ringwire stat` show them. */
+export interface ChannelStats {
+  sent: SideStats & { full: number };
+  /** `dropped`: fragmented messages the sender abandoned part-way (timeout, abort). */
+  received: SideStats & { dropped: number };
+}
+
+export function readChannelStats(i32: Int32Array): ChannelStats {
+  const tx = readStats(i32, L.TX_STATS_OFFSET);
+  const rx = readStats(i32, L.RX_STATS_OFFSET);
+  return {
+    sent: { messages: tx.messages, bytes: tx.bytes, full: tx.full, parks: tx.parks },
+    received: { messages: rx.messages, bytes: rx.bytes, parks: rx.parks, dropped: rx.full },
+  };
+}
+
 export function readStats(i32: Int32Array, region: number): Counters {
   const base = region >> 2;
   const out: Counters = { messages: 0, bytes: 0, full: 0, parks: 0 };

@@ -3,8 +3,9 @@
 // writer publishes in the control file.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { RingwireError } from '../errors.js';
+import { inspectChannel, type ChannelInfo } from '../inspect.js';
 import * as L from '../layout.js';
-import { readStats, type Counters } from '../stats.js';
 import { logError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type ScanResult } from './native.js';
@@ -225,51 +226,20 @@ export const isLogDir = (path: string): boolean => {
   }
 };
 
-export interface ChannelFileStat {
-  kind: 'channel';
-  path: string;
-  capacity: number;
-  /** Bytes published and not yet consumed. */
-  usedBytes: number;
-  senderPid: number;
-  receiverPid: number;
-  closed: { sender: boolean; receiver: boolean };
-  sent: Counters;
-  received: Counters;
-}
+/** `ringwire stat` of a channel file: what `ringwire ls` shows of it, counters included. */
+export type ChannelFileStat = { kind: 'channel' } & ChannelInfo;
 
-/**
- * Counters of a log directory (logStat) or of a channel file (its control block, read from the
- * page cache: the same bytes the processes map; layout: cpp/layout.h).
- */
+/** Counters of a log directory (logStat) or of a channel file (lib/inspect.ts, the one reader of them). */
 export function statPath(path: string): LogStat | ChannelFileStat {
   if (isLogDir(path)) return logStat(path);
-  let magic: number;
+  let magic = 0;
   try {
     magic = readMagic(path);
   } catch (err) {
     throw logError('ERR_NOT_A_LOG', `${path} is neither a ringwire log directory nor a channel file`, err);
   }
   if (magic !== L.MAGIC) throw logError('ERR_NOT_A_LOG', `${path} is neither a ringwire log directory nor a channel file`);
-  const block = new Uint8Array(new ArrayBuffer(L.CONTROL_BYTES));
-  const fd = openSync(path, 'r');
-  try {
-    if (readSync(fd, block, 0, block.length, 0) < block.length) throw logError('ERR_NOT_A_LOG', `${path}: channel file shorter than its control block`);
-  } finally {
-    closeSync(fd);
-  }
-  const i32 = new Int32Array(block.buffer);
-  const word = (off: number) => i32[off >> 2]! >>> 0;
-  const closed = word(L.CLOSED_OFFSET);
-  return {
-    kind: 'channel',
-    path,
-    capacity: word(L.CAPACITY_OFFSET),
-    usedBytes: (word(L.TAIL_OFFSET) - word(L.HEAD_OFFSET)) >>> 0,
-    senderPid: word(L.SENDER_PID_OFFSET),
-    receiverPid: word(L.RECEIVER_PID_OFFSET),
-    closed: { sender: (closed & L.SENDER_CLOSED) !== 0, receiver: (closed & L.RECEIVER_CLOSED) !== 0 },
-    sent: readStats(i32, L.TX_STATS_OFFSET),
-    received: readStats(i32, L.RX_STATS_OFFSET),
-  };
+  const c = inspectChannel(path);
+  if ('problem' in c) throw new RingwireError('ERR_NOT_A_CHANNEL', `${path} is not a usable ringwire channel: ${c.problem}`);
+  return { kind: 'channel', ...c };
 }

@@ -102,7 +102,7 @@ describe('ringwire CLI', () => {
     writeFileSync(file, mem);
     const c = cli('stat', file);
     expect(c.status).toBe(0);
-    expect(JSON.parse(c.stdout)).toMatchObject({ kind: 'channel', capacity: 4096, usedBytes: 0, sent: { messages: 0 } });
+    expect(JSON.parse(c.stdout)).toMatchObject({ kind: 'channel', capacity: 4096, depthBytes: 0, stats: { sent: { messages: 0 }, received: { dropped: 0 } } });
   });
 
   it('usage errors exit 2', () => {

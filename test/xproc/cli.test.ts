@@ -85,4 +85,27 @@ describe('ringwire ls / rm / stat on named channels', () => {
     expect(cli('rm').status).toBe(2);
     expect(cli('rm', 'bad..name').status).toBe(2);
   });
+
+  it('stat shows the counters channel.stats() shows, once each side flushed them (here: closed)', async () => {
+    const name = uniqueName('cli-stat');
+    const ch = Channel.open(name, { create: true, capacity: 8192, codec: 'json' });
+    try {
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      for (let i = 0; i < 1000; i++) {
+        expect(tx.trySend({ i })).toBe(true);
+        expect(rx.tryRecv()).toEqual({ i });
+      }
+      await tx.close();
+      rx.close();
+      const r = cli('stat', name);
+      expect(r.status, r.stderr).toBe(0);
+      const stat = JSON.parse(r.stdout);
+      expect(stat.stats).toEqual(ch.stats());
+      expect(stat.stats.received).toMatchObject({ messages: 1000, dropped: 0 });
+    } finally {
+      await ch.close();
+      Channel.unlink(name);
+    }
+  });
 });
