@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
 import { prng } from '../helpers/sequence.js';
-import { start, uniqueName } from './helpers.js';
+import { lastConsumerFinishes, start, uniqueName } from './helpers.js';
 
 const KILLS = 60;
 const APIS = ['recv', 'recvSync', 'iterate', 'tryRecv'] as const;
@@ -63,17 +63,9 @@ describe('at-least-once receive', () => {
       }
       expect(last).toBeGreaterThan(KILLS); // the consumers did handle messages
       // A last consumer reads to the end: it starts with no gap and ends at the last message sent.
-      const progress = join(dir, 'progress-final');
-      const consumer = start('handling-consumer.mjs', { name, progress, api: 'iterate', handleMicros: 0, ...seq }, 60_000);
-      await consumer.waitFor((m) => m.type === 'ready', 30_000);
-      producer.proc.send({ type: 'stop' });
-      const done = await producer.waitFor((m) => m.type === 'done', 30_000);
-      const end = await consumer.waitFor((m) => m.type === 'end', 30_000);
-      expect(end.first).toBeLessThanOrEqual(last + 1);
-      expect(end.last).toBe(done.sent - 1);
-      expect((await consumer.exit).code).toBe(0);
-      expect((await producer.exit).code).toBe(0);
-      console.log(`at-least-once kill loop: ${done.sent} messages, ${redelivered} handled twice across ${KILLS} kills`);
+      const args = { name, progress: join(dir, 'progress-final'), api: 'iterate', handleMicros: 0, ...seq };
+      const sent = await lastConsumerFinishes(producer, 'handling-consumer.mjs', args, last);
+      console.log(`at-least-once kill loop: ${sent} messages, ${redelivered} handled twice across ${KILLS} kills`);
     } finally {
       producer.kill();
       Channel.unlink(name);

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, unlinkSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -105,6 +106,25 @@ export async function run(script: string, args: unknown, limitMs = 60_000): Prom
   }
   const lines = e.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!);
+}
+
+/**
+ * The end of a consumer kill loop: a last consumer (`script` with `args`) takes over, the producer
+ * (a progress-producer.mjs) is told to stop and close, and the consumer must start no later than
+ * the message after `last` (nothing skipped) and end exactly at the last message sent. Returns how
+ * many were sent.
+ */
+export async function lastConsumerFinishes(producer: Child, script: string, args: unknown, last: number): Promise<number> {
+  const consumer = start(script, args, 60_000);
+  await consumer.waitFor((m) => m.type === 'ready', 30_000);
+  producer.proc.send({ type: 'stop' });
+  const done = await producer.waitFor((m) => m.type === 'done', 30_000);
+  const end = await consumer.waitFor((m) => m.type === 'end', 30_000);
+  expect(end.first).toBeLessThanOrEqual(last + 1);
+  expect(end.last).toBe(done.sent - 1);
+  expect((await consumer.exit).code).toBe(0);
+  expect((await producer.exit).code).toBe(0);
+  return done.sent;
 }
 
 /** A channel name no other test (or run) uses. */
