@@ -389,7 +389,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     this.#dropped++;
   }
 
-  readonly #ready = (): boolean => this.#closed || this.#r.available() || Atomics.load(this.#i32, CLOSED) !== this.#open;
+  readonly #ready = (): boolean => this.#closed || this.#r.available() || this.#r.heldAbandoned() || Atomics.load(this.#i32, CLOSED) !== this.#open;
   readonly #tailWord = (): number => this.#r.tailWord();
   readonly #onPark = (): void => {
     this.#parks++;

@@ -245,6 +245,12 @@ export class RingReader {
     this.tailCache = this.head;
   }
 
+  /** Whether we hold a message its producer no longer writes (next() then lets go of it). */
+  heldAbandoned(): boolean {
+    // seq_cst load: pairs with the producer's store of the word and its load of RX_PARKED.
+    return this.holding && Atomics.load(this.i32, FRAG_IN_PROGRESS) !== (this.holdFrom | 1);
+  }
+
   /** Whether a record is published and not yet read (re-reads tail only when the cache is empty). */
   available(): boolean {
     return this.head !== this.tailCache || this.refresh();
@@ -260,7 +266,7 @@ export class RingReader {
         // A held message the producer no longer writes (it gave it up, died, or a new producer
         // took over) will never complete: holding it would only leave the producer no room.
         // The producer stores the word before publishing a first fragment (seq_cst, like tail).
-        if (this.holding && Atomics.load(this.i32, FRAG_IN_PROGRESS) !== (this.holdFrom | 1)) this.holding = false;
+        if (this.heldAbandoned()) this.holding = false;
         return 0;
       }
       const off = this.head & this.mask;

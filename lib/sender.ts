@@ -54,6 +54,8 @@ export class Sender<T = unknown> {
     this.#w = new RingWriter(mem);
     // A fragmented message a previous sender left unfinished will not be continued.
     Atomics.store(mem.i32, WORD.FRAG_IN_PROGRESS, 0);
+    // A receiver parked holding that message must let go of it (seq_cst store, then load).
+    if (Atomics.load(mem.i32, WORD.RX_PARKED) !== 0) mem.waiter.notify(mem.i32, WORD.TAIL);
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
@@ -383,7 +385,11 @@ export class Sender<T = unknown> {
 
   /** A fragmented message abandoned part-way (timeout, abort, close): the receiver need not keep it. */
   #dropJob(job: WriteJob): void {
-    if (job.done > 0 && job.done < job.bytes.byteLength) Atomics.store(this.#i32, WORD.FRAG_IN_PROGRESS, 0);
+    if (job.done > 0 && job.done < job.bytes.byteLength) {
+      Atomics.store(this.#i32, WORD.FRAG_IN_PROGRESS, 0);
+      // A receiver parked holding its fragments must let go of them (seq_cst store, then load).
+      if (Atomics.load(this.#i32, WORD.RX_PARKED) !== 0) this.#site.waiter.notify(this.#i32, WORD.TAIL);
+    }
   }
 
   /** The wait condition for `need` payload bytes: room, or a receiver that will never make room. */

@@ -4,7 +4,9 @@
 // it until it is complete, so a successor reads it again.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import { headOf, tailOf } from '../helpers/ring.js';
+import * as L from '../../lib/layout.js';
+import { headOf, tailOf, words } from '../helpers/ring.js';
+import { Actor, waitFor } from '../helpers/workers.js';
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
@@ -96,6 +98,53 @@ describe('a fragmented message partly received', () => {
     expect(tx.trySend(bytes(2000, 3))).toBe(true);
     expect(rx.tryRecv()).toEqual(bytes(2000, 3));
     expect(ch.stats().received.dropped).toBe(1);
+  });
+
+  it('is let go by a receiver parked while keeping it once its sender gives it up (close, then a new sender): no deadlock', async () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes', spinMicros: 0 });
+    const first = Channel.attach<Uint8Array>(ch.handle, { spinMicros: 0 }); // the first sender's thread, say
+    const rx = ch.receiver();
+    const tx = first.sender();
+    expect(tx.trySend(bytes(400, 1))).toBe(true); // 408 bytes, unread
+    // 600 bytes: fragmented, fits the ring whole but not beside the 400: FIRST + MIDDLE now, LAST later.
+    const abandoned = tx.send(bytes(600, 2), { timeout: 10_000 }).catch((e) => e);
+    expect(await waitFor(() => Atomics.load(words(ch), L.TX_PARKED_OFFSET >> 2) === 1, 5000)).toBe(true);
+    expect(await rx.recv({ timeout: 1000 })).toEqual(bytes(400, 1));
+    // Hands the 400 back, reads FIRST + MIDDLE, keeps them, parks.
+    const next = rx.recv({ timeout: 10_000 });
+    await first.close(); // gives the message up while the receiver sleeps
+    expect((await abandoned).code).toBe('ERR_CHANNEL_CLOSED');
+    const tx2 = ch.sender();
+    expect(await waitFor(() => Atomics.load(words(ch), L.RX_PARKED_OFFSET >> 2) === 1, 5000)).toBe(true);
+    // 500 bytes need 512: only the abandoned fragments stand in the way.
+    const t0 = performance.now();
+    await tx2.send(bytes(500, 3), { timeout: 10_000 });
+    expect(performance.now() - t0).toBeLessThan(1000); // woken, not a timeout
+    expect(await next).toEqual(bytes(500, 3));
+  });
+
+  it('the same when the sending thread dies mid-message and another takes the role over', async () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes', spinMicros: 0 });
+    const rx = ch.receiver();
+    const actor = new Actor(ch.handle, { spinMicros: 0 });
+    try {
+      await actor.call('claim', ['sender']);
+      expect(await actor.call('trySend', [bytes(400, 1)])).toBe(true);
+      void actor.call('sendPattern', [600, 2, 'sync']).catch(() => undefined); // FIRST + MIDDLE, then parks
+      expect(await waitFor(() => Atomics.load(words(ch), L.TX_PARKED_OFFSET >> 2) === 1, 5000)).toBe(true);
+      await actor.terminate(); // dies mid-message
+      expect(await rx.recv({ timeout: 5000 })).toEqual(bytes(400, 1));
+      await expect(rx.recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_PEER_DEAD' });
+      const next = rx.recv({ timeout: 10_000 }); // parks, keeping the dead sender's fragments
+      expect(await waitFor(() => Atomics.load(words(ch), L.RX_PARKED_OFFSET >> 2) === 1, 5000)).toBe(true);
+      const tx = ch.sender(); // takeover
+      const t0 = performance.now();
+      await tx.send(bytes(500, 3), { timeout: 10_000 });
+      expect(performance.now() - t0).toBeLessThan(1000);
+      expect(await next).toEqual(bytes(500, 3));
+    } finally {
+      await actor.terminate();
+    }
   });
 
   it('a message too large to fit the ring whole is handed back as it is read (it cannot wait in the ring)', async () => {
