@@ -70,7 +70,8 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   /** Records with a lower sequence are skipped (from: sequence). */
   #skipUntil = 0;
   #skipped = 0;
-  #parked = false;
+  /** follow() calls of this reader asleep now: they share one slot and its parked bit. */
+  #sleepers = 0;
   /** The reader slot held while a follow() is in progress (-1: none), and how many are. */
   #slot = -1;
   #follows = 0;
@@ -187,7 +188,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     this.#closed = true;
     this.#file?.close();
     this.#file = undefined;
-    if (this.#parked) this.#kick(); // #park closes the control file
+    if (this.#sleepers !== 0) this.#kick(); // #park closes the control file
     else {
       this.#releaseSlot();
       this.#ctl.close();
@@ -211,16 +212,18 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     const slot = this.#slot;
     const seen = Atomics.load(i32, NOTIFY);
     markParked(i32, slot); // seq_cst: the store half of the handshake, before the re-check below
-    this.#parked = true;
+    this.#sleepers++;
     try {
       if (this.#available() || signal?.aborted) return;
       await this.#ctl.wait(F.CTL_NOTIFY_OFFSET, seen >>> 0, -1);
     } finally {
-      this.#parked = false;
-      clearTimeout(this.#kickTimer);
-      this.#kickTimer = undefined;
-      markAwake(i32, slot);
-      if (this.#closed) {
+      // The bit is the slot's, not this call's: it stays set while another follow() sleeps.
+      if (--this.#sleepers === 0) {
+        clearTimeout(this.#kickTimer);
+        this.#kickTimer = undefined;
+        markAwake(i32, slot);
+      }
+      if (this.#closed && this.#sleepers === 0) {
         this.#releaseSlot();
         this.#ctl.close();
       }
@@ -235,10 +238,10 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
    * thread takes to start (a few ms), and no timer runs while nobody is parked.
    */
   #kick(): void {
-    if (!this.#parked || this.#kickTimer !== undefined) return;
+    if (this.#sleepers === 0 || this.#kickTimer !== undefined) return;
     const again = (): void => {
       this.#kickTimer = undefined;
-      if (!this.#parked) return;
+      if (this.#sleepers === 0) return;
       this.#ctl.wake(F.CTL_NOTIFY_OFFSET);
       this.#kickTimer = setTimeout(again, KICK_MS);
     };
