@@ -2,6 +2,10 @@
 // space) once the side's park word says it sleeps, and asserts the side resumed within WAKE_MS of
 // that publish, far below the deadline the wait was given (DEADLINE_MS).
 //
+// A side whose wake was lost sleeps to its deadline, finds its message there and returns as if all
+// were well: the deadline of a timed wait is therefore 20 x WAKE_MS, so that a lost wake fails as
+// "woke 1000 ms after the publish" in about a second, not after ten.
+//
 // Why WAKE_MS is half a slice and not "1 s": a parked side also wakes by itself at the end of each
 // slice (SLICE_MS, lib/shm.ts: between processes, to see whether the peer died), re-checks its
 // condition and returns. A lost wake then costs the rest of the slice, not the whole deadline: the
@@ -14,7 +18,9 @@ import { SLICE_MS } from '../../lib/shm.js';
 import { waitFor } from './workers.js';
 
 export const WAKE_MS = SLICE_MS / 2;
-export const DEADLINE_MS = 10_000;
+export const DEADLINE_MS = 20 * WAKE_MS;
+/** How long to poll for a side to park (it parks within microseconds; this only bounds the loop). */
+const PARK_LIMIT_MS = 10_000;
 
 export const RX_PARKED = L.RX_PARKED_OFFSET >> 2;
 export const TX_PARKED = L.TX_PARKED_OFFSET >> 2;
@@ -23,7 +29,7 @@ export const TX_PARKED = L.TX_PARKED_OFFSET >> 2;
 export const now = (): number => performance.timeOrigin + performance.now();
 
 /** Polls (bounded) until park word `word` of `w` is set: that side is asleep or about to sleep. */
-export async function untilParked(w: Int32Array, word: number, limitMs = DEADLINE_MS): Promise<void> {
+export async function untilParked(w: Int32Array, word: number, limitMs = PARK_LIMIT_MS): Promise<void> {
   const parked = await waitFor(() => Atomics.load(w, word) === 1, limitMs);
   expect(parked, `park word ${word === RX_PARKED ? 'RX_PARKED' : 'TX_PARKED'} set within ${limitMs} ms`).toBe(true);
 }
