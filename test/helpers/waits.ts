@@ -19,6 +19,12 @@ import { waitFor } from './workers.js';
 
 export const WAKE_MS = SLICE_MS / 2;
 export const DEADLINE_MS = 20 * WAKE_MS;
+/**
+ * Blocking calls that may take WAKE_MS or more in a long run between two busy sides (seconds of
+ * work on a loaded 2-core machine, where a side is sometimes descheduled that long): see
+ * test/fixtures/slow-calls.mjs. A run with lost wakes has one per park, hundreds.
+ */
+export const MAX_SLOW_IN_LONG_RUNS = 20;
 /** How long to poll for a side to park (it parks within microseconds; this only bounds the loop). */
 const PARK_LIMIT_MS = 10_000;
 
@@ -38,4 +44,33 @@ export async function untilParked(w: Int32Array, word: number, limitMs = PARK_LI
 export function expectWoken(publishedAt: number, resumedAt: number, what = 'the parked side'): void {
   const ms = resumedAt - publishedAt;
   expect(ms, `${what} woke ${ms.toFixed(1)} ms after the peer's publish (bound ${WAKE_MS} ms: a lost wake?)`).toBeLessThan(WAKE_MS);
+}
+
+/**
+ * Times the blocking calls of a stream in which each side only waits for the other: a call that
+ * took WAKE_MS or more probably slept through a lost wake (up to its slice's end or deadline). A
+ * few are allowed (a GC pause, a descheduled peer); past that, `tooMany` tells the loop to stop.
+ */
+export class SlowCalls {
+  static readonly ALLOWED = 2;
+  count = 0;
+  calls = 0;
+
+  async time<T>(call: () => T | Promise<T>): Promise<T> {
+    const t0 = now();
+    try {
+      return await call();
+    } finally {
+      this.calls++;
+      if (now() - t0 >= WAKE_MS) this.count++;
+    }
+  }
+
+  get tooMany(): boolean {
+    return this.count > SlowCalls.ALLOWED;
+  }
+
+  expectFew(what: string): void {
+    expect(this.count, `${this.count} of ${this.calls} ${what} took ${WAKE_MS} ms or more: lost wakes?`).toBeLessThanOrEqual(SlowCalls.ALLOWED);
+  }
 }

@@ -14,7 +14,7 @@ import { parkSync } from '../../lib/wait.js';
 import * as L from '../../lib/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
-import { DEADLINE_MS, expectWoken, now, RX_PARKED, TX_PARKED, untilParked, WAKE_MS } from '../helpers/waits.js';
+import { DEADLINE_MS, expectWoken, now, RX_PARKED, SlowCalls, TX_PARKED, untilParked, WAKE_MS } from '../helpers/waits.js';
 import { Actor, outcome } from '../helpers/workers.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
@@ -127,36 +127,26 @@ describe('async waits', () => {
     const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes', spinMicros: 0 });
     const tx = ch.sender();
     const rx = ch.receiver();
-    // Each side parks whenever the other is behind, and only the other's publish wakes it: a lost
-    // wake holds a call until its slice or deadline ends, so calls that took WAKE_MS are counted
-    // (a few are allowed: a GC pause) and the exchange stops once there are too many.
-    let slow = 0;
-    const timed = async <T>(call: Promise<T>): Promise<T> => {
-      const t0 = now();
-      try {
-        return await call;
-      } finally {
-        if (now() - t0 >= WAKE_MS) slow++;
-      }
-    };
+    // Each side parks whenever the other is behind, and only the other's publish wakes it.
+    const slow = new SlowCalls();
     const producing = outcome(
       (async () => {
-        for (let i = 0; i < 2000 && slow <= 2; i++) await timed(tx.send(seq.message(i, 13, 0, 700), { timeout: DEADLINE_MS }));
+        for (let i = 0; i < 2000 && !slow.tooMany; i++) await slow.time(() => tx.send(seq.message(i, 13, 0, 700), { timeout: DEADLINE_MS }));
         await tx.close();
       })(),
     );
     let i = 0;
     let bad = 0;
-    while (slow <= 2) {
-      const { value, error } = await outcome(timed(rx.recv({ timeout: DEADLINE_MS })));
-      if (error?.code === 'ERR_CHANNEL_CLOSED' || slow > 2) break;
+    while (!slow.tooMany) {
+      const { value, error } = await outcome(slow.time(() => rx.recv({ timeout: DEADLINE_MS })));
+      if (error?.code === 'ERR_CHANNEL_CLOSED' || slow.tooMany) break;
       if (error !== undefined) throw error;
       const m = value!;
       if (!seq.check(m, m.length, i, 13, 0, 700)) bad++;
       i++;
     }
     const { sent, received } = ch.stats();
-    expect(slow, `${slow} calls took ${WAKE_MS} ms or more (${sent.parks + received.parks} parks so far): lost wakes?`).toBeLessThanOrEqual(2);
+    slow.expectFew('sends and recvs');
     expect((await producing).error).toBeUndefined();
     expect(i).toBe(2000);
     expect(bad).toBe(0);

@@ -2,18 +2,15 @@
 // every message is checked for order, size and bytes, and both sides' checksums must agree.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import { WAKE_MS } from '../helpers/waits.js';
+import { MAX_SLOW_IN_LONG_RUNS, WAKE_MS } from '../helpers/waits.js';
 import { run, uniqueName } from './helpers.js';
-
-/** Blocking calls a side may see take WAKE_MS or more (the peer descheduled on a loaded machine). */
-const MAX_SLOW = 20;
 
 async function exchange(o: { count: number; min: number; max: number; capacity: number; wait: 'sync' | 'async'; rxWait?: 'sync' | 'async' }) {
   const name = uniqueName(`pump-${o.wait}`);
   const ch = Channel.open(name, { create: true, capacity: o.capacity, codec: 'bytes' });
   await ch.close();
   try {
-    const common = { name, count: o.count, seed: 0x5eed, min: o.min, max: o.max, wakeMs: WAKE_MS, maxSlow: MAX_SLOW };
+    const common = { name, count: o.count, seed: 0x5eed, min: o.min, max: o.max, wakeMs: WAKE_MS, maxSlow: MAX_SLOW_IN_LONG_RUNS };
     const [rx, tx] = await Promise.all([
       run('pump.mjs', { ...common, role: 'rx', wait: o.rxWait ?? o.wait }, 170_000),
       run('pump.mjs', { ...common, role: 'tx', wait: o.wait }, 170_000),
