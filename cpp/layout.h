@@ -9,10 +9,12 @@
 //   | header | tx stats| rx stats| tail    | head    | park    |   reserved    | data (capacity)|
 //   +--------+---------+---------+---------+---------+---------+---------------+----------------+
 //
-// Each 128-byte region holds words written by one side only (two cache lines, so the adjacent-line
-// prefetcher does not couple them): the producer writes `tail` per message, the consumer writes
-// `head` per batch; the park words are written only when a side goes to sleep (and cleared by the
-// peer that wakes it, so one wake per sleep), so the peer's per-message read of them stays a cache hit.
+// Each 128-byte region is two cache lines, so the adjacent-line prefetcher does not couple them. The
+// producer writes `tail` per message, the consumer writes `head` per batch; each stats region is
+// written by its side only. The park region holds both sides' park words: each side sets its own to
+// 1 before it sleeps and clears it when it wakes (only the sleeper clears it: a waker that did would
+// lose a wake, see lib/ring.ts publish). They are written only around a sleep, so the peer's
+// per-message read of them stays a cache hit.
 //
 // Header (written once by the creator, then read-only, except roles and the stream words):
 //   0 magic 'RWR1'   4 layout version   8 capacity   12 data offset   16 max message bytes

@@ -25,12 +25,14 @@ export class WorkerError extends Error {
  */
 export class Actor {
   readonly worker: Worker;
+  /** Where the worker writes when its last afterWord op started (the clock of test/helpers/waits.ts). */
+  readonly #clock = new Float64Array(new SharedArrayBuffer(8));
   #next = 1;
   #calls = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }>();
   #dead: Error | undefined;
 
   constructor(handle: ChannelHandle, options?: Record<string, unknown>) {
-    this.worker = new Worker(fixture('actor.mjs'), { workerData: { handle, options, words: WORDS } });
+    this.worker = new Worker(fixture('actor.mjs'), { workerData: { handle, options, words: WORDS, clock: this.#clock } });
     this.worker.on('message', (m: { id: number; ok: boolean; value?: unknown; code?: string; message?: string; name?: string }) => {
       const call = this.#calls.get(m.id);
       if (call === undefined) return;
@@ -63,6 +65,11 @@ export class Actor {
       this.#calls.set(id, { resolve, reject, timer });
       this.worker.postMessage({ id, op, args });
     });
+  }
+
+  /** When the worker's last afterWord op started: the publish that had to wake a parked side. */
+  publishedAt(): number {
+    return this.#clock[0]!;
   }
 
   async terminate(): Promise<void> {

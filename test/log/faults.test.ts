@@ -207,8 +207,23 @@ describe('fault injection', () => {
     expect(() => verifyLog(notLog)).toThrow(expect.objectContaining({ code: 'ERR_NOT_A_LOG' }));
   });
 
-  it('random damage anywhere (fuzz): verify, recovery and readers never crash', () => {
+  // What must hold whatever the damage: a log verify calls fine reads back whole; a reader that
+  // fails fails with ERR_CORRUPT (never another error), on a log verify does not call fine; what
+  // a reader returns is the log's records from the first, in order, each with its own payload
+  // (readAllSafe checks the payloads: a wrong one comes back as its error); recovery keeps at least
+  // what a reader could read.
+  it('random damage anywhere (fuzz): verify, recovery and readers never crash and agree on what is damaged', () => {
     const rand = prng(77);
+    const first = (n: number) => Array.from({ length: n }, (_, i) => i);
+    /** `records`: how many the log holds if undamaged. */
+    const agree = (what: string, records: number, report: ReturnType<typeof verifyLog>, read: ReturnType<typeof readAllSafe>) => {
+      expect(read.seqs, what).toEqual(first(read.seqs.length));
+      if (report.ok) expect(read, `${what}: verify called the log fine`).toEqual({ seqs: first(records), error: undefined });
+      if (read.error !== undefined) {
+        expect(read.error, what).toBeInstanceOf(LogCorruptError);
+        expect(report.ok, `${what}: a reader failed (${(read.error as Error).message})`).toBe(false);
+      }
+    };
     for (let t = 0; t < 25; t++) {
       const dir = copyLog(base.dir);
       const segs = listSegments(dir);
@@ -219,14 +234,20 @@ describe('fault injection', () => {
       else if (kind === 1) truncateSync(seg, Math.floor(rand() * size));
       else if (kind === 2) patch(seg, Math.floor(rand() * (size - 512)), new Uint8Array(512).map(() => Math.floor(rand() * 256)));
       else patch(seg, Math.floor(rand() * (size / 4096)) * 4096, new Uint8Array(4096));
-      verifyLog(dir);
-      readAllSafe(dir);
+      const what = `case ${t} (damage kind ${kind})`;
+      const read = readAllSafe(dir);
+      agree(what, 1500, verifyLog(dir), read);
+      let next: number | undefined;
       try {
-        LogWriter.open(dir, { codec: 'string' }).close();
+        const w = LogWriter.open(dir, { codec: 'string' });
+        next = w.nextSequence;
+        w.close();
       } catch (err) {
-        expect(err).toMatchObject({ code: 'ERR_CORRUPT' });
+        expect(err, what).toMatchObject({ code: 'ERR_CORRUPT' });
       }
-      readAllSafe(dir);
+      if (next !== undefined) expect(next, `${what}: recovery kept fewer records than a reader read`).toBeGreaterThanOrEqual(read.seqs.length);
+      // Recovery cut the tail at the first damaged record: the log now ends before `next`.
+      agree(`${what}, after recovery`, next ?? 1500, verifyLog(dir), readAllSafe(dir));
     }
   });
 });

@@ -208,24 +208,42 @@ void Futex(const std::string& dir) {
   // A value that differs returns at once; an unchanged one times out.
   CHECK_EQ(futex::Wait(word, 99, 1000000000), futex::WaitResult::kWoken);
   CHECK_EQ(futex::Wait(word, 0, 2000000), futex::WaitResult::kTimedOut);
-  // A second mapping of the same file wakes a sleeper on the first (the shared key is the file).
+  // A second mapping of the same file wakes a sleeper on the first (the shared key is the file),
+  // with one wake: the sleeper is either queued on the futex or sees the new value when it tries.
+  // Timed: woken within kWake of the store and wake, far below its deadline (kDeadline), where a
+  // sleeper whose wake was lost would find the new value and return as if woken.
+  constexpr auto kWake = std::chrono::milliseconds(200);
+  constexpr auto kDeadline = std::chrono::milliseconds(2000);
   auto other = shm::Open(dir + "/futex", shm::OpenOptions{});
   CHECK_EQ(other.code, shm::Code::kOk);
   auto* other_word = reinterpret_cast<uint32_t*>(other.mapping->base + layout::kTailOffset);
-  std::atomic<bool> woke{false};
+  using Clock = std::chrono::steady_clock;
+  std::atomic<bool> parked{false};
+  std::atomic<Clock::rep> woke_at{0};
   std::thread sleeper([&] {
-    while (std::atomic_ref<uint32_t>(*word).load(std::memory_order_acquire) == 0) futex::Wait(word, 0, -1);
-    woke.store(true);
+    const auto deadline = Clock::now() + kDeadline;
+    // Relaxed: only tells the waker the sleeper is about to wait; the futex's value check, not this
+    // flag, is what makes the wake safe.
+    parked.store(true, std::memory_order_relaxed);
+    for (auto now = Clock::now(); now < deadline; now = Clock::now()) {
+      // Acquire: pairs with the waker's release store of the word.
+      if (std::atomic_ref<uint32_t>(*word).load(std::memory_order_acquire) != 0) break;
+      futex::Wait(word, 0, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
+    }
+    woke_at.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);  // read after join()
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Bounded poll for the sleeper to park (no sleep "long enough"); 5 s on a loaded machine.
+  for (int k = 0; k < 50000 && !parked.load(std::memory_order_relaxed); ++k) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  CHECK(parked.load(std::memory_order_relaxed));
+  const auto woken = Clock::now();
+  // Release: the sleeper's acquire load of the word sees 1 after it wakes.
   std::atomic_ref<uint32_t>(*other_word).store(1, std::memory_order_release);
-  // Wake until it is awake (it may not have been asleep yet at the first wake).
-  for (int k = 0; k < 5000 && !woke.load(); ++k) {
-    futex::Wake(other_word);
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
+  futex::Wake(other_word);
   sleeper.join();
-  CHECK(woke.load());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration(woke_at.load(std::memory_order_relaxed)) - woken.time_since_epoch()).count();
+  if (ms >= kWake.count()) {
+    ringwire::test::Fail(__FILE__, __LINE__, "the futex sleeper woke " + std::to_string(ms) + " ms after the wake (bound " + std::to_string(kWake.count()) + " ms: a lost wake?)");
+  }
   CHECK_EQ(shm::Unlink(dir + "/futex", true).code, shm::Code::kOk);
 }
 

@@ -2,6 +2,7 @@
 // the workers run the built library (dist/), the test thread runs lib/.
 import { describe, expect, it } from 'vitest';
 import { Channel, pipeline, PipelineError, StageRegistry, type PipelineSummary } from '../../lib/index.js';
+import { waitFor } from '../helpers/workers.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
 
@@ -216,10 +217,7 @@ describe('pipeline: backpressure, stats, close and abort', () => {
       capacity,
     });
     let live: ReturnType<typeof p.stats> | undefined;
-    while (delivered < N / 2) {
-      await new Promise((r) => setTimeout(r, 5));
-      live ??= delivered > 100 ? p.stats() : undefined;
-    }
+    expect(await waitFor(() => (live ??= delivered > 100 ? p.stats() : undefined) !== undefined && delivered >= N / 2, 60_000)).toBe(true);
     const summary = await p.done;
     expect(delivered).toBe(N);
     // Rings: source → stage 1 (1), stage 1 → stage 2 (2), stage 2 → sink (2): 5 rings of 4 KiB;
@@ -249,10 +247,11 @@ describe('pipeline: backpressure, stats, close and abort', () => {
     // Wait (bounded) until the queues are full; then all stages have counted messages.
     await p.ready;
     let s = p.stats();
-    for (let k = 0; k < 2000 && !(s.stages[1]!.out > 0 && s.stages[0]!.queued.bytes > 0); k++) {
-      await new Promise((r) => setTimeout(r, 5));
+    const full = () => {
       s = p.stats();
-    }
+      return s.stages[0]!.in > 0 && s.stages[1]!.out > 0 && s.stages[0]!.queued.bytes > 0;
+    };
+    expect(await waitFor(full)).toBe(true);
     expect(s.state).toBe('running');
     expect(s.stages.map((x) => x.name)).toEqual(['first', 'second']);
     expect(s.stages[0]!.in).toBeGreaterThan(0);
@@ -275,7 +274,7 @@ describe('pipeline: backpressure, stats, close and abort', () => {
       stages: [{ module: fixture('inc'), workers: 2 }],
       sink: (v) => void got.push(v),
     });
-    while (got.length < 1000) await new Promise((r) => setTimeout(r, 2));
+    expect(await waitFor(() => got.length >= 1000)).toBe(true);
     const summary = await p.close();
     // Every value the source produced went through, exactly once.
     expect(got.length).toBe(produced);
@@ -293,7 +292,7 @@ describe('pipeline: backpressure, stats, close and abort', () => {
     await p.ready;
     expect(p.stats().state).toBe('running');
     for (let i = 0; i < 100; i++) await tx.send(i);
-    for (let k = 0; k < 2000 && got.length < 100; k++) await new Promise((r) => setTimeout(r, 2));
+    expect(await waitFor(() => got.length >= 100)).toBe(true);
     const summary = await p.close(); // the source never ended: close() interrupts the wait
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     expect(summary.produced).toBe(100);
@@ -309,7 +308,7 @@ describe('pipeline: backpressure, stats, close and abort', () => {
       stages: [{ module: fixture('inc') }, { module: fixture('spin-forever') }],
       sink: () => void sunk++,
     });
-    for (let k = 0; k < 200 && p.stats().stages[0]!.out === 0; k++) await new Promise((r) => setTimeout(r, 5));
+    expect(await waitFor(() => p.stats().stages[0]!.out > 0)).toBe(true);
     await p.abort(new Error('enough'));
     const err = await p.done.then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(PipelineError);

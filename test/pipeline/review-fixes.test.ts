@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { pipeline, PipelineError } from '../../lib/index.js';
+import { waitFor } from '../helpers/workers.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
 const DIST = new URL('../../dist/index.js', import.meta.url).pathname;
@@ -34,7 +35,7 @@ describe('pipeline review regressions', () => {
       },
       capacity: 4096, // the rings fill: the source waits for room when close() comes
     });
-    while (got < 500) await new Promise((r) => setTimeout(r, 5));
+    expect(await waitFor(() => got >= 500)).toBe(true);
     const summary = await p.close();
     expect(pulled).toBeLessThan(1e6);
     expect(got).toBe(pulled);
@@ -57,8 +58,14 @@ describe('pipeline review regressions', () => {
       const p = pipeline({ source: src(), stages: [{ module: fx('spin-forever'), name: 's' }], sink: () => {} });
       await p.ready;
       // The old worker is stuck in its handler: it never pauses, so the swap waits in its hand-over.
-      const sw = p.swap('s', fx('version2')).then(() => 'swapped', (e) => e.code);
-      await new Promise((r) => setTimeout(r, 1500));
+      const loaded = new Int32Array(new SharedArrayBuffer(4));
+      const sw = p.swap('s', fx('version2'), { options: { loaded: loaded.buffer } }).then(() => 'swapped', (e) => e.code);
+      // Polled (bounded): the new version passed its health check (standby follows at once). The
+      // swap polls for standby on 2 ms timers, set before the 50 ms one below and so run before it:
+      // by then it has seen standby and started the hand-over.
+      for (let k = 0; k < 10000 && Atomics.load(loaded, 0) === 0; k++) await new Promise((r) => setTimeout(r, 1));
+      if (Atomics.load(loaded, 0) === 0) throw new Error('the new version did not load within 10 s');
+      await new Promise((r) => setTimeout(r, 50));
       await p.abort();
       console.log(await sw, await p.done.then(() => 'resolved', (e) => e.code));`);
     expect(r.stdout.trim()).toBe('ERR_PIPELINE_STATE ERR_ABORTED');

@@ -5,6 +5,7 @@
 // Sized for a small shared machine (two cores): the main run is 10 M messages of 0..64 bytes.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
+import { DEADLINE_MS, MAX_SLOW_IN_LONG_RUNS, WAKE_MS } from '../helpers/waits.js';
 import { runWorker } from '../helpers/workers.js';
 
 interface Run {
@@ -21,7 +22,8 @@ const LIMIT_MS = 100_000;
 
 async function stress(run: Run) {
   const ch = Channel.create<Uint8Array>({ capacity: run.capacity, codec: 'bytes' });
-  const common = { handle: ch.handle, seed: run.seed, min: run.min, max: run.max, limitMs: LIMIT_MS };
+  // Each blocking call is timed by the workers (test/fixtures/slow-calls.mjs): lost wakes fail the run.
+  const common = { handle: ch.handle, seed: run.seed, min: run.min, max: run.max, limitMs: LIMIT_MS, waitMs: DEADLINE_MS, wakeMs: WAKE_MS, maxSlow: MAX_SLOW_IN_LONG_RUNS };
   const [consumed, produced] = await Promise.all([
     runWorker('stress-consumer.mjs', { ...common, mode: run.consumer }, LIMIT_MS + 10_000),
     runWorker('stress-producer.mjs', { ...common, mode: run.producer, count: run.count }, LIMIT_MS + 10_000),
@@ -42,7 +44,7 @@ describe('stress: producer and consumer workers', () => {
     expect(stats.received.dropped).toBe(0);
   });
 
-  it('async API: 60 k messages of 0..3000 bytes (fragmented ones included) with await send / for await', async () => {
+  it('async API: 60 k messages of 0..3000 bytes (fragmented ones included) with await send / await recv', async () => {
     const run: Run = { capacity: 1 << 12, count: 60_000, min: 0, max: 3000, seed: 0xa5, producer: 'async', consumer: 'async' };
     const { consumed, produced, stats } = await stress(run);
     expect(consumed).toMatchObject({ received: run.count, bad: 0 });

@@ -4,13 +4,15 @@
 //
 // The addon's producer and consumer do not wake a parked JS peer by themselves (C++ cannot
 // Atomics.notify): whoever drives them does, as test/fixtures/actor.mjs does across threads and
-// `wakeSender` does here in one thread.
+// `wakeSender` does here in one thread. The TS side's waits are timed (SlowCalls): a wake the C++
+// side's driver fails to send holds a call until its deadline, which fails the test within seconds.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel, type CodecName } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
 import { native } from '../../lib/native.js';
 import { headOf, setPositions, tailOf, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
+import { DEADLINE_MS, SlowCalls } from '../helpers/waits.js';
 import { Actor, outcome } from '../helpers/workers.js';
 
 const memOf = (ch: Channel<any>) => new Uint8Array(ch.handle.buffer, ch.handle.byteOffset);
@@ -146,14 +148,16 @@ describe('TS producer -> C++ consumer (one thread)', () => {
       const seed = capacity ^ max;
       const count = max > 5000 ? 150 : 1500;
       let consumed = 0;
-      for (let i = 0; i < count; i++) {
+      const slow = new SlowCalls();
+      for (let i = 0; i < count && !slow.tooMany; i++) {
         const m = seq.message(i, seed, min, max);
         if (m.length <= L.maxRecordPayload(capacity)) {
           while (!tx.trySend(m)) consumed += consumer.consume(consumed, i - consumed, seed, min, max);
           continue;
         }
-        // Fragmented: send() streams it while the C++ consumer (this thread) makes room.
-        const sending = outcome(tx.send(m, { timeout: 10_000 }));
+        // Fragmented: send() streams it, parking for room, while the C++ consumer (this thread)
+        // makes room and wakes it.
+        const sending = outcome(slow.time(() => tx.send(m, { timeout: DEADLINE_MS })));
         let settled = false;
         void sending.then(() => (settled = true));
         for (let k = 0; k < 100_000 && !settled; k++) {
@@ -163,6 +167,7 @@ describe('TS producer -> C++ consumer (one thread)', () => {
         }
         expect((await sending).error).toBeUndefined();
       }
+      slow.expectFew('fragmented sends');
       for (let k = 0; k < 1000 && consumed < count; k++) consumed += consumer.consume(consumed, count - consumed, seed, min, max);
       expect(consumed).toBe(count);
       expect(headOf(ch)).toBe(tailOf(ch));
@@ -203,17 +208,21 @@ describe('across threads', () => {
     let got = 0;
     let bad = 0;
     const end = Date.now() + 60_000;
-    while (got < count && Date.now() < end) {
+    const slow = new SlowCalls();
+    while (got < count && Date.now() < end && !slow.tooMany) {
       const n = rx.drain((view, offset, length) => {
         if (!seq.check(view, length, got, 31, 0, 1000, offset)) bad++;
         got++;
       }, 1000);
       if (n === 0 && got < count) {
-        const m = await rx.recv({ timeout: 30_000 });
+        const m = await slow.time(() => rx.recv({ timeout: DEADLINE_MS }));
         if (!seq.check(m, m.length, got, 31, 0, 1000)) bad++;
         got++;
       }
     }
+    slow.expectFew('recv() calls');
+    expect(slow.calls).toBeGreaterThan(0);
+    expect(ch.stats().received.parks).toBeGreaterThan(0);
     expect((await producing).value).toBe(count);
     expect(got).toBe(count);
     expect(bad).toBe(0);
@@ -226,7 +235,10 @@ describe('across threads', () => {
     await actor.call('sleep', [0]); // started
     const count = 3000;
     const consuming = outcome(actor.call('nativeConsume', [0, count, 32, 0, 100_000]));
-    for (let i = 0; i < count; i++) tx.sendSync(seq.message(i, 32, 0, 100_000), { timeout: 30_000 });
+    const slow = new SlowCalls();
+    for (let i = 0; i < count && !slow.tooMany; i++) await slow.time(() => tx.sendSync(seq.message(i, 32, 0, 100_000), { timeout: DEADLINE_MS }));
+    slow.expectFew('sendSync calls');
+    expect(ch.stats().sent.parks).toBeGreaterThan(0);
     expect(await consuming).toEqual({ value: count });
     expect(ch.stats().sent.messages).toBe(count);
   });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
 import { native } from '../../lib/native.js';
+import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 // @ts-expect-error: plain JS module without types
 import * as jsSeq from '../fixtures/sequence.mjs';
@@ -122,14 +123,19 @@ describe('sequence', () => {
     expect(() => consumer.consume(0, 2, 1, 10, 200)).toThrow(expect.objectContaining({ code: 'ERR_SEQUENCE' }));
   });
 
-  it('sizes used elsewhere stay within one record when they must', () => {
-    // A guard on the helpers' own arithmetic: size() never leaves [min, max].
-    const rand = seq.prng(9);
-    for (let t = 0; t < 10_000; t++) {
-      const min = seq.between(rand, 0, 100);
-      const max = min + seq.between(rand, 0, L.maxRecordPayload(1024));
-      const n = seq.size(Math.floor(rand() * 2 ** 32), t, min, max);
-      expect(n >= min && n <= max).toBe(true);
+  // The cross-checks above send every size in RANGES as one record (capacity 4096): the ring
+  // must write a message of up to maxRecordPayload bytes as one record and fragment only past it.
+  it('a message of maxRecordPayload bytes is one record and one byte more is fragmented; RANGES stay within one record', () => {
+    for (const capacity of [1024, 4096]) {
+      const max = L.maxRecordPayload(capacity);
+      for (const [n, type] of [[max, L.TYPE_MESSAGE], [max + 1, L.TYPE_FRAG_FIRST]] as const) {
+        const ch = Channel.create({ capacity, codec: 'bytes' });
+        expect(ch.sender().trySend(seq.message(0, 0, n, n))).toBe(true);
+        const header = words(ch).subarray(L.CONTROL_BYTES >> 2);
+        expect({ capacity, n, type: header[1] }).toEqual({ capacity, n, type });
+        if (type === L.TYPE_MESSAGE) expect(header[0]).toBe(n);
+      }
     }
+    expect(Math.max(...RANGES.map(([, max]) => max))).toBeLessThanOrEqual(L.maxRecordPayload(4096));
   });
 });

@@ -1,6 +1,10 @@
 // Waiting: sync calls block the thread (Atomics.wait), async ones do not (Atomics.waitAsync plus a
 // timer); both spin briefly, then park and are woken by the peer. Timeouts (ERR_TIMEOUT), abort
 // signals (ERR_ABORTED), and the event loop staying alive while an async call waits.
+//
+// Every wake is timed: the peer publishes once the park word says the side sleeps, and the side
+// must resume within WAKE_MS of that publish (test/helpers/waits.ts), far below its deadline, so a
+// lost wake fails on that bound instead of passing slowly.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,11 +14,10 @@ import { parkSync } from '../../lib/wait.js';
 import * as L from '../../lib/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
-import { Actor, outcome, waitFor } from '../helpers/workers.js';
+import { DEADLINE_MS, expectWoken, now, RX_PARKED, SlowCalls, TX_PARKED, untilParked, WAKE_MS } from '../helpers/waits.js';
+import { Actor, outcome } from '../helpers/workers.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
-const TX_PARKED = L.TX_PARKED_OFFSET >> 2;
-const RX_PARKED = L.RX_PARKED_OFFSET >> 2;
 
 let actor: Actor | undefined;
 afterEach(async () => {
@@ -28,10 +31,12 @@ describe('sync waits across a worker', () => {
     const rx = ch.receiver();
     actor = new Actor(ch.handle);
     await actor.call('claim', ['sender']);
-    const later = actor.call('sendLater', [200, [{ hello: 'world' }, 2]]);
-    expect(rx.recvSync({ timeout: 30_000 })).toEqual({ hello: 'world' });
-    expect(rx.recvSync({ timeout: 30_000 })).toBe(2);
-    expect(await later).toBe(2);
+    // The worker sends once this thread is parked in recvSync.
+    const later = outcome(actor.call('afterWord', [RX_PARKED, 'sendSync', [[{ hello: 'world' }, 2]]]));
+    expect(rx.recvSync({ timeout: DEADLINE_MS })).toEqual({ hello: 'world' });
+    expectWoken(actor.publishedAt(), now(), 'recvSync');
+    expect(rx.recvSync({ timeout: DEADLINE_MS })).toBe(2);
+    expect(await later).toEqual({ value: 2 });
     expect(ch.stats().received.parks).toBeGreaterThanOrEqual(1);
   });
 
@@ -43,11 +48,11 @@ describe('sync waits across a worker', () => {
     let sent = 0;
     while (tx.trySend(seq.message(sent, 11, 0, 200))) sent++;
     // The worker waits until this thread is parked, then receives everything.
-    const parked = actor.call('waitWord', [TX_PARKED, 1, 20_000]);
-    const received = actor.call('recvSequence', [0, sent + 20, 11, 0, 200]);
-    for (let k = 0; k < 20; k++) tx.sendSync(seq.message(sent + k, 11, 0, 200), { timeout: 30_000 });
-    expect(await parked).toBe(true);
-    expect(await received).toBe(sent + 20);
+    const received = outcome(actor.call('afterWord', [TX_PARKED, 'recvSequence', [0, sent + 20, 11, 0, 200]]));
+    tx.sendSync(seq.message(sent, 11, 0, 200), { timeout: DEADLINE_MS });
+    expectWoken(actor.publishedAt(), now(), 'sendSync');
+    for (let k = 1; k < 20; k++) tx.sendSync(seq.message(sent + k, 11, 0, 200), { timeout: 30_000 });
+    expect(await received).toEqual({ value: sent + 20 });
     expect(ch.stats().sent.parks).toBeGreaterThanOrEqual(1);
     expect(Atomics.load(words(ch), TX_PARKED)).toBe(0);
   });
@@ -57,10 +62,21 @@ describe('sync waits across a worker', () => {
     const rx = ch.receiver();
     actor = new Actor(ch.handle);
     await actor.call('claim', ['sender']);
-    const sending = actor.call('sendSequence', [0, 500, 12, 0, 300, 'sync']);
     const w = words(ch);
-    expect(await waitFor(() => Atomics.load(w, TX_PARKED) === 1)).toBe(true);
-    for (let i = 0; i < 500; i++) {
+    // Timed once: the ring full of sequence messages, the worker parks in sendSync for the next.
+    let filled = 0;
+    while (filled < 1000 && (await actor.call('trySend', [seq.message(filled, 12, 0, 300)]))) filled++;
+    const first = outcome(actor.call('timed', ['sendSequence', [filled, 1, 12, 0, 300, 'sync', DEADLINE_MS]]));
+    await untilParked(w, TX_PARKED);
+    const at = now();
+    let i = 0;
+    // Empties the ring (room for any message): the worker must wake at once.
+    expect(rx.drain((view, offset, length) => void expect(seq.check(view, length, i++, 12, 0, 300, offset)).toBe(true))).toBe(filled);
+    const { end } = (await first).value;
+    expectWoken(at, end, 'sendSync in the worker');
+    // Then 500 more, the worker parking whenever this thread falls behind.
+    const sending = actor.call('sendSequence', [filled + 1, 500, 12, 0, 300, 'sync']);
+    for (; i < filled + 501; i++) {
       const m = rx.recvSync({ timeout: 30_000 });
       expect(seq.check(m, m.length, i, 12, 0, 300)).toBe(true);
     }
@@ -74,13 +90,17 @@ describe('async waits', () => {
     const rx = ch.receiver();
     actor = new Actor(ch.handle);
     await actor.call('claim', ['sender']);
-    const got = rx.recv({ timeout: 30_000 });
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 5);
-    await actor.call('sendLater', [150, ['late']]);
+    const got = rx.recv({ timeout: DEADLINE_MS });
+    let resumed = 0;
+    void got.then(() => (resumed = now()));
+    // The worker sends only after a timer of this thread has run while recv is parked.
+    const ticked = new Int32Array(new SharedArrayBuffer(4));
+    const timer = setInterval(() => Atomics.store(ticked, 0, Atomics.load(words(ch), RX_PARKED)), 1);
+    const sent = outcome(actor.call('afterWord', [0, 'sendSync', [['late']], ticked]));
     expect(await got).toBe('late');
     clearInterval(timer);
-    expect(ticks).toBeGreaterThan(0); // the event loop ran while recv waited
+    expectWoken(actor.publishedAt(), resumed, 'recv()');
+    expect(await sent).toEqual({ value: 1 });
   });
 
   it('send() on a full ring resolves once a worker drains; queued sends keep their order and trySend yields to them', async () => {
@@ -90,43 +110,62 @@ describe('async waits', () => {
     await actor.call('claim', ['receiver']);
     let n = 0;
     while (tx.trySend(n)) n++;
-    const pending = Array.from({ length: 30 }, (_, k) => tx.send(n + k, { timeout: 30_000 }));
+    const pending = Array.from({ length: 30 }, (_, k) => outcome(tx.send(n + k, { timeout: DEADLINE_MS })));
+    let resumed = 0;
+    void pending[0]!.then(() => (resumed = now()));
     expect(tx.trySend(-1)).toBe(false); // earlier async sends go first
     expect(() => tx.sendSync(-1)).toThrow(code('ERR_SEND_PENDING'));
-    const all = actor.call('recvAll');
-    await Promise.all(pending);
+    const all = outcome(actor.call('afterWord', [TX_PARKED, 'recvAll', []]));
+    await pending[0];
+    expectWoken(actor.publishedAt(), resumed, 'send()');
+    expect(await Promise.all(pending)).toEqual(Array(30).fill({ value: undefined }));
     await tx.close();
-    expect(await all).toEqual(Array.from({ length: n + 30 }, (_, i) => i));
+    expect(await all).toEqual({ value: Array.from({ length: n + 30 }, (_, i) => i) });
   });
 
   it('recv() in this thread paired with send() in this thread: many messages through a small ring', async () => {
     const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes', spinMicros: 0 });
     const tx = ch.sender();
     const rx = ch.receiver();
-    const end = Date.now() + 60_000;
-    const producing = (async () => {
-      for (let i = 0; i < 2000 && Date.now() < end; i++) await tx.send(seq.message(i, 13, 0, 700), { timeout: 10_000 });
-      await tx.close();
-    })();
+    // Each side parks whenever the other is behind, and only the other's publish wakes it.
+    const slow = new SlowCalls();
+    const producing = outcome(
+      (async () => {
+        for (let i = 0; i < 2000 && !slow.tooMany; i++) await slow.time(() => tx.send(seq.message(i, 13, 0, 700), { timeout: DEADLINE_MS }));
+        await tx.close();
+      })(),
+    );
     let i = 0;
     let bad = 0;
-    for await (const m of rx) {
+    while (!slow.tooMany) {
+      const { value, error } = await outcome(slow.time(() => rx.recv({ timeout: DEADLINE_MS })));
+      if (error?.code === 'ERR_CHANNEL_CLOSED' || slow.tooMany) break;
+      if (error !== undefined) throw error;
+      const m = value!;
       if (!seq.check(m, m.length, i, 13, 0, 700)) bad++;
       i++;
     }
-    await producing;
+    const { sent, received } = ch.stats();
+    slow.expectFew('sends and recvs');
+    expect((await producing).error).toBeUndefined();
     expect(i).toBe(2000);
     expect(bad).toBe(0);
+    expect(sent.parks + received.parks).toBeGreaterThan(100);
   });
 
   it('recvSync while an async recv is pending is ERR_SEND_PENDING', async () => {
     const ch = Channel.create<number>({ capacity: 1024 });
     const tx = ch.sender();
     const rx = ch.receiver();
-    const pending = rx.recv({ timeout: 5000 });
+    const pending = rx.recv({ timeout: DEADLINE_MS });
+    let resumed = 0;
+    void pending.then(() => (resumed = now()));
     expect(() => rx.recvSync({ timeout: 10 })).toThrow(code('ERR_SEND_PENDING'));
+    await untilParked(words(ch), RX_PARKED);
+    const at = now();
     tx.trySend(5);
     expect(await pending).toBe(5);
+    expectWoken(at, resumed, 'recv()');
   });
 });
 
@@ -141,9 +180,14 @@ describe('empty messages that must wait for room', () => {
       let n = 0;
       while (tx.trySend(filler)) n++;
       while (tx.trySend(empty)) n++; // full even for an empty record
-      const sending = tx.send(empty, { timeout: 5000 });
-      setTimeout(() => rx.drain(() => undefined, n), 20);
+      const sending = tx.send(empty, { timeout: DEADLINE_MS });
+      let resumed = 0;
+      void sending.then(() => (resumed = now()));
+      await untilParked(words(ch), TX_PARKED);
+      const at = now();
+      expect(rx.drain(() => undefined, n)).toBe(n);
       await sending;
+      expectWoken(at, resumed, `send() of an empty ${codec} message`);
       expect(rx.tryRecv()).toEqual(empty);
       expect(rx.tryRecv()).toBeUndefined();
       expect(ch.stats().sent.messages).toBe(n + 1);
@@ -160,11 +204,11 @@ describe('empty messages that must wait for room', () => {
     while (tx.trySend(new Uint8Array(100))) n++;
     let empties = 0;
     while (tx.trySend(new Uint8Array(0))) empties++; // full even for an empty record
-    const all = actor.call('recvAll');
-    tx.sendSync(new Uint8Array(0), { timeout: 30_000 });
+    const all = outcome(actor.call<Uint8Array[]>('afterWord', [TX_PARKED, 'recvAll', []]));
+    tx.sendSync(new Uint8Array(0), { timeout: DEADLINE_MS });
+    expectWoken(actor.publishedAt(), now(), 'sendSync');
     await tx.close();
-    const got = (await all) as Uint8Array[];
-    expect(got.map((m) => m.length)).toEqual([...Array(n).fill(100), ...Array(empties + 1).fill(0)]);
+    expect((await all).value!.map((m) => m.length)).toEqual([...Array(n).fill(100), ...Array(empties + 1).fill(0)]);
   });
 });
 
@@ -221,8 +265,11 @@ describe('abort signals -> ERR_ABORTED', () => {
     const ac = new AbortController();
     const reason = new Error('user gave up');
     const waiting = outcome(rx.recv({ signal: ac.signal }));
-    setTimeout(() => ac.abort(reason), 20);
+    await untilParked(words(ch), RX_PARKED);
+    const at = now();
+    ac.abort(reason);
     expect((await waiting).error).toMatchObject({ code: 'ERR_ABORTED', name: 'RingwireError', cause: reason });
+    expectWoken(at, now(), 'recv() on abort');
     await expect(rx.recv({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
     // Still usable, and a message that is there wins over an aborted signal.
     tx.trySend(3);
@@ -237,8 +284,11 @@ describe('abort signals -> ERR_ABORTED', () => {
     while (tx.trySend(n)) n++;
     const ac = new AbortController();
     const waiting = outcome(tx.send(-1, { signal: ac.signal }));
-    setTimeout(() => ac.abort(), 20);
+    await untilParked(words(ch), TX_PARKED);
+    const at = now();
+    ac.abort();
     expect((await waiting).error).toMatchObject({ code: 'ERR_ABORTED' });
+    expectWoken(at, now(), 'send() on abort');
     await expect(tx.send(-2, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
     await tx.close();
     const got: number[] = [];
@@ -247,12 +297,16 @@ describe('abort signals -> ERR_ABORTED', () => {
   });
 
   it('a signal and a timeout together: whichever comes first', async () => {
-    const rx = Channel.create({ capacity: 1024 }).receiver();
+    const ch = Channel.create({ capacity: 1024 });
+    const rx = ch.receiver();
     const ac = new AbortController();
     await expect(rx.recv({ signal: ac.signal, timeout: 20 })).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
-    const waiting = outcome(rx.recv({ signal: ac.signal, timeout: 10_000 }));
-    setTimeout(() => ac.abort(), 10);
+    const waiting = outcome(rx.recv({ signal: ac.signal, timeout: DEADLINE_MS }));
+    await untilParked(words(ch), RX_PARKED);
+    const at = now();
+    ac.abort();
     expect((await waiting).error).toMatchObject({ code: 'ERR_ABORTED' });
+    expectWoken(at, now(), 'recv() on abort');
   });
 });
 
@@ -268,23 +322,31 @@ describe('a pending async call keeps the process alive', () => {
   }
 
   const peer = new URL('../fixtures/late-peer.mjs', import.meta.url).href;
-  // The worker is unref()'d: it does not keep the process alive, so only the pending call can.
-  it('recv(): the process waits for a message a worker sends after 200 ms', async () => {
+  /** Starts the late peer (unref()'d: it does not keep the process alive, only a pending call can). */
+  const startPeer = (role: string, extra = '') => `
+      const at = new Float64Array(new SharedArrayBuffer(8));
+      const woke = () => (performance.timeOrigin + performance.now() - at[0]).toFixed(1);
+      new Worker(new URL(${JSON.stringify(peer)}), { execArgv: [], workerData: { handle: ch.handle, role: '${role}', parkWord: ${role === 'sender' ? RX_PARKED : TX_PARKED}, at${extra} } }).unref();`;
+
+  // The peer, a worker, starts (tens of ms) after the script has run to its end: without the
+  // pending call the process would have exited by then.
+  it('recv(): the process waits for a message a worker sends once recv is parked', async () => {
     const r = await runNode(`
       import { Worker } from 'node:worker_threads';
       import { Channel } from ${JSON.stringify(dist)};
       const ch = Channel.create({ codec: 'string', capacity: 1024 });
       const rx = ch.receiver();
-      const message = 'delivered after 200 ms';
-      new Worker(new URL(${JSON.stringify(peer)}), { execArgv: [], workerData: { handle: ch.handle, role: 'sender', delayMs: 200, message } }).unref();
-      rx.recv({ timeout: 20000 }).then((m) => console.log('got:' + m), (e) => console.log('error:' + e.code));
+      ${startPeer('sender', ", message: 'delivered later'")}
+      rx.recv({ timeout: ${DEADLINE_MS} }).then((m) => console.log('got:' + m + '\\nwoke:' + woke()), (e) => console.log('error:' + e.code));
     `);
     expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toBe('got:delivered after 200 ms');
+    const [got, woke] = r.stdout.trim().split('\n');
+    expect(got).toBe('got:delivered later');
+    expect(Number(woke!.slice('woke:'.length)), `recv() woke ${woke} ms after the publish`).toBeLessThan(WAKE_MS);
     expect(r.code).toBe(0);
   });
 
-  it('send(): the process waits for room a worker makes after 200 ms', async () => {
+  it('send(): the process waits for room a worker makes once send is parked', async () => {
     const r = await runNode(`
       import { Worker } from 'node:worker_threads';
       import { Channel } from ${JSON.stringify(dist)};
@@ -292,11 +354,13 @@ describe('a pending async call keeps the process alive', () => {
       const tx = ch.sender();
       let n = 0;
       while (tx.trySend(new Uint8Array(100))) n++;
-      new Worker(new URL(${JSON.stringify(peer)}), { execArgv: [], workerData: { handle: ch.handle, role: 'receiver', delayMs: 200 } }).unref();
-      tx.send(new Uint8Array(100), { timeout: 20000 }).then(() => console.log('sent after ' + n), (e) => console.log('error:' + e.code));
+      ${startPeer('receiver')}
+      tx.send(new Uint8Array(100), { timeout: ${DEADLINE_MS} }).then(() => console.log('sent after ' + n + '\\nwoke:' + woke()), (e) => console.log('error:' + e.code));
     `);
     expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toMatch(/^sent after \d+$/);
+    const [sent, woke] = r.stdout.trim().split('\n');
+    expect(sent).toMatch(/^sent after \d+$/);
+    expect(Number(woke!.slice('woke:'.length)), `send() woke ${woke} ms after the publish`).toBeLessThan(WAKE_MS);
     expect(r.code).toBe(0);
   });
 
@@ -306,7 +370,7 @@ describe('a pending async call keeps the process alive', () => {
       import { Channel } from ${JSON.stringify(dist)};
       const ch = Channel.create({ codec: 'string', capacity: 1024 });
       const rx = ch.receiver();
-      new Worker(new URL(${JSON.stringify(peer)}), { execArgv: [], workerData: { handle: ch.handle, role: 'sender', delayMs: 200, message: 'late' } }).unref();
+      ${startPeer('sender', ", message: 'late'")}
       rx.recv({ timeout: 0 }).then((m) => console.log('got:' + m), (e) => console.log('error:' + e.code));
       console.log('done:' + ch.capacity);
     `);
@@ -322,10 +386,14 @@ describe('parking', () => {
     const tx = ch.sender();
     const rx = ch.receiver();
     const w = words(ch);
-    const waiting = rx.recv({ timeout: 10_000 });
-    expect(await waitFor(() => Atomics.load(w, RX_PARKED) === 1)).toBe(true);
+    const waiting = rx.recv({ timeout: DEADLINE_MS });
+    let resumed = 0;
+    void waiting.then(() => (resumed = now()));
+    await untilParked(w, RX_PARKED);
+    const at = now();
     tx.trySend(42);
     expect(await waiting).toBe(42);
+    expectWoken(at, resumed, 'recv()');
     expect(Atomics.load(w, RX_PARKED)).toBe(0);
     expect(ch.stats().received.parks).toBeGreaterThanOrEqual(1);
   });
@@ -333,7 +401,7 @@ describe('parking', () => {
   // (store of its position, check of our park word, wake) runs inside our re-check window, after
   // our park store and before we sleep, and frees too little. We then sleep; the peer's next
   // publish must still find our park word set and wake us. A waker that clears the park word
-  // (one wake per park) loses that second wake: we would sleep until the deadline.
+  // (one wake per park) loses that second wake: we would sleep until a slice ends or the deadline.
   it('litmus: a peer publish racing with the re-check does not leave the sleeper unparked', async () => {
     const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
     const w = words(ch);
@@ -343,12 +411,13 @@ describe('parking', () => {
     while (tx.trySend(new Uint8Array(100))) filled++;
     actor = new Actor(ch.handle);
     await actor.call('sleep', [0]);
-    // Posted now (this thread blocks below), run in order by the worker while this thread sleeps:
-    // look at our park word, then take the receiver role and drain.
-    const slept = actor.call('sleep', [300]);
-    const peeked = actor.call('peek', [TX_PARKED]);
-    const claimed = actor.call('claim', ['receiver']);
-    const drained = actor.call('drain', [1000]);
+    // Set by onPark, right before we sleep. Posted now (this thread blocks below) and run in order
+    // by the worker: once we are about to sleep, look at our park word, then take the receiver role
+    // and drain (the publish that must wake us).
+    const sleeping = new Int32Array(new SharedArrayBuffer(4));
+    const peeked = outcome(actor.call('afterWord', [0, 'peek', [TX_PARKED], sleeping]));
+    const claimed = outcome(actor.call('claim', ['receiver']));
+    const drained = outcome(actor.call('afterWord', [0, 'drain', [1000], sleeping]));
     let calls = 0;
     const site = { i32: w, waiter: ch.mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
     const ready = () => {
@@ -361,10 +430,12 @@ describe('parking', () => {
       }
       return Atomics.load(w, L.HEAD_OFFSET >> 2) >= 600;
     };
-    parkSync(site, ready, () => Atomics.load(w, L.HEAD_OFFSET >> 2), 0, performance.now() + 10_000, 'litmus', 10_000, () => undefined);
-    await Promise.all([slept, claimed]);
-    expect(await peeked).toBe(1); // asleep with the park word set
-    expect(await drained).toBe(filled - 1);
+    const onPark = () => Atomics.store(sleeping, 0, 1);
+    parkSync(site, ready, () => Atomics.load(w, L.HEAD_OFFSET >> 2), 0, performance.now() + DEADLINE_MS, 'litmus', DEADLINE_MS, onPark);
+    expectWoken(actor.publishedAt(), now(), 'the litmus sleeper');
+    expect(await claimed).toEqual({ value: 'receiver' });
+    expect(await peeked).toEqual({ value: 1 }); // asleep with the park word set
+    expect(await drained).toEqual({ value: filled - 1 });
     expect(Atomics.load(w, TX_PARKED)).toBe(0); // and it took it down on waking
   });
 });

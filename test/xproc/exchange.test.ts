@@ -2,6 +2,7 @@
 // every message is checked for order, size and bytes, and both sides' checksums must agree.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
+import { MAX_SLOW_IN_LONG_RUNS, WAKE_MS } from '../helpers/waits.js';
 import { run, uniqueName } from './helpers.js';
 
 async function exchange(o: { count: number; min: number; max: number; capacity: number; wait: 'sync' | 'async'; rxWait?: 'sync' | 'async' }) {
@@ -9,7 +10,7 @@ async function exchange(o: { count: number; min: number; max: number; capacity: 
   const ch = Channel.open(name, { create: true, capacity: o.capacity, codec: 'bytes' });
   await ch.close();
   try {
-    const common = { name, count: o.count, seed: 0x5eed, min: o.min, max: o.max };
+    const common = { name, count: o.count, seed: 0x5eed, min: o.min, max: o.max, wakeMs: WAKE_MS, maxSlow: MAX_SLOW_IN_LONG_RUNS };
     const [rx, tx] = await Promise.all([
       run('pump.mjs', { ...common, role: 'rx', wait: o.rxWait ?? o.wait }, 170_000),
       run('pump.mjs', { ...common, role: 'tx', wait: o.wait }, 170_000),
