@@ -2,22 +2,13 @@
 // the JS error class so C++ throws RingwireError with a code.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { RingwireError } from './errors.js';
+import { RingwireError, RingwireRangeError, RingwireTypeError } from './errors.js';
 
 export interface NativeAddon {
   constants: Record<string, number>;
   status: { OK: number; FULL: number; EMPTY: number; TOO_LARGE: number; CORRUPT: number };
-  setErrorClass(cls: unknown): void;
-  initRing(memory: Uint8Array, capacity: number, maxMessageBytes: number, codec: number): void;
-  NativeProducer: new (memory: Uint8Array) => {
-    tryWrite(message: Uint8Array): number;
-    produce(first: number, count: number, seed: number, minSize: number, maxSize: number): number;
-    consumerParked(): boolean;
-  };
-  NativeConsumer: new (memory: Uint8Array) => {
-    read(): Uint8Array | null;
-    consume(first: number, count: number, seed: number, minSize: number, maxSize: number): number;
-  };
+  /** Registers the classes C++ throws: RingwireError(code, message), RingwireTypeError, RingwireRangeError. */
+  setErrorClass(error: unknown, typeError: unknown, rangeError: unknown): void;
   /** A channel file mapped by C++ (cpp/addon/shm_binding.cc; lib/shm.ts wraps it). */
   ShmChannel: new (
     path: string,
@@ -67,7 +58,7 @@ export function native(): NativeAddon {
         { cause: err },
       );
     }
-    addon.setErrorClass(RingwireError);
+    addon.setErrorClass(RingwireError, RingwireTypeError, RingwireRangeError);
   }
   return addon;
 }

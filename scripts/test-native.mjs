@@ -1,13 +1,18 @@
 // Builds and runs the C++ tests of the ring core (test/native) with assertions on: `npm run test:native`.
-// Release flags without NDEBUG (-O2); the sanitizer builds are scripts/sanitizers.sh.
+// Release flags without NDEBUG (-O2); the sanitizer builds are scripts/sanitizers.sh. Also builds the
+// test-only addon (test/native/addon: NativeProducer / NativeConsumer) into build/test-addon, which
+// the vitest suite loads (test/helpers/testing-addon.ts); `--addon-only` builds just that.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildFromSource } from './build-native.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'test', 'native');
 // build/ is shared with cmake-js, whose clean step removes it whole; RINGWIRE_BUILD_ROOT moves ours.
-const build = join(process.env.RINGWIRE_BUILD_ROOT || join(root, 'build'), 'native-tests');
+const buildRoot = process.env.RINGWIRE_BUILD_ROOT || join(root, 'build');
+const build = join(buildRoot, 'native-tests');
+const testAddonDir = join(buildRoot, 'test-addon');
 
 function has(cmd, args = ['--version']) {
   return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
@@ -36,6 +41,11 @@ function run(cmd, args, what) {
   }
 }
 
+if (buildFromSource(['--out', testAddonDir, '--CDRINGWIRE_TEST_ADDON=ON']) !== 0) {
+  console.error('ringwire: building the test-only addon (test/native/addon) failed.');
+  process.exit(1);
+}
+if (process.argv.includes('--addon-only')) process.exit(0);
 run('cmake', ['-S', source, '-B', build, '-DCMAKE_BUILD_TYPE=Release'], 'configuring test/native');
 run('cmake', ['--build', build, '-j2'], 'building test/native');
 run('ctest', ['--test-dir', build, '--output-on-failure'], 'the C++ tests');

@@ -1,50 +1,13 @@
-// Module entry: constants (checked against lib/layout.ts by a test), error class registration,
-// and the bindings of the other files in this folder.
+// Module entry: constants (checked against lib/core/layout.ts by a test), error class
+// registration (common.cc), and the bindings of the other files in this folder.
 #include "addon.h"
 
-#include "layout.h"
-#include "ring.h"
+#include "ring/layout.h"
+#include "ring/ring.h"
 
 namespace ringwire::addon {
 
-Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
-  auto* data = env.GetInstanceData<EnvData>();
-  if (data != nullptr && !data->error_class.IsEmpty()) {
-    Napi::Object err = data->error_class.New({Napi::String::New(env, code), Napi::String::New(env, message)});
-    return Napi::Error(env, err);
-  }
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  return err;
-}
-
-Napi::Uint8Array Uint8ArrayArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
-  if (info.Length() <= index || !info[index].IsTypedArray() ||
-      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a Uint8Array");
-  }
-  return info[index].As<Napi::Uint8Array>();
-}
-
-uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* what, uint32_t max) {
-  if (info.Length() <= index || !info[index].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  }
-  double v = info[index].As<Napi::Number>().DoubleValue();
-  if (!(v >= 0 && v <= double(max)) || v != double(uint64_t(v))) {
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer from 0 to " + std::to_string(max) +
-                                                ", got " + info[index].ToString().Utf8Value());
-  }
-  return uint32_t(v);
-}
-
 namespace {
-
-Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "errorClass must be a function");
-  info.Env().GetInstanceData<EnvData>()->error_class = Napi::Persistent(info[0].As<Napi::Function>());
-  return info.Env().Undefined();
-}
 
 Napi::Object Constants(Napi::Env env) {
   using namespace layout;
@@ -111,7 +74,7 @@ Napi::Object Constants(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new EnvData());  // freed by Node when this environment (thread) goes away
   exports.Set("constants", Constants(env));
-  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClasses, "setErrorClass"));
   Napi::Object status = Napi::Object::New(env);
   status.Set("OK", int32_t(Status::kOk));
   status.Set("FULL", int32_t(Status::kFull));
@@ -119,7 +82,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   status.Set("TOO_LARGE", int32_t(Status::kTooLarge));
   status.Set("CORRUPT", int32_t(Status::kCorrupt));
   exports.Set("status", status);
-  InitRingBindings(env, exports);
   InitShmBindings(env, exports);
   InitLogBindings(env, exports);
   return exports;

@@ -8,11 +8,9 @@
 // handed to JS, by the background threads and by waiters, and is unmapped when the last of them
 // lets go. close() detaches the ArrayBuffer first, so a JS view can never reach unmapped memory.
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,9 +25,10 @@
 #include <thread>
 
 #include "addon.h"
-#include "log_format.h"
-#include "log_scan.h"
-#include "shm.h"
+#include "log/format.h"
+#include "log/scan.h"
+#include "shm/futex.h"
+#include "shm/shm.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels say EINVAL and we touch pages instead
@@ -60,12 +59,6 @@ Napi::Error SysError(Napi::Env env, const char* code, const std::string& what, i
 }
 
 uint32_t* WordAt(Mapping& m, size_t offset) { return reinterpret_cast<uint32_t*>(m.addr + offset); }
-
-long Futex(uint32_t* addr, int op, uint32_t val, const timespec* timeout) {
-  // Not FUTEX_PRIVATE_FLAG: the word is in a MAP_SHARED file mapping and the waiters live in other
-  // processes; the kernel keys shared futexes by (inode, offset).
-  return syscall(SYS_futex, addr, op, val, timeout, nullptr, 0);
-}
 
 // A stoppable background loop (page toucher, interval msync).
 struct Worker {
@@ -141,7 +134,7 @@ struct WaitGuard {
       g.gone = true;
     }
     // Let the thread leave its sleep now (other sleepers on the word re-check and sleep again).
-    Futex(WordAt(*g.map, g.offset), FUTEX_WAKE, INT_MAX, nullptr);
+    futex::Wake(WordAt(*g.map, g.offset));
     delete holder;
   }
 };
@@ -168,7 +161,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
   // least `bytes`; 2 create (must not exist, 0600) and preallocate `bytes`.
   explicit LogFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LogFile>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "path must be a string");
+    if (info.Length() < 1 || !info[0].IsString()) throw ArgTypeError(env, "path must be a string");
     path_ = info[0].As<Napi::String>().Utf8Value();
     uint32_t mode = Uint32Arg(info, 1, "mode", 2);
     uint32_t bytes = Uint32Arg(info, 2, "bytes", uint32_t(kMaxSegmentBytes));
@@ -215,13 +208,13 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
   // Checks [offset, offset + length) lies in the mapping.
   void CheckRange(const Napi::Env& env, uint64_t offset, uint64_t length, const char* what) {
     if (offset > Map(env).size || length > map_->size - offset) {
-      throw Napi::RangeError::New(env, std::string(what) + ": range " + std::to_string(offset) + "+" + std::to_string(length) +
+      throw ArgRangeError(env, std::string(what) + ": range " + std::to_string(offset) + "+" + std::to_string(length) +
                                            " is outside " + path_ + " (" + std::to_string(map_->size) + " bytes)");
     }
   }
   size_t WordArg(const Napi::CallbackInfo& info, size_t index) {
     uint32_t off = Uint32Arg(info, index, "offset");
-    if (off % 4 != 0) throw Napi::RangeError::New(info.Env(), "offset must be a multiple of 4");
+    if (off % 4 != 0) throw ArgRangeError(info.Env(), "offset must be a multiple of 4");
     CheckRange(info.Env(), off, 4, "word");
     return off;
   }
@@ -282,7 +275,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
   // syncEvery(ms): msyncs the whole mapping every `ms` in a background thread until close().
   Napi::Value SyncEvery(const Napi::CallbackInfo& info) {
     uint32_t ms = Uint32Arg(info, 0, "intervalMs", 3600 * 1000);
-    if (ms == 0) throw Napi::RangeError::New(info.Env(), "intervalMs must be positive");
+    if (ms == 0) throw ArgRangeError(info.Env(), "intervalMs must be positive");
     Map(info.Env());
     if (syncer_) return info.Env().Undefined();
     syncer_ = std::make_unique<Worker>();
@@ -296,8 +289,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
   // shared; 0 also when the call fails).
   Napi::Value Wake(const Napi::CallbackInfo& info) {
     size_t off = WordArg(info, 0);
-    long n = Futex(WordAt(*map_, off), FUTEX_WAKE, INT_MAX, nullptr);
-    return Napi::Number::New(info.Env(), n > 0 ? double(n) : 0);
+    return Napi::Number::New(info.Env(), futex::Wake(WordAt(*map_, off)));
   }
 
   // wait(offset, expected, timeoutMs) -> Promise<'woken' | 'not-equal' | 'timed-out'>: sleeps in a
@@ -307,7 +299,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     Napi::Env env = info.Env();
     size_t off = WordArg(info, 0);
     uint32_t expected = Uint32Arg(info, 1, "expected");
-    if (info.Length() < 3 || !info[2].IsNumber()) throw Napi::TypeError::New(env, "timeoutMs must be a number");
+    if (info.Length() < 3 || !info[2].IsNumber()) throw ArgTypeError(env, "timeoutMs must be a number");
     double timeout = info[2].As<Napi::Number>().DoubleValue();
     // NaN, Infinity and more than ~30 years mean no limit (the conversion below must not overflow).
     if (!(timeout >= 0) || timeout > 1e12) timeout = -1;
@@ -327,28 +319,25 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
       const char* result = "woken";
       auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(int64_t(timeout * 1000));
       while (true) {
-        timespec ts{}, *tsp = nullptr;
+        int64_t left = -1;
         if (timeout >= 0) {
-          auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now()).count();
+          left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now()).count();
           if (left <= 0) {
             result = "timed-out";
             break;
           }
-          ts.tv_sec = time_t(left / 1000000000);
-          ts.tv_nsec = long(left % 1000000000);
-          tsp = &ts;
         }
-        long rc = Futex(word, FUTEX_WAIT, expected, tsp);
-        if (rc == 0) break;  // woken (or spuriously: the caller re-checks either way)
-        if (errno == EAGAIN) {
+        futex::WaitResult r = futex::Wait(word, expected, left);
+        if (r == futex::WaitResult::kWoken) break;  // woken (or spuriously: the caller re-checks either way)
+        if (r == futex::WaitResult::kNotEqual) {
           result = "not-equal";
           break;
         }
-        if (errno == ETIMEDOUT) {
+        if (r == futex::WaitResult::kTimedOut) {
           result = "timed-out";
           break;
         }
-        // EINTR: sleep again for what is left.
+        // kInterrupted: sleep again for what is left.
       }
       std::lock_guard<std::mutex> lock(guard->mu);
       if (guard->gone) {  // the environment (its TSFN, the promise) is gone; nobody awaits
@@ -379,7 +368,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     Napi::Env env = info.Env();
     uint32_t start = Uint32Arg(info, 0, "start");
     uint32_t end = Uint32Arg(info, 1, "end");
-    if (start > end || start % kRecordAlign != 0) throw Napi::RangeError::New(env, "commit: bad range");
+    if (start > end || start % kRecordAlign != 0) throw ArgRangeError(env, "commit: bad range");
     CheckRange(env, start, end - start, "commit");
     if (!map_->writable) throw MakeError(env, "ERR_IO", path_ + " is mapped read-only");  // a store would SIGSEGV
     uint32_t n = 0;
@@ -431,7 +420,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
   Napi::Value Zero(const Napi::CallbackInfo& info) {
     uint32_t from = Uint32Arg(info, 0, "from");
     uint32_t to = Uint32Arg(info, 1, "to");
-    if (from > to) throw Napi::RangeError::New(info.Env(), "zero: from > to");
+    if (from > to) throw ArgRangeError(info.Env(), "zero: from > to");
     CheckRange(info.Env(), from, to - from, "zero");
     if (!map_->writable) throw MakeError(info.Env(), "ERR_IO", path_ + " is mapped read-only");
     std::memset(map_->addr + from, 0, to - from);
@@ -491,14 +480,14 @@ Napi::Value ThisThread(const Napi::CallbackInfo& info) {
 // taskStart(pid, tid) -> the start time of thread `tid` of process `pid` (clock ticks after boot),
 // -1 if no such live thread, -2 if it is alive but /proc does not say when it started.
 Napi::Value TaskStart(const Napi::CallbackInfo& info) {
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "pid and tid must be numbers");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw ArgTypeError(info.Env(), "pid and tid must be numbers");
   shm::ProcInfo p = shm::ProbeTask(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
   return Napi::Number::New(info.Env(), !p.alive ? -1 : p.start_known ? double(p.start) : -2);
 }
 
 // fsyncDir(path): makes created/renamed/unlinked names in a directory durable.
 Napi::Value FsyncDir(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
+  if (info.Length() < 1 || !info[0].IsString()) throw ArgTypeError(info.Env(), "path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw SysError(info.Env(), "ERR_IO", "open " + path, errno);

@@ -21,9 +21,9 @@
 #include <string>
 #include <thread>
 
-#include "futex.h"
-#include "layout.h"
-#include "shm.h"
+#include "shm/futex.h"
+#include "ring/layout.h"
+#include "shm/shm.h"
 
 namespace ringwire::addon {
 namespace {
@@ -44,18 +44,18 @@ Napi::Error OpenError(Napi::Env env, const shm::OpenResult& r) {
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   if (info.Length() <= index || !info[index].IsString()) {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+    throw ArgTypeError(info.Env(), std::string(what) + " must be a string");
   }
   std::string s = info[index].As<Napi::String>().Utf8Value();
   if (s.empty() || s.find('\0') != std::string::npos) {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a non-empty string without NUL characters");
+    throw ArgTypeError(info.Env(), std::string(what) + " must be a non-empty string without NUL characters");
   }
   return s;
 }
 
 // Milliseconds (a number, Infinity or negative meaning no limit) to nanoseconds (-1: no limit).
 int64_t TimeoutArg(const Napi::CallbackInfo& info, size_t index) {
-  if (info.Length() <= index || !info[index].IsNumber()) throw Napi::TypeError::New(info.Env(), "timeoutMs must be a number");
+  if (info.Length() <= index || !info[index].IsNumber()) throw ArgTypeError(info.Env(), "timeoutMs must be a number");
   double ms = info[index].As<Napi::Number>().DoubleValue();
   if (!(ms >= 0) || ms > 1e12) return -1;  // NaN, negative, Infinity: no limit
   return int64_t(ms * 1e6);
@@ -131,12 +131,12 @@ class AsyncWaiter {
         value = value_;
         timeout_ns = timeout_ns_;
       }
-      futex::WaitResult r = futex::Wait(Word(), value, timeout_ns);
+      int32_t r = futex::WaitCode(Word(), value, timeout_ns);
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopped_) break;  // nobody waits for it any more (and the env may be going away)
       }
-      auto* result = new int32_t(int32_t(r));
+      auto* result = new int32_t(r);
       // Non-blocking (unbounded queue): this thread never waits for the JS thread, so Stop() can
       // join it from the JS thread without deadlock.
       napi_status st = tsfn_.NonBlockingCall(result, [offset = offset_](Napi::Env env, Napi::Function fn, int32_t* res) {
@@ -203,7 +203,7 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
     o.max_message = Uint32Arg(info, 4, "maxMessageBytes");
     o.codec = Uint32Arg(info, 5, "codec");
     o.mode = Uint32Arg(info, 6, "mode", 0777);  // permission bits only: no setuid, setgid or sticky
-    if (info.Length() <= 7 || !info[7].IsFunction()) throw Napi::TypeError::New(env, "onWake must be a function");
+    if (info.Length() <= 7 || !info[7].IsFunction()) throw ArgTypeError(env, "onWake must be a function");
     on_wake_ = Napi::Persistent(info[7].As<Napi::Function>());
     shm::OpenResult r = shm::Open(path, o);
     if (r.code != shm::Code::kOk) throw OpenError(env, r);
@@ -229,7 +229,7 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
   uint32_t OffsetArg(const Napi::CallbackInfo& info, size_t index) {
     if (mapping_ == nullptr) throw MakeError(info.Env(), "ERR_CHANNEL_CLOSED", "the channel is closed");
     uint32_t off = Uint32Arg(info, index, "offset", uint32_t(layout::kControlBytes - 4));
-    if (off % 4 != 0) throw Napi::RangeError::New(info.Env(), "offset must be a multiple of 4");
+    if (off % 4 != 0) throw ArgRangeError(info.Env(), "offset must be a multiple of 4");
     return off;
   }
   uint32_t* Word(uint32_t off) { return reinterpret_cast<uint32_t*>(mapping_->base + off); }
@@ -238,17 +238,17 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
   // Blocks the calling thread, like Atomics.wait.
   Napi::Value Wait(const Napi::CallbackInfo& info) {
     uint32_t off = OffsetArg(info, 0);
-    if (info.Length() <= 1 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "value must be a number");
+    if (info.Length() <= 1 || !info[1].IsNumber()) throw ArgTypeError(info.Env(), "value must be a number");
     uint32_t value = uint32_t(info[1].As<Napi::Number>().Int32Value());
     int64_t timeout = TimeoutArg(info, 2);
-    return Napi::Number::New(info.Env(), int32_t(futex::Wait(Word(off), value, timeout)));
+    return Napi::Number::New(info.Env(), futex::WaitCode(Word(off), value, timeout));
   }
 
   // waitAsync(offset, value, timeoutMs): the waiter thread of `offset` sleeps; onWake(offset,
   // result) is called on this thread afterwards. One request per offset at a time.
   Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
     uint32_t off = OffsetArg(info, 0);
-    if (info.Length() <= 1 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "value must be a number");
+    if (info.Length() <= 1 || !info[1].IsNumber()) throw ArgTypeError(info.Env(), "value must be a number");
     uint32_t value = uint32_t(info[1].As<Napi::Number>().Int32Value());
     int64_t timeout = TimeoutArg(info, 2);
     AsyncWaiter* w = nullptr;
@@ -265,7 +265,7 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
         }
       }
     }
-    if (w == nullptr) throw Napi::RangeError::New(info.Env(), "at most two words can be waited on asynchronously");
+    if (w == nullptr) throw ArgRangeError(info.Env(), "at most two words can be waited on asynchronously");
     w->Start(value, timeout);
     return info.Env().Undefined();
   }
@@ -281,7 +281,7 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
   Napi::Value HolderDead(const Napi::CallbackInfo& info) {
     if (mapping_ == nullptr) throw MakeError(info.Env(), "ERR_CHANNEL_CLOSED", "the channel is closed");
     uint32_t role = Uint32Arg(info, 0, "role", 1);
-    if (info.Length() <= 1 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "owner must be a number");
+    if (info.Length() <= 1 || !info[1].IsNumber()) throw ArgTypeError(info.Env(), "owner must be a number");
     int32_t owner = info[1].As<Napi::Number>().Int32Value();
     return Napi::Boolean::New(info.Env(), shm::HolderDead(mapping_->base, int(role), owner));
   }

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogWriter } from '../../lib/log/index.js';
 import { listSegments } from '../../lib/log/segments.js';
-import { native } from '../../lib/native.js';
 import { cleanupDirs, ROOT, tempDir } from './helpers.js';
+import { testing } from '../helpers/testing-addon.js';
 
 afterAll(cleanupDirs);
 
@@ -97,7 +97,7 @@ describe('ringwire CLI', () => {
     expect(JSON.parse(s.stdout)).toMatchObject({ kind: 'log', nextSequence: 1234, writerPid: 0, parkedReaders: 0 });
 
     const mem = new Uint8Array(1024 + 4096);
-    native().initRing(mem, 4096, 1024, 1);
+    testing().initRing(mem, 4096, 1024, 1);
     const file = join(tempDir('cli'), 'chan');
     writeFileSync(file, mem);
     const c = cli('stat', file);

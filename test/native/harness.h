@@ -17,8 +17,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "layout.h"
-#include "ring.h"
+#include "ring/layout.h"
+#include "ring/ring.h"
 #include "sequence.h"
 
 namespace ringwire::test {

@@ -14,8 +14,8 @@
 #include <random>
 #include <vector>
 
-#include "log_format.h"
-#include "log_scan.h"
+#include "log/format.h"
+#include "log/scan.h"
 
 using namespace ringwire;
 

@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "futex.h"
+#include "shm/futex.h"
 #include "harness.h"
-#include "shm.h"
+#include "shm/shm.h"
 
 using namespace ringwire;
 
@@ -206,7 +206,7 @@ void Futex(const std::string& dir) {
   CHECK_EQ(r.code, shm::Code::kOk);
   auto* word = reinterpret_cast<uint32_t*>(r.mapping->base + layout::kTailOffset);
   // A value that differs returns at once; an unchanged one times out.
-  CHECK_EQ(futex::Wait(word, 99, 1000000000), futex::WaitResult::kWoken);
+  CHECK_EQ(futex::Wait(word, 99, 1000000000), futex::WaitResult::kNotEqual);
   CHECK_EQ(futex::Wait(word, 0, 2000000), futex::WaitResult::kTimedOut);
   // A second mapping of the same file wakes a sleeper on the first (the shared key is the file),
   // with one wake: the sleeper is either queued on the futex or sees the new value when it tries.

@@ -5,6 +5,7 @@ import { Channel, RingwireError, RingwireRangeError, RingwireTypeError } from '.
 import * as L from '../../lib/layout.js';
 import { native } from '../../lib/native.js';
 import { setPositions, words, writeRecordHeader } from '../helpers/ring.js';
+import { testing } from '../helpers/testing-addon.js';
 
 const code = (c: string, more: Record<string, unknown> = {}) => expect.objectContaining({ code: c, ...more });
 
@@ -151,11 +152,12 @@ describe('Channel.attach validation -> ERR_NOT_A_CHANNEL', () => {
   });
 
   it('the C++ side refuses the same things (NativeProducer / NativeConsumer)', () => {
-    const n = native();
+    const n = testing();
     expect(() => new n.NativeProducer(new Uint8Array(new SharedArrayBuffer(L.totalBytes(1024))))).toThrow(notAChannel);
     expect(() => new n.NativeConsumer(new Uint8Array(forged((w) => (w[L.VERSION_OFFSET >> 2] = 7)).buffer))).toThrow(notAChannel);
     expect(() => new n.NativeConsumer(new Uint8Array(forged(() => undefined, L.CONTROL_BYTES + 512).buffer))).toThrow(notAChannel);
     expect(() => new n.NativeProducer('x' as any)).toThrow(TypeError);
+    expect(() => new n.NativeProducer('x' as any)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', name: 'RingwireTypeError' }));
   });
 });
 
@@ -239,7 +241,8 @@ describe('corrupt ring contents -> ERR_CORRUPT', () => {
   });
 
   it('the C++ consumer and producer report ERR_CORRUPT too', () => {
-    const n = native();
+    const n = testing();
+    const { status } = native();
     const { ch, w } = fresh();
     writeRecordHeader(ch, 0, 5000, L.TYPE_MESSAGE);
     setTail(w, 64);
@@ -249,7 +252,7 @@ describe('corrupt ring contents -> ERR_CORRUPT', () => {
     expect(() => new n.NativeConsumer(new Uint8Array(other.ch.handle.buffer)).read()).toThrow(corrupt);
     const third = fresh();
     const p = new n.NativeProducer(new Uint8Array(third.ch.handle.buffer));
-    while (p.tryWrite(new Uint8Array(200)) === n.status.OK);
+    while (p.tryWrite(new Uint8Array(200)) === status.OK);
     Atomics.store(third.w, L.HEAD_OFFSET >> 2, 0x5000);
     expect(() => p.tryWrite(new Uint8Array(200))).toThrow(corrupt);
   });

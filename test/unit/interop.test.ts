@@ -14,6 +14,7 @@ import { headOf, setPositions, tailOf, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 import { DEADLINE_MS, SlowCalls } from '../helpers/waits.js';
 import { Actor, outcome } from '../helpers/workers.js';
+import { testing } from '../helpers/testing-addon.js';
 
 const memOf = (ch: Channel<any>) => new Uint8Array(ch.handle.buffer, ch.handle.byteOffset);
 
@@ -33,7 +34,7 @@ describe('C++ producer -> TS consumer (one thread)', () => {
   for (const [capacity, min, max] of [[1024, 0, 504], [4096, 0, 64], [4096, 1500, 2040], [1 << 16, 0, 32760]] as const) {
     it(`capacity ${capacity}, sizes ${min}..${max}: every message checked, through drain and tryRecv, over many wraps`, () => {
       const ch = Channel.create<Uint8Array>({ capacity, codec: 'bytes' });
-      const producer = new (native().NativeProducer)(memOf(ch));
+      const producer = new (testing().NativeProducer)(memOf(ch));
       const rx = ch.receiver();
       const seed = capacity + max;
       const count = 3000;
@@ -63,7 +64,7 @@ describe('C++ producer -> TS consumer (one thread)', () => {
   it('across the 2^32 wrap of the positions', () => {
     const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
     setPositions(ch, 0xfffff000);
-    const producer = new (native().NativeProducer)(memOf(ch));
+    const producer = new (testing().NativeProducer)(memOf(ch));
     const rx = ch.receiver();
     let produced = 0;
     let got = 0;
@@ -82,7 +83,7 @@ describe('C++ producer -> TS consumer (one thread)', () => {
   it('the C++ producer writes a fragmented message at once when it fits (like trySend), TOO_LARGE when it never can', () => {
     const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
     const n = native();
-    const producer = new n.NativeProducer(memOf(ch));
+    const producer = new (testing().NativeProducer)(memOf(ch));
     const rx = ch.receiver();
     expect(producer.tryWrite(new Uint8Array(504).fill(1))).toBe(n.status.OK);
     expect(rx.tryRecv()).toEqual(new Uint8Array(504).fill(1));
@@ -100,7 +101,7 @@ describe('C++ producer -> TS consumer (one thread)', () => {
     const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
     const frag = () => Atomics.load(words(ch), L.FRAG_IN_PROGRESS_OFFSET >> 2);
     const rx = ch.receiver();
-    expect(new (native().NativeProducer)(memOf(ch)).tryWrite(new Uint8Array(600))).toBe(native().status.OK);
+    expect(new (testing().NativeProducer)(memOf(ch)).tryWrite(new Uint8Array(600))).toBe(native().status.OK);
     expect(frag()).toBe(0 | 1); // the C++ producer's message started at position 0
     expect(rx.tryRecv()).toEqual(new Uint8Array(600));
     expect(rx.tryRecv()).toBeUndefined(); // hands its space back
@@ -124,7 +125,7 @@ describe('C++ producer -> TS consumer (one thread)', () => {
     for (let turn = 0; turn < 40; turn++) {
       if (turn % 2 === 0) {
         // A new C++ producer picks up the tail where the last producer left it.
-        const producer = new (native().NativeProducer)(memOf(ch));
+        const producer = new (testing().NativeProducer)(memOf(ch));
         next += producer.produce(next, 1 + (turn % 5), 4, 0, 900);
       } else {
         const tx = ch.sender();
@@ -144,7 +145,7 @@ describe('TS producer -> C++ consumer (one thread)', () => {
     it(`capacity ${capacity}, sizes ${min}..${max}${max > L.maxRecordPayload(capacity) ? ' (fragmented)' : ''}: the C++ check passes for every message`, async () => {
       const ch = Channel.create<Uint8Array>({ capacity, codec: 'bytes' });
       const tx = ch.sender();
-      const consumer = new (native().NativeConsumer)(memOf(ch));
+      const consumer = new (testing().NativeConsumer)(memOf(ch));
       const seed = capacity ^ max;
       const count = max > 5000 ? 150 : 1500;
       let consumed = 0;
@@ -183,14 +184,14 @@ describe('TS producer -> C++ consumer (one thread)', () => {
     for (const [codec, value, wire] of cases) {
       const ch = Channel.create({ capacity: 1024, codec: codec as CodecName });
       ch.sender().trySend(value);
-      expect(new (native().NativeConsumer)(memOf(ch)).read()).toEqual(wire);
+      expect(new (testing().NativeConsumer)(memOf(ch)).read()).toEqual(wire);
     }
   });
 
   it('a C++ consumer drops a fragmented message the TS sender abandoned, like the TS receiver', async () => {
     const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
     const tx = ch.sender();
-    const consumer = new (native().NativeConsumer)(memOf(ch));
+    const consumer = new (testing().NativeConsumer)(memOf(ch));
     await expect(tx.send(new Uint8Array(3000), { timeout: 10 })).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
     expect(consumer.read()).toBeNull(); // FIRST and MIDDLE buffered
     expect(tx.trySend(seq.message(0, 0, 10, 10))).toBe(true);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as L from '../../lib/layout.js';
 import { native } from '../../lib/native.js';
+import { testing } from '../helpers/testing-addon.js';
 
 const tsConstants = Object.fromEntries(Object.entries(L).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
 
@@ -45,12 +46,13 @@ describe('layout', () => {
 
   it('fitsAtOnce agrees with the C++ producer on an empty ring (TryWriteMessage: OK vs TOO_LARGE)', () => {
     const n = native();
+    const t = testing();
     for (const capacity of [1024, 4096, 1 << 16]) {
       const mrp = L.maxRecordPayload(capacity);
       for (const size of [0, 1, mrp - 1, mrp, mrp + 1, mrp + 8, 2 * mrp - 8, 2 * mrp, capacity - 8, capacity, 3 * capacity]) {
         const mem = new Uint8Array(new SharedArrayBuffer(L.totalBytes(capacity)));
-        n.initRing(mem, capacity, 1 << 30, 1);
-        const status = new n.NativeProducer(mem).tryWrite(new Uint8Array(size));
+        t.initRing(mem, capacity, 1 << 30, 1);
+        const status = new t.NativeProducer(mem).tryWrite(new Uint8Array(size));
         expect({ capacity, size, status }).toEqual({ capacity, size, status: L.fitsAtOnce(capacity, size) ? n.status.OK : n.status.TOO_LARGE });
       }
     }

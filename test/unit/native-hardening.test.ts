@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../lib/native.js';
+import { testing } from '../helpers/testing-addon.js';
 
 const addon = native() as any;
 const dirs: string[] = [];
@@ -60,17 +61,17 @@ describe('native hardening', () => {
 
   it('the sequence helpers reject a size range that would divide by zero', () => {
     const mem = new Uint8Array(new SharedArrayBuffer(1024 + 4096));
-    addon.initRing(mem, 4096, 4096, 0);
-    const p = new addon.NativeProducer(mem);
+    testing().initRing(mem, 4096, 4096, 0);
+    const p = new (testing().NativeProducer)(mem);
     expect(() => p.produce(0, 1, 1, 0, 0xffffffff)).toThrow(RangeError);
   });
 
   it('NativeProducer / NativeConsumer refuse memory whose ArrayBuffer was transferred', () => {
     const ab = new ArrayBuffer(1024 + 4096);
     const mem = new Uint8Array(ab);
-    addon.initRing(mem, 4096, 4096, 0);
-    const p = new addon.NativeProducer(mem);
-    const c = new addon.NativeConsumer(mem);
+    testing().initRing(mem, 4096, 4096, 0);
+    const p = new (testing().NativeProducer)(mem);
+    const c = new (testing().NativeConsumer)(mem);
     structuredClone(ab, { transfer: [ab] });
     expect(() => p.tryWrite(new Uint8Array(8))).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CLOSED' }));
     expect(() => c.read()).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CLOSED' }));

@@ -5,11 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
-import { native } from '../../lib/native.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 // @ts-expect-error: plain JS module without types
 import * as jsSeq from '../fixtures/sequence.mjs';
+import { testing } from '../helpers/testing-addon.js';
 
 // Mix(i, seed) for these i and seeds, printed by a program compiled from cpp/sequence.h.
 const IS = [0, 1, 2, 1000, 0x7fffffff, 0x80000000, 0xffffffff, 123456789];
@@ -74,7 +74,7 @@ describe('sequence', () => {
   const RANGES: [number, number][] = [[0, 0], [0, 3], [0, 7], [5, 5], [1, 64], [0, 255], [3, 1023], [100, 100 + 997], [0, 2040]];
 
   it('C++ NativeProducer.produce -> TS receiver: every message passes the TS check', () => {
-    const p = native();
+    const p = testing();
     for (const [min, max] of RANGES) {
       for (const seed of [0, 1, 0x9e3779b9]) {
         const ch = Channel.create({ capacity: 4096, codec: 'bytes' });
@@ -96,7 +96,7 @@ describe('sequence', () => {
   });
 
   it('TS fill -> TS sender -> C++ NativeConsumer.consume: every message passes the C++ check', () => {
-    const p = native();
+    const p = testing();
     for (const [min, max] of RANGES) {
       for (const seed of [0, 1, 0x9e3779b9]) {
         const ch = Channel.create({ capacity: 4096, codec: 'bytes' });
@@ -117,7 +117,7 @@ describe('sequence', () => {
   it('NativeConsumer.consume really checks: a message from another seed fails with ERR_SEQUENCE', () => {
     const ch = Channel.create({ capacity: 4096, codec: 'bytes' });
     const tx = ch.sender();
-    const consumer = new (native().NativeConsumer)(memOf(ch));
+    const consumer = new (testing().NativeConsumer)(memOf(ch));
     expect(tx.trySend(seq.message(0, 1, 10, 200))).toBe(true);
     expect(tx.trySend(seq.message(1, 2, 10, 200))).toBe(true); // seed 2, not 1
     expect(() => consumer.consume(0, 2, 1, 10, 200)).toThrow(expect.objectContaining({ code: 'ERR_SEQUENCE' }));

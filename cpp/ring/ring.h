@@ -16,7 +16,8 @@
 #include <cstring>
 #include <vector>
 
-#include "layout.h"
+#include "ring/layout.h"
+#include "ring/park.h"
 
 namespace ringwire {
 
@@ -219,13 +220,8 @@ class Producer {
     published_ = tail_;
   }
 
-  // Whether the consumer said it is going to sleep. seq_cst fence: the store of tail (Publish) and
-  // this load form a Dekker handshake with the consumer's park store and re-check of tail; only a
-  // full fence orders a store before a later load.
-  bool ConsumerParked() const {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    return std::atomic_ref<uint32_t>(*detail::Word(base_, layout::kRxParkedOffset)).load(std::memory_order_relaxed) != 0;
-  }
+  // Whether the consumer said it is going to sleep (after Publish: the handshake of park.h).
+  bool ConsumerParked() const { return park::PeerParked(base_, layout::kRxParkedOffset); }
 
  private:
   Status Reserve(uint32_t total) {
@@ -360,11 +356,8 @@ class Consumer {
 
   uint64_t dropped() const { return dropped_; }
 
-  // Whether the producer is asleep waiting for space (see Producer::ConsumerParked).
-  bool ProducerParked() const {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    return std::atomic_ref<uint32_t>(*detail::Word(base_, layout::kTxParkedOffset)).load(std::memory_order_relaxed) != 0;
-  }
+  // Whether the producer is asleep waiting for space (after releasing head: park.h).
+  bool ProducerParked() const { return park::PeerParked(base_, layout::kTxParkedOffset); }
 
  private:
   bool Refresh(uint32_t head, Status* st) {

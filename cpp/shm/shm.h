@@ -33,8 +33,8 @@
 #include <random>
 #include <string>
 
-#include "layout.h"
-#include "ring.h"
+#include "ring/layout.h"
+#include "ring/ring.h"
 
 namespace ringwire::shm {
 

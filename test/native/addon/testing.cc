@@ -1,12 +1,18 @@
-// NativeProducer / NativeConsumer: the C++ ring driven from JS over memory JS owns (a
-// SharedArrayBuffer view). Used to prove the C++ and TS rings interoperate, and by tools that
-// want bulk work done natively (produce/consume run whole loops in one call).
+// The test-only addon (never shipped): NativeProducer / NativeConsumer, the C++ ring driven from JS
+// over memory JS owns (a SharedArrayBuffer view), to prove the C++ and TS rings interoperate
+// (produce/consume run whole sequence loops in one call), and initRing. They claim no role, so
+// they do not belong in the package: any code could attach a second producer to a live channel.
+// Built by scripts/test-native.mjs (test/native/addon/CMakeLists.txt), loaded by
+// test/helpers/testing-addon.ts and the fixtures through test/fixtures/testing-addon.mjs.
+#include <chrono>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "addon.h"
-#include "ring.h"
-#include "sequence.h"
+#include "ring/park.h"
+#include "ring/ring.h"
+#include "sequence.h"  // test/native/sequence.h
 
 namespace ringwire::addon {
 namespace {
@@ -33,6 +39,23 @@ void CheckAttached(const Napi::CallbackInfo& info, const Napi::Reference<Napi::U
   }
 }
 
+// park(sleepMs): one round of the park protocol (cpp/ring/park.h) for this side, sleeping up to
+// sleepMs while the peer's position still holds what it was. The sleep polls: a JS peer on a
+// SharedArrayBuffer wakes with Atomics.notify, which a C++ thread cannot hear (the driver wakes a
+// parked JS peer itself, after consumerParked() / producerParked()).
+template <class ParkSide>
+void ParkFor(const Napi::CallbackInfo& info, uint8_t* base, ParkSide park_side) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(Uint32Arg(info, 0, "sleepMs", 1000));
+  park_side(
+      base, [] { return false; },
+      [end](uint32_t* word, uint32_t seen) {
+        // Acquire: the peer's position, published with release.
+        while (std::atomic_ref<uint32_t>(*word).load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < end) {
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+      });
+}
+
 struct SequenceArgs {
   uint32_t seed, min, max;
 };
@@ -40,7 +63,7 @@ SequenceArgs SeqArgs(const Napi::CallbackInfo& info, size_t first) {
   // maxSize bounded by the largest ring: Produce allocates it, and no larger message ever fits.
   SequenceArgs a{Uint32Arg(info, first, "seed"), Uint32Arg(info, first + 1, "minSize"),
                  Uint32Arg(info, first + 2, "maxSize", layout::kMaxCapacity)};
-  if (a.min > a.max) throw Napi::RangeError::New(info.Env(), "minSize must be <= maxSize");
+  if (a.min > a.max) throw ArgRangeError(info.Env(), "minSize must be <= maxSize");
   return a;
 }
 
@@ -50,7 +73,8 @@ class NativeProducer : public Napi::ObjectWrap<NativeProducer> {
     return DefineClass(env, "NativeProducer",
                        {InstanceMethod<&NativeProducer::TryWrite>("tryWrite"),
                         InstanceMethod<&NativeProducer::Produce>("produce"),
-                        InstanceMethod<&NativeProducer::ConsumerParked>("consumerParked")});
+                        InstanceMethod<&NativeProducer::ConsumerParked>("consumerParked"),
+                        InstanceMethod<&NativeProducer::Park>("park")});
   }
   explicit NativeProducer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeProducer>(info) {
     RingInfo ring;
@@ -63,7 +87,7 @@ class NativeProducer : public Napi::ObjectWrap<NativeProducer> {
   Napi::Value TryWrite(const Napi::CallbackInfo& info) {
     CheckAttached(info, mem_, base_);
     Napi::Uint8Array msg = Uint8ArrayArg(info, 0, "message");
-    if (msg.ByteLength() > UINT32_MAX) throw Napi::RangeError::New(info.Env(), "message is larger than 4 GiB");
+    if (msg.ByteLength() > UINT32_MAX) throw ArgRangeError(info.Env(), "message is larger than 4 GiB");
     Status st = producer_->TryWriteMessage(msg.Data(), uint32_t(msg.ByteLength()));
     if (st == Status::kCorrupt) throw MakeError(info.Env(), "ERR_CORRUPT", "ring positions are inconsistent");
     return Napi::Number::New(info.Env(), int32_t(st));
@@ -95,6 +119,12 @@ class NativeProducer : public Napi::ObjectWrap<NativeProducer> {
     return Napi::Boolean::New(info.Env(), producer_->ConsumerParked());
   }
 
+  Napi::Value Park(const Napi::CallbackInfo& info) {
+    CheckAttached(info, mem_, base_);
+    ParkFor(info, base_, [](auto... a) { return park::ParkProducer(a...); });
+    return info.Env().Undefined();
+  }
+
   Napi::Reference<Napi::Uint8Array> mem_;
   uint8_t* base_ = nullptr;
   std::optional<Producer> producer_;
@@ -106,7 +136,9 @@ class NativeConsumer : public Napi::ObjectWrap<NativeConsumer> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeConsumer",
                        {InstanceMethod<&NativeConsumer::Read>("read"),
-                        InstanceMethod<&NativeConsumer::Consume>("consume")});
+                        InstanceMethod<&NativeConsumer::Consume>("consume"),
+                        InstanceMethod<&NativeConsumer::ProducerParked>("producerParked"),
+                        InstanceMethod<&NativeConsumer::Park>("park")});
   }
   explicit NativeConsumer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeConsumer>(info) {
     RingInfo ring;
@@ -148,6 +180,17 @@ class NativeConsumer : public Napi::ObjectWrap<NativeConsumer> {
     return Napi::Number::New(info.Env(), done);
   }
 
+  Napi::Value ProducerParked(const Napi::CallbackInfo& info) {
+    CheckAttached(info, mem_, base_);
+    return Napi::Boolean::New(info.Env(), consumer_->ProducerParked());
+  }
+
+  Napi::Value Park(const Napi::CallbackInfo& info) {
+    CheckAttached(info, mem_, base_);
+    ParkFor(info, base_, [](auto... a) { return park::ParkConsumer(a...); });
+    return info.Env().Undefined();
+  }
+
   Napi::Reference<Napi::Uint8Array> mem_;
   uint8_t* base_ = nullptr;
   std::optional<Consumer> consumer_;
@@ -161,17 +204,23 @@ Napi::Value InitRingMemory(const Napi::CallbackInfo& info) {
   uint32_t max_message = Uint32Arg(info, 2, "maxMessageBytes");
   uint32_t codec = Uint32Arg(info, 3, "codec");
   if (InitRing(mem.Data(), mem.ByteLength(), capacity, max_message, codec) != Status::kOk) {
-    throw Napi::RangeError::New(info.Env(), "capacity must be a power of two within the layout bounds and memory large enough");
+    throw ArgRangeError(info.Env(), "capacity must be a power of two within the layout bounds and memory large enough");
   }
   return info.Env().Undefined();
 }
 
-}  // namespace
-
-void InitRingBindings(Napi::Env env, Napi::Object exports) {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new EnvData());  // freed by Node when this environment (thread) goes away
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClasses, "setErrorClass"));
   exports.Set("NativeProducer", NativeProducer::Define(env));
   exports.Set("NativeConsumer", NativeConsumer::Define(env));
   exports.Set("initRing", Napi::Function::New(env, InitRingMemory, "initRing"));
+  return exports;
 }
 
+}  // namespace
+
 }  // namespace ringwire::addon
+
+static Napi::Object InitTesting(Napi::Env env, Napi::Object exports) { return ringwire::addon::Init(env, exports); }
+NODE_API_MODULE(ringwire_testing, InitTesting)

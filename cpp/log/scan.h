@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "log_format.h"
+#include "log/format.h"
 
 namespace ringwire::logscan {
 

@@ -24,8 +24,10 @@
 namespace ringwire::futex {
 
 enum class WaitResult : int32_t {
-  kWoken = 0,    // woken, the word differed, or interrupted: re-check the condition
-  kTimedOut = 1, // the timeout passed without a wake
+  kWoken = 0,        // woken (or spuriously): re-check the condition
+  kTimedOut = 1,     // the timeout passed without a wake
+  kNotEqual = 2,     // the word did not hold `expected` when the kernel looked
+  kInterrupted = 3,  // a signal arrived: re-check, or sleep again for what is left
 };
 
 // Sleeps while *addr == expected, up to timeout_ns (< 0: no limit).
@@ -39,8 +41,16 @@ inline WaitResult Wait(const uint32_t* addr, uint32_t expected, int64_t timeout_
   }
   // FUTEX_WAIT's timeout is relative (CLOCK_MONOTONIC).
   long r = syscall(SYS_futex, addr, FUTEX_WAIT, expected, tsp, nullptr, 0);
-  if (r == -1 && errno == ETIMEDOUT) return WaitResult::kTimedOut;
-  return WaitResult::kWoken;  // 0, EAGAIN (value differed), EINTR (signal): the caller re-checks
+  if (r == 0) return WaitResult::kWoken;
+  if (errno == ETIMEDOUT) return WaitResult::kTimedOut;
+  if (errno == EAGAIN) return WaitResult::kNotEqual;
+  return WaitResult::kInterrupted;  // EINTR (and nothing else FUTEX_WAIT returns on a valid word)
+}
+
+// Sleeps while *addr == expected, up to timeout_ns; 0 when woken (or the word differs, or a signal
+// came), 1 when timed out: what the addon's wait() returns to JS.
+inline int32_t WaitCode(const uint32_t* addr, uint32_t expected, int64_t timeout_ns) {
+  return Wait(addr, expected, timeout_ns) == WaitResult::kTimedOut ? 1 : 0;
 }
 
 // Wakes every waiter on *addr (in any process that maps the same file); returns how many.
