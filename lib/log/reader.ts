@@ -7,7 +7,7 @@
 // Every length and offset read from a segment is checked before use; a record that is committed
 // but malformed throws LogCorruptError naming the segment file and the offset.
 import { basename } from 'node:path';
-import { codecNameOf, resolveCodec, type WireCodec } from '../codecs.js';
+import { codecNameOf, resolveCodec, type WireCodec } from '../channel/codecs.js';
 import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';
@@ -29,7 +29,7 @@ export interface LogReaderOptions {
    * now on) or a sequence number (the first record at or after it). */
   from?: 'start' | 'end' | number;
   /** Needed when the log was written with a custom codec; otherwise the log's own codec. */
-  codec?: import('../codecs.js').CodecSpec;
+  codec?: import('../channel/codecs.js').CodecSpec;
   /** Check every record's CRC32C (default true). */
   verify?: boolean;
   /** Return each record's payload as bytes (a copy), whatever the codec (tools, custom codecs). */

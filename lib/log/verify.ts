@@ -3,8 +3,8 @@
 // writer publishes in the control file.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import * as L from '../layout.js';
-import { readStats, type Counters } from '../stats.js';
+import * as L from '../core/layout.js';
+import { readStats, type Counters } from '../core/stats.js';
 import { logError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type ScanResult } from './native.js';

@@ -14,7 +14,7 @@
 // every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
 import { closeSync, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
-import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from '../codecs.js';
+import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from '../channel/codecs.js';
 import { checkInteger, checkOptions, describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';

@@ -9,10 +9,10 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { Channel, type ChannelHandle } from '../channel.js';
-import { resolveCodec, type CodecName, type WireCodec } from '../codecs.js';
-import * as L from '../layout.js';
-import { Receiver } from '../receiver.js';
+import { Channel, type ChannelHandle } from '../channel/channel.js';
+import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
+import * as L from '../core/layout.js';
+import { Receiver } from '../channel/receiver.js';
 import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
@@ -611,7 +611,7 @@ export class Pipeline<I = unknown, O = unknown> {
       out.deadLettered += c.deadLettered;
       if (c.maxNs > maxNs) maxNs = c.maxNs;
       mergeHistogram(hist, slot.control.hist);
-      for (const h of slot.inputs) out.queued.bytes += InputLink.queuedBytes(new Int32Array(h.buffer, h.byteOffset, L.CONTROL_BYTES >> 2));
+      for (const h of slot.inputs) out.queued.bytes += InputLink.queuedBytes(new Int32Array(h.buffer, h.byteOffset, L.W.DATA));
     }
     const upstream = s.index === 0 ? this.#producedRef.n : this.#stageOut(this.#stages[s.index - 1]!);
     out.queued.messages = Math.max(0, upstream - out.in);
@@ -648,15 +648,15 @@ export class Pipeline<I = unknown, O = unknown> {
 
 /** Frees the channel roles a dead worker held, so that its successor can claim them. */
 function freeRoles(slot: Slot): void {
-  const words = (h: ChannelHandle) => new Int32Array(h.buffer, h.byteOffset, L.CONTROL_BYTES >> 2);
+  const words = (h: ChannelHandle) => new Int32Array(h.buffer, h.byteOffset, L.W.DATA);
   for (const h of slot.inputs) {
     const i32 = words(h);
-    Atomics.store(i32, L.RECEIVER_OWNER_OFFSET >> 2, 0);
-    Atomics.store(i32, L.RX_PARKED_OFFSET >> 2, 0);
+    Atomics.store(i32, L.W.RECEIVER_OWNER, 0);
+    Atomics.store(i32, L.W.RX_PARKED, 0);
   }
   for (const h of slot.deadLetter === undefined ? slot.outputs : [...slot.outputs, slot.deadLetter]) {
     const i32 = words(h);
-    Atomics.store(i32, L.SENDER_OWNER_OFFSET >> 2, 0);
-    Atomics.store(i32, L.TX_PARKED_OFFSET >> 2, 0);
+    Atomics.store(i32, L.W.SENDER_OWNER, 0);
+    Atomics.store(i32, L.W.TX_PARKED, 0);
   }
 }

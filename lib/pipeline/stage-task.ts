@@ -4,8 +4,8 @@
 // arguments and its result are the only messages.
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
-import type { ChannelHandle } from '../channel.js';
-import { resolveCodec, type CodecName, type WireCodec } from '../codecs.js';
+import type { ChannelHandle } from '../channel/channel.js';
+import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
 import { RingwireError } from '../errors.js';
 import {
   C_DEAD, C_ERRORS, C_IN, C_MAX_NS, C_OUT, C_SKIPPED, CMD, CMD_ABANDON, CMD_GO, CMD_PAUSE, CMD_RUN,

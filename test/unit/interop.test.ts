@@ -7,7 +7,7 @@
 // `wakeSender` does here in one thread.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { native } from '../../lib/native.js';
 import { headOf, setPositions, tailOf, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';

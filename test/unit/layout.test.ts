@@ -1,7 +1,7 @@
 // cpp/layout.h is the one description of the shared bytes; lib/layout.ts mirrors it. The addon
 // exports every C++ constant under its TS name: the two sets of names and every value must agree.
 import { describe, expect, it } from 'vitest';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { native } from '../../lib/native.js';
 import { testing } from '../helpers/testing-addon.js';
 

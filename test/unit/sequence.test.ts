@@ -4,7 +4,7 @@
 // each other, byte for byte.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import * as seq from '../helpers/sequence.js';
 // @ts-expect-error: plain JS module without types
 import * as jsSeq from '../fixtures/sequence.mjs';

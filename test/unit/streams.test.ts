@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import { fixture } from '../helpers/workers.js';
 

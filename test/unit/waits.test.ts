@@ -5,9 +5,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import { WORD } from '../../lib/ring.js';
-import { parkSync } from '../../lib/wait.js';
-import * as L from '../../lib/layout.js';
+import { WORD } from '../../lib/core/ring.js';
+import { parkSync } from '../../lib/core/park.js';
+import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 import { Actor, outcome, waitFor } from '../helpers/workers.js';
@@ -361,7 +361,9 @@ describe('parking', () => {
       }
       return Atomics.load(w, L.HEAD_OFFSET >> 2) >= 600;
     };
-    parkSync(site, ready, () => Atomics.load(w, L.HEAD_OFFSET >> 2), 0, performance.now() + 10_000, 'litmus', 10_000, () => undefined);
+    parkSync(site, {
+      ready, value: () => Atomics.load(w, L.HEAD_OFFSET >> 2), spinMicros: 0, deadline: performance.now() + 10_000, what: 'litmus', timeoutMs: 10_000, onPark: () => undefined,
+    });
     await Promise.all([slept, claimed]);
     expect(await peeked).toBe(1); // asleep with the park word set
     expect(await drained).toBe(filled - 1);

@@ -4,8 +4,8 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
-import { roleHolderDead } from '../../lib/roles.js';
+import * as L from '../../lib/core/layout.js';
+import { roleHolderDead } from '../../lib/core/roles.js';
 import { waitFor } from '../helpers/workers.js';
 import { fixture, run, uniqueName } from './helpers.js';
 

@@ -7,10 +7,10 @@
 // SLICE_MS so the waiting side can check, between slices, whether the peer's thread ended
 // (lib/wait.ts, lib/roles.ts); the check reads /proc once per slice, never once per message.
 import { resolve as resolvePath } from 'node:path';
-import { RingwireTypeError } from './errors.js';
-import { native, type NativeShmChannel } from './native.js';
-import type { Waiter } from './ring.js';
-import { SLICE_MS } from './wait.js';
+import { RingwireTypeError } from '../errors.js';
+import { native, type NativeShmChannel } from '../native.js';
+import type { Waiter } from '../core/ring.js';
+import { SLICE_MS } from '../core/park.js';
 
 /** Where named channels live (a tmpfs), and the prefix that keeps them apart from other files. */
 export const SHM_DIR = '/dev/shm';
