@@ -1,7 +1,8 @@
 // Channel: one SPSC ring in shared memory, with one Sender and one Receiver across all threads
-// (a SharedArrayBuffer) or all processes (a mapped channel file: Channel.open, lib/shm.ts).
+// (a SharedArrayBuffer) or all processes (a mapped channel file: Channel.open, lib/channel/shm.ts).
 import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from './codecs.js';
 import {
+  checkCapacity,
   checkInteger,
   checkOptions,
   closedError,
@@ -66,15 +67,6 @@ const spinOption = (v: unknown): number =>
   v === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', v, 0, 1e6);
 const maxMessageOption = (v: unknown): number =>
   v === undefined ? DEFAULT_MAX_MESSAGE_BYTES : checkInteger('options.maxMessageBytes', v, 1, MAX_MESSAGE_BYTES);
-
-export function checkCapacity(capacity: unknown): number {
-  checkInteger('options.capacity', capacity, L.MIN_CAPACITY, L.MAX_CAPACITY);
-  const c = capacity as number;
-  if ((c & (c - 1)) !== 0) {
-    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `options.capacity must be a power of two, got ${c}`);
-  }
-  return c;
-}
 
 export class Channel<T = unknown> {
   /** @internal */ readonly mem: RingMemory;

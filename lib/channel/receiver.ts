@@ -1,6 +1,6 @@
 // The receiving end of a channel: decodes messages straight from ring memory, reassembles
 // fragmented ones, and hands space back to the sender in batches.
-import type { Channel } from './channel.js';
+import type { Endpoint } from './endpoint.js';
 import type { WireCodec } from './codecs.js';
 import { closedError, corruptError, RingwireError, RingwireTypeError } from '../errors.js';
 import * as L from '../core/layout.js';
@@ -22,7 +22,7 @@ const CLOSED = L.W.CLOSED;
 export type DrainCallback = (view: Buffer, offset: number, length: number) => void;
 
 export class Receiver<T = unknown> implements AsyncIterable<T> {
-  readonly #channel: Channel<T>;
+  readonly #channel: Endpoint;
   readonly #r: RingReader;
   readonly #codec: WireCodec;
   readonly #i32: Int32Array;
@@ -43,7 +43,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   #parks = 0;
 
   /** @internal use channel.receiver(). */
-  constructor(channel: Channel<T>) {
+  constructor(channel: Endpoint) {
     this.#channel = channel;
     const mem = channel.mem;
     const claim = claimRole(mem.i32, 'receiver');

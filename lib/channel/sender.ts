@@ -1,7 +1,7 @@
 // The sending end of a channel. Messages are encoded at call time (like postMessage), written
 // straight into the ring, and published with one store each; a message over one record is
 // fragmented. Async sends that must wait are queued, so messages keep their call order.
-import type { Channel } from './channel.js';
+import type { Endpoint } from './endpoint.js';
 import type { WireCodec } from './codecs.js';
 import {
   abortedError,
@@ -21,7 +21,7 @@ const STATS_EVERY = 1023;
 const CLOSED = L.W.CLOSED;
 
 export class Sender<T = unknown> {
-  readonly #channel: Channel<T>;
+  readonly #channel: Endpoint;
   readonly #w: RingWriter;
   readonly #codec: WireCodec;
   readonly #i32: Int32Array;
@@ -45,7 +45,7 @@ export class Sender<T = unknown> {
   #parks = 0;
 
   /** @internal use channel.sender(). */
-  constructor(channel: Channel<T>) {
+  constructor(channel: Endpoint) {
     this.#channel = channel;
     const mem = channel.mem;
     const claim = claimRole(mem.i32, 'sender');

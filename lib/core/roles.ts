@@ -3,13 +3,13 @@
 //
 // Roles. A role is held by a *thread*: the owner word holds the holder's Linux thread id (tid,
 // unique system-wide while the thread lives), and the claimant records its pid and its thread's
-// start time (/proc/<tid>/stat field 22), then an echo of its tid (cpp/layout.h). A holder whose
+// start time (/proc/<tid>/stat field 22), then an echo of its tid (cpp/ring/layout.h). A holder whose
 // thread ended (a worker that returned, threw, called process.exit() or was terminated, or a dead
 // process) is found dead by the next claimant, which takes the role over, and by a peer waiting
 // for it (ERR_PEER_DEAD). Where /proc/thread-self does not exist (not Linux), the owner word is a
 // random token and holders are never found dead.
 //
-// Streams. The stream word holds the closed bits and an epoch (cpp/layout.h). A claim joins the
+// Streams. The stream word holds the closed bits and an epoch (cpp/ring/layout.h). A claim joins the
 // current stream, or starts the next one when the current one has ended (see claimRole).
 import { readFileSync, readlinkSync } from 'node:fs';
 import { corruptError, RingwireError } from '../errors.js';

@@ -14,7 +14,8 @@ import { closedLogError, logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type LogFile } from './native.js';
 import { claimSlot, markAwake, markParked, releaseSlot } from './readers.js';
-import { listSegments, openControl, parseHeader, readHeaderFile, type SegmentHeader } from './segments.js';
+import type { SegmentHeader } from './format.js';
+import { listSegments, openControl, parseHeader, readHeaderFile } from './segments.js';
 import { logCodec } from './writer.js';
 
 export interface LogEntry<T = unknown> {
@@ -93,7 +94,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
       this.#logCodecId = this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!;
-      // Codecs decode into memory of the value's own (lib/codecs.ts): never a view of the mapping.
+      // Codecs decode into memory of the value's own (lib/channel/codecs.ts): never a view of the mapping.
       this.#decode = (o.raw === true ? resolveCodec('bytes') : logCodec(this.#logCodecId, requested, o.codec, dir)).decode;
       this.#start(from as 'start' | 'end' | number);
     } catch (err) {

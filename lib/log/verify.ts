@@ -240,7 +240,7 @@ export interface ChannelFileStat {
 
 /**
  * Counters of a log directory (logStat) or of a channel file (its control block, read from the
- * page cache: the same bytes the processes map; layout: cpp/layout.h).
+ * page cache: the same bytes the processes map; layout: cpp/ring/layout.h).
  */
 export function statPath(path: string): LogStat | ChannelFileStat {
   if (isLogDir(path)) return logStat(path);

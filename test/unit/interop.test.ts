@@ -1,5 +1,5 @@
-// The C++ ring (cpp/ring.h, through the addon's NativeProducer / NativeConsumer) and the TS ring
-// (lib/ring.ts, through the channel API) read and write the same bytes: either side can produce
+// The C++ ring (cpp/ring/ring.h, through the addon's NativeProducer / NativeConsumer) and the TS ring
+// (lib/core/ring.ts, through the channel API) read and write the same bytes: either side can produce
 // for the other over one SharedArrayBuffer, checked with the shared message sequence.
 //
 // The addon's producer and consumer do not wake a parked JS peer by themselves (C++ cannot

@@ -329,7 +329,7 @@ describe('parking', () => {
     expect(Atomics.load(w, RX_PARKED)).toBe(0);
     expect(ch.stats().received.parks).toBeGreaterThanOrEqual(1);
   });
-  // Litmus for the park protocol (lib/wait.ts + lib/ring.ts), white-box: the peer's whole publish
+  // Litmus for the park protocol (lib/core/park.ts + lib/core/ring.ts), white-box: the peer's whole publish
   // (store of its position, check of our park word, wake) runs inside our re-check window, after
   // our park store and before we sleep, and frees too little. We then sleep; the peer's next
   // publish must still find our park word set and wake us. A waker that clears the park word
