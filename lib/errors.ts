@@ -73,8 +73,10 @@ export const peerDeadError = (what: string, peer: 'sender' | 'receiver') =>
 
 /** `name` must be a power of two from MIN_CAPACITY to MAX_CAPACITY (a ring's capacity); returns it. */
 export function checkCapacity(capacity: unknown, name = 'options.capacity'): number {
-  const c = checkInteger(name, capacity, MIN_CAPACITY, MAX_CAPACITY);
-  if ((c & (c - 1)) !== 0) throw new RingwireRangeError('ERR_OUT_OF_RANGE', `${name} must be a power of two, got ${c}`);
+  const c = checkInteger(name, capacity, -Infinity, Infinity);
+  if (c < MIN_CAPACITY || c > MAX_CAPACITY || (c & (c - 1)) !== 0) {
+    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `${name} must be a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY}, got ${c}`);
+  }
   return c;
 }
 
