@@ -1,4 +1,9 @@
-// Error classes with stable `code`s. Misuse throws; "full" / "empty" are return values.
+// Error classes with stable `code`s, and the one set of validation helpers (checkInteger,
+// checkCapacity, checkOptions) every module uses. Misuse throws; "full" / "empty" are return values.
+// Every error ringwire throws has a code: RingwireError (RingwireErrorCode), RingwireTypeError
+// (ERR_INVALID_ARG), RingwireRangeError (ERR_OUT_OF_RANGE, ERR_MESSAGE_TOO_LARGE), PipelineError
+// (PipelineErrorCode, lib/pipeline/errors.ts), LogCorruptError (ERR_CORRUPT).
+import { MAX_CAPACITY, MIN_CAPACITY } from './core/layout.js';
 
 export type RingwireErrorCode =
   | 'ERR_ROLE_TAKEN'
@@ -17,7 +22,15 @@ export type RingwireErrorCode =
   | 'ERR_CHANNEL_MISMATCH'
   | 'ERR_NOT_SHAREABLE'
   | 'ERR_SYSTEM'
-  | 'ERR_NATIVE';
+  | 'ERR_NATIVE'
+  // The persistent log (lib/log):
+  | 'ERR_NOT_A_LOG' // the directory holds no log (or a file is not ours)
+  | 'ERR_LOCKED' // another process is the log's writer
+  | 'ERR_NO_SPACE' // preallocating a segment failed: the disk is full
+  | 'ERR_LOG_CLOSED'
+  | 'ERR_TOO_MANY_READERS' // READER_SLOTS follow() are in progress on the log already
+  | 'ERR_NOT_FOUND' // a segment file vanished (retention) while it was being opened
+  | 'ERR_IO';
 
 export class RingwireError extends Error {
   readonly code: RingwireErrorCode;
@@ -57,6 +70,15 @@ export const corruptError = (detail: string) =>
 /** The thread (or process) holding the other role ended without closing the channel. */
 export const peerDeadError = (what: string, peer: 'sender' | 'receiver') =>
   new RingwireError('ERR_PEER_DEAD', `${what}: the ${peer}'s thread ended (or its process died) without closing the channel`);
+
+/** `name` must be a power of two from MIN_CAPACITY to MAX_CAPACITY (a ring's capacity); returns it. */
+export function checkCapacity(capacity: unknown, name = 'options.capacity'): number {
+  const c = checkInteger(name, capacity, -Infinity, Infinity);
+  if (c < MIN_CAPACITY || c > MAX_CAPACITY || (c & (c - 1)) !== 0) {
+    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `${name} must be a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY}, got ${c}`);
+  }
+  return c;
+}
 
 /** `name` must be an integer in [min, max]; returns it. */
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {

@@ -9,7 +9,7 @@ export interface NativeAddon {
   status: { OK: number; FULL: number; EMPTY: number; TOO_LARGE: number; CORRUPT: number };
   /** Registers the classes C++ throws: RingwireError(code, message), RingwireTypeError, RingwireRangeError. */
   setErrorClass(error: unknown, typeError: unknown, rangeError: unknown): void;
-  /** A channel file mapped by C++ (cpp/addon/shm_binding.cc; lib/shm.ts wraps it). */
+  /** A channel file mapped by C++ (cpp/addon/shm_binding.cc; lib/channel/shm.ts wraps it). */
   ShmChannel: new (
     path: string,
     create: boolean,
@@ -31,7 +31,7 @@ export interface NativeShmChannel {
   wait(offset: number, value: number, timeoutMs: number): number;
   waitAsync(offset: number, value: number, timeoutMs: number): void;
   wake(offset: number): number;
-  /** cpp/shm.h HolderDead: whether `owner` (a tid), found holding role 0 (sender) / 1 (receiver), ended. */
+  /** cpp/shm/shm.h HolderDead: whether `owner` (a tid), found holding role 0 (sender) / 1 (receiver), ended. */
   holderDead(role: 0 | 1, owner: number): boolean;
   close(): void;
 }

@@ -1,5 +1,5 @@
-// ShmChannel: a channel file mapped by C++ (cpp/shm.h) and handed to JS as an external
-// ArrayBuffer, plus the futex waits the TS ring uses on it (lib/shm.ts).
+// ShmChannel: a channel file mapped by C++ (cpp/shm/shm.h) and handed to JS as an external
+// ArrayBuffer, plus the futex waits the TS ring uses on it (lib/channel/shm.ts).
 //
 // Lifetime: the mapping is reference-counted. The ArrayBuffer holds one reference (dropped by its
 // finalizer), each async waiter thread holds one while it lives. close() detaches the ArrayBuffer,
@@ -8,7 +8,7 @@
 //
 // Async waits: a dedicated thread per waiting side (not the libuv pool, whose four threads fs and
 // crypto need) sleeps on the futex and reports through a thread-safe function; the TSFN is unref'd,
-// the caller (lib/wait.ts parkAsync) keeps the event loop alive with a timer while it waits.
+// the caller (lib/core/park.ts parkAsync) keeps the event loop alive with a timer while it waits.
 #include "addon.h"
 
 #if defined(__linux__)

@@ -1,5 +1,5 @@
 // ringwire ring layout: the one description of the bytes shared between threads and processes.
-// lib/layout.ts mirrors every constant here; test/unit/layout.test.ts checks the two agree
+// lib/core/layout.ts mirrors every constant here; test/unit/layout.test.ts checks the two agree
 // (the addon exports these values).
 //
 // A ring is one contiguous region: a 1024-byte control block, then a power-of-two data region.
@@ -34,7 +34,7 @@
 // Stream word: bits kSenderClosed, kReceiverClosed and kEndSeen, and the stream epoch above
 // kEpochShift. A new stream on the same channel (a named channel reused) is started by a
 // compare-exchange of the word from the ended stream's value to (epoch + 1) << kEpochShift, by the
-// first role claim that finds the stream ended (lib/roles.ts says when that is). A sender that starts it records the new stream's first position (stream start
+// first role claim that finds the stream ended (lib/core/roles.ts says when that is). A sender that starts it records the new stream's first position (stream start
 // position, stream start epoch) before that compare-exchange; the first receiver of an epoch
 // (receiver epoch != the stream's epoch) skips to it, discarding what the ended stream left unread.
 //

@@ -1,7 +1,7 @@
 // ringwire: a lock-free single-producer / single-consumer ring of variable-length records over
 // caller-provided memory (a SharedArrayBuffer, an mmap'd file). Layout: layout.h.
 //
-// Ordering, in one paragraph (the TS mirror in lib/ring.ts follows the same argument):
+// Ordering, in one paragraph (the TS mirror in lib/core/ring.ts follows the same argument):
 // the producer writes header + payload with plain stores, then publishes with a release store of
 // `tail`; the consumer acquire-loads `tail`, so every byte before it is visible. The consumer reads
 // the records, then release-stores `head`; the producer acquire-loads `head` before reusing that

@@ -1,6 +1,6 @@
 // ringwire channels in files: create (race-free), open (validated), unlink, and the liveness of
 // the threads that hold a role. Linux only (O_TMPFILE, /proc); the Node-API glue is
-// cpp/addon/shm_binding.cc, the TS side lib/shm.ts.
+// cpp/addon/shm_binding.cc, the TS side lib/channel/shm.ts.
 //
 // Creating: an unnamed file (O_TMPFILE) in the target's directory is sized, mapped and initialised
 // (the magic last, with release), and only then given its name with linkat(), which fails with
@@ -356,7 +356,7 @@ inline ProcInfo ProbeTask(int32_t pid, int32_t tid) {
 // Whether the thread `owner` (a tid), found in the owner word of `role` (0 sender, 1 receiver) in
 // the header at `base`, has ended: no such live thread (/proc/<tid>/stat works for any thread), or
 // a different thread that reused the tid (the start time recorded with the role differs). The same
-// rule as lib/roles.ts ownerDead, which claims roles (cpp/layout.h describes the words).
+// rule as lib/core/roles.ts ownerDead, which claims roles (cpp/ring/layout.h describes the words).
 inline bool HolderDead(uint8_t* base, int role, int32_t owner) {
   using namespace layout;
   ProcInfo p = Probe(owner);

@@ -1,4 +1,4 @@
-// CRC32C (Castagnoli) in TypeScript, slicing-by-8: the same function as cpp/log_format.h Crc32c
+// CRC32C (Castagnoli) in TypeScript, slicing-by-8: the same function as cpp/log/format.h Crc32c
 // (test/log/format.test.ts compares them with the hardware and table versions). The writer uses it
 // for single appends of records up to 256 bytes: below that, a Node-API call to the hardware CRC
 // costs more than computing it here (~1 ns/byte); longer records and whole batches are CRC'd

@@ -1,4 +1,4 @@
-// Mirror of cpp/log_format.h (the diagram and the ordering argument are there).
+// Mirror of cpp/log/format.h (the diagram and the ordering argument are there).
 // test/log/format.test.ts checks every value against the constants the native addon exports.
 
 export const SEGMENT_MAGIC = 0x314c5752; // "RWL1"
@@ -101,3 +101,13 @@ export function writeU64(i32: Int32Array, off: number, v: number): void {
 
 /** An Int32Array over the whole words of a mapping (a damaged file may end mid-word). */
 export const words = (ab: ArrayBuffer): Int32Array => new Int32Array(ab, 0, ab.byteLength >> 2);
+
+/** The fields of a segment file's header. */
+export interface SegmentHeader {
+  epoch: number;
+  index: number;
+  baseSequence: number;
+  segmentBytes: number;
+  created: number;
+  codec: number;
+}

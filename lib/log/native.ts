@@ -1,6 +1,6 @@
 // The log's half of the native addon (cpp/addon/log_binding.cc), typed.
 import { native } from '../native.js';
-import type { SegmentHeader } from './segments.js';
+import type { SegmentHeader } from './format.js';
 
 /** One mmap'd file. Mode 0 read-only, 1 read-write (extended to `bytes`), 2 create + preallocate. */
 export interface LogFile {

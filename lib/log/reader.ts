@@ -7,14 +7,15 @@
 // Every length and offset read from a segment is checked before use; a record that is committed
 // but malformed throws LogCorruptError naming the segment file and the offset.
 import { basename } from 'node:path';
-import { codecNameOf, resolveCodec, type WireCodec } from '../codecs.js';
+import { codecNameOf, resolveCodec, type WireCodec } from '../channel/codecs.js';
 import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type LogFile } from './native.js';
 import { claimSlot, markAwake, markParked, releaseSlot } from './readers.js';
-import { listSegments, openControl, parseHeader, readHeaderFile, type SegmentHeader } from './segments.js';
+import type { SegmentHeader } from './format.js';
+import { listSegments, openControl, parseHeader, readHeaderFile } from './segments.js';
 import { logCodec } from './writer.js';
 
 export interface LogEntry<T = unknown> {
@@ -29,7 +30,7 @@ export interface LogReaderOptions {
    * now on) or a sequence number (the first record at or after it). */
   from?: 'start' | 'end' | number;
   /** Needed when the log was written with a custom codec; otherwise the log's own codec. */
-  codec?: import('../codecs.js').CodecSpec;
+  codec?: import('../channel/codecs.js').CodecSpec;
   /** Check every record's CRC32C (default true). */
   verify?: boolean;
   /** Return each record's payload as bytes (a copy), whatever the codec (tools, custom codecs). */
@@ -94,7 +95,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
       this.#logCodecId = this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!;
-      // Codecs decode into memory of the value's own (lib/codecs.ts): never a view of the mapping.
+      // Codecs decode into memory of the value's own (lib/channel/codecs.ts): never a view of the mapping.
       this.#decode = (o.raw === true ? resolveCodec('bytes') : logCodec(this.#logCodecId, requested, o.codec, dir)).decode;
       this.#start(from as 'start' | 'end' | number);
     } catch (err) {

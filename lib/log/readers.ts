@@ -1,4 +1,4 @@
-// Reader slots in the control file (layout: cpp/log_format.h): a follow() in progress holds one,
+// Reader slots in the control file (layout: cpp/log/format.h): a follow() in progress holds one,
 // and sets its bit in the parked bitmap while it sleeps on the notify word. The writer wakes only
 // while a bit is set; a follower killed while asleep would leave its bit set forever (every append
 // paying a futex wake), so a slot whose owner thread is dead is reclaimed: by a follower that finds

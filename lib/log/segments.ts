@@ -4,20 +4,12 @@ import { join } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
+import type { SegmentHeader } from './format.js';
 import { logNative, MODE_CREATE, MODE_WRITE, type LogFile } from './native.js';
 
 export interface SegmentRef {
   index: number;
   path: string;
-}
-
-export interface SegmentHeader {
-  epoch: number;
-  index: number;
-  baseSequence: number;
-  segmentBytes: number;
-  created: number;
-  codec: number;
 }
 
 /** Segments of `dir`, oldest first. */

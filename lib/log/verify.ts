@@ -3,9 +3,9 @@
 // writer publishes in the control file.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { inspectChannel, type ChannelInfo } from '../channel/inspect.js';
+import * as L from '../core/layout.js';
 import { RingwireError } from '../errors.js';
-import { inspectChannel, type ChannelInfo } from '../inspect.js';
-import * as L from '../layout.js';
 import { logError } from './errors.js';
 import * as F from './format.js';
 import { logNative, MODE_READ, type ScanResult } from './native.js';
@@ -229,7 +229,7 @@ export const isLogDir = (path: string): boolean => {
 /** `ringwire stat` of a channel file: what `ringwire ls` shows of it, counters included. */
 export type ChannelFileStat = { kind: 'channel' } & ChannelInfo;
 
-/** Counters of a log directory (logStat) or of a channel file (lib/inspect.ts, the one reader of them). */
+/** Counters of a log directory (logStat) or of a channel file (lib/channel/inspect.ts, the one reader of them). */
 export function statPath(path: string): LogStat | ChannelFileStat {
   if (isLogDir(path)) return logStat(path);
   let magic = 0;

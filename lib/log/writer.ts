@@ -1,5 +1,5 @@
 // LogWriter: appends records to the mapped tail segment directly from JS (format:
-// cpp/log_format.h). Native code creates, maps, locks, syncs and scans; the append path is plain
+// cpp/log/format.h). Native code creates, maps, locks, syncs and scans; the append path is plain
 // stores into the mapping plus one Atomics.store per record (the commit).
 //
 // Ordering: Atomics on an Int32Array are sequentially consistent, at least the release that the
@@ -14,7 +14,7 @@
 // every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
 import { closeSync, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
-import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from '../codecs.js';
+import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from '../channel/codecs.js';
 import { checkInteger, checkOptions, describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';
@@ -33,8 +33,8 @@ import {
   writeControlStats,
   type ControlStats,
   writeHeader,
-  type SegmentHeader,
 } from './segments.js';
+import type { SegmentHeader } from './format.js';
 
 export type Durability = 'process' | 'interval' | 'sync';
 

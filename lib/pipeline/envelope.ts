@@ -12,6 +12,7 @@
 // main thread when the source produced it (end-to-end latency is measured there too). hash: the
 // key's 32-bit hash, which routes every hop (so a key always takes the same path and keeps its
 // order). kind: 0 no key, 1 an int32 key (4 bytes), 2 a UTF-8 string key.
+import { RingwireRangeError } from '../errors.js';
 
 export const HEADER_BYTES = 24;
 export const KEY_NONE = 0;
@@ -75,7 +76,7 @@ export function setKey(meta: Meta, key: unknown): void {
   }
   const s = typeof key === 'string' ? key : String(key);
   const bytes = Buffer.from(s, 'utf8');
-  if (bytes.byteLength > MAX_KEY_BYTES) throw new RangeError(`pipeline: a key must be at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes.byteLength}`);
+  if (bytes.byteLength > MAX_KEY_BYTES) throw new RingwireRangeError('ERR_OUT_OF_RANGE', `pipeline: a key must be at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes.byteLength}`);
   meta.kind = KEY_STRING;
   meta.keyBytes = bytes;
   meta.hash = hashString(s);

@@ -4,13 +4,13 @@
 // late: the consumer position (head) is published only by ack(), after the messages' outputs are
 // committed downstream. A worker that dies before ack() leaves those records in the ring, and the
 // next reader to claim the role reads them again (at-least-once).
-import { Channel, type ChannelHandle } from '../channel.js';
+import { Channel, type ChannelHandle } from '../channel/channel.js';
 import { closedError, corruptError, RingwireRangeError } from '../errors.js';
-import * as L from '../layout.js';
-import { FULL, RingReader, RingWriter, WORD } from '../ring.js';
-import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../roles.js';
-import { writeStats } from '../stats.js';
-import { parkAsync, spin, type ParkSite } from '../wait.js';
+import * as L from '../core/layout.js';
+import { FULL, RingReader, RingWriter, WORD } from '../core/ring.js';
+import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../core/roles.js';
+import { writeStats } from '../core/stats.js';
+import { parkAny, parkAsync, type ParkSite, type WakeWord } from '../core/park.js';
 import { HEADER_BYTES, KEY_INT, KEY_STRING, keyBytesOf, type Meta } from './envelope.js';
 
 const STATS_EVERY = 1024;
@@ -60,7 +60,7 @@ export class InputLink {
       throw corruptError(`pipeline hop: record of type ${type} and ${len} bytes is not an envelope`);
     }
     const f = s >> 3;
-    const w = s >> 2;
+    const w = L.wordAt(s);
     meta.seq = this.#f64[f]!;
     meta.t0 = this.#f64[f + 1]!;
     meta.hash = this.i32[w + 4]!;
@@ -195,7 +195,7 @@ export class OutputLink {
     }
     const off = HEADER_BYTES + keyBytesOf(meta);
     const f = at >> 3;
-    const x = at >> 2;
+    const x = L.wordAt(at);
     this.#f64[f] = meta.seq;
     this.#f64[f + 1] = meta.t0;
     this.i32[x + 4] = meta.hash;
@@ -220,7 +220,9 @@ export class OutputLink {
     while (!this.tryWrite(meta, wire)) {
       const need = this.#claimSize(meta, wire);
       const room = () => this.#w.fits(need) || isClosed(this.i32, 'receiver');
-      await parkAsync(this.#site, room, this.#headWord, this.#spinMicros, Infinity, 'pipeline send', undefined, this.#onPark, signal);
+      await parkAsync(this.#site, {
+        ready: room, value: this.#headWord, spinMicros: this.#spinMicros, deadline: Infinity, what: 'pipeline send', timeoutMs: undefined, onPark: this.#onPark, signal,
+      });
     }
   }
 
@@ -280,23 +282,10 @@ export class OutputLink {
   };
 }
 
-/** A word to wake on besides the inputs (a worker's command word). */
-export interface WakeWord {
-  i32: Int32Array;
-  index: number;
-  value: number;
-}
-
+/** Inputs sleep in slices this long (a stage also wakes on its control word). */
 const PARK_MS = 1000;
 
-/**
- * Waits until one of `links` is ready (a record, or the end), `word` changes, or `signal` aborts.
- * Spins `spinMicros` first, then parks on all inputs at once: it sets each input's RX_PARKED word,
- * re-checks (a producer stores tail, then loads RX_PARKED; we store RX_PARKED, then load tail: both
- * seq_cst, so one of us sees the other) and sleeps with Atomics.waitAsync on every tail word. The
- * waits left pending when one fires are ours alone (producers never wait on tail), so we wake them
- * with notify before returning. A timer keeps the event loop alive and bounds each sleep.
- */
+/** Waits (parkAny) until one of `links` is ready (a record, or the end), `word` changes, or `signal` aborts. */
 export async function waitAny(links: InputLink[], word: WakeWord | undefined, spinMicros: number, signal?: AbortSignal): Promise<void> {
   const ready = (): boolean => {
     if (signal?.aborted) return true;
@@ -304,41 +293,8 @@ export async function waitAny(links: InputLink[], word: WakeWord | undefined, sp
     for (let i = 0; i < links.length; i++) if (!links[i]!.ended && links[i]!.ready()) return true;
     return false;
   };
-  if (ready() || spin(ready, spinMicros)) return;
-  const live = links.filter((l) => !l.ended);
-  for (const l of live) Atomics.store(l.i32, WORD.RX_PARKED, 1);
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const pending: Array<{ i32: Int32Array; index: number }> = [];
-  try {
-    if (ready()) return;
-    const waits: Promise<unknown>[] = [];
-    for (const l of live) {
-      l.onPark();
-      l.flushStats();
-      const w = Atomics.waitAsync(l.i32, WORD.TAIL, l.tailWord, PARK_MS);
-      if (!w.async) return;
-      pending.push({ i32: l.i32, index: WORD.TAIL });
-      waits.push(w.value);
-    }
-    if (word !== undefined) {
-      const w = Atomics.waitAsync(word.i32, word.index, word.value, PARK_MS);
-      if (!w.async) return;
-      pending.push({ i32: word.i32, index: word.index });
-      waits.push(w.value);
-    }
-    waits.push(new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, PARK_MS);
-      if (signal !== undefined) {
-        onAbort = resolve;
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-    }));
-    await Promise.race(waits);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
-    for (const l of live) Atomics.store(l.i32, WORD.RX_PARKED, 0);
-    for (const p of pending) Atomics.notify(p.i32, p.index);
-  }
+  const sites = links
+    .filter((l) => !l.ended)
+    .map((l) => ({ i32: l.i32, parked: WORD.RX_PARKED, watch: WORD.TAIL, value: l.tailWord, onPark: () => (l.onPark(), l.flushStats()) }));
+  await parkAny(sites, { ready, word, spinMicros, sliceMs: PARK_MS, signal });
 }

@@ -1,7 +1,7 @@
 // Fan-in in the main thread: merges the last stage's channels into the sink (and the dead-letter
 // channels into their targets), taking a batch from each input in turn so that no worker's output
 // waits behind another's. A sink that returns a promise is awaited: a slow sink is backpressure.
-import { Sender } from '../sender.js';
+import { Sender } from '../channel/sender.js';
 import { keyOf, newMeta, type Meta } from './envelope.js';
 import { PipelineError } from './errors.js';
 import { waitAny, type InputLink } from './link.js';

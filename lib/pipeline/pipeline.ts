@@ -9,10 +9,11 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { Channel, type ChannelHandle } from '../channel.js';
-import { resolveCodec, type CodecName, type WireCodec } from '../codecs.js';
-import * as L from '../layout.js';
-import { Receiver } from '../receiver.js';
+import { Channel, type ChannelHandle } from '../channel/channel.js';
+import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
+import * as L from '../core/layout.js';
+import { checkCapacity, checkInteger, RingwireRangeError, RingwireTypeError } from '../errors.js';
+import { Receiver } from '../channel/receiver.js';
 import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
@@ -83,12 +84,6 @@ function stageWorkerFile(): string {
   throw new PipelineError('ERR_STAGE_LOAD', `pipeline: the stage worker is missing (looked for ${candidates.map((c) => c.href).join(', ')}); build the library with tsup`);
 }
 
-const positiveInt = (name: string, v: unknown, max = 1024): number => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new TypeError(`${name} must be an integer from 1 to ${max}, got ${String(v)}`);
-  }
-  return v;
-};
 
 
 
@@ -140,30 +135,26 @@ export class Pipeline<I = unknown, O = unknown> {
   #settled = false;
 
   constructor(options: PipelineOptions<I, O>) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('pipeline: options must be an object');
+    if (typeof options !== 'object' || options === null) throw new RingwireTypeError('pipeline: options must be an object');
     const known = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry']);
-    for (const k of Object.keys(options)) if (!known.has(k)) throw new TypeError(`pipeline: unknown option '${k}'`);
+    for (const k of Object.keys(options)) if (!known.has(k)) throw new RingwireTypeError(`pipeline: unknown option '${k}'`);
     const src = options.source as unknown;
     if (
       !(src instanceof Receiver) &&
       (typeof src !== 'object' || src === null || (typeof (src as Iterable<I>)[Symbol.iterator] !== 'function' && typeof (src as AsyncIterable<I>)[Symbol.asyncIterator] !== 'function'))
     ) {
-      throw new TypeError('pipeline: options.source must be an array, an iterable, an async iterable or a ringwire Receiver');
+      throw new RingwireTypeError('pipeline: options.source must be an array, an iterable, an async iterable or a ringwire Receiver');
     }
-    if (!isSinkTarget(options.sink)) throw new TypeError('pipeline: options.sink must be a function, a ringwire Sender or a log writer (append)');
-    if (options.key !== undefined && typeof options.key !== 'function') throw new TypeError('pipeline: options.key must be a function');
-    if (!Array.isArray(options.stages) || options.stages.length === 0) throw new TypeError('pipeline: options.stages must be a non-empty array');
-    if (options.deadLetter !== undefined && !isSinkTarget(options.deadLetter)) throw new TypeError('pipeline: options.deadLetter must be a function, a ringwire Sender or a log writer');
+    if (!isSinkTarget(options.sink)) throw new RingwireTypeError('pipeline: options.sink must be a function, a ringwire Sender or a log writer (append)');
+    if (options.key !== undefined && typeof options.key !== 'function') throw new RingwireTypeError('pipeline: options.key must be a function');
+    if (!Array.isArray(options.stages) || options.stages.length === 0) throw new RingwireTypeError('pipeline: options.stages must be a non-empty array');
+    if (options.deadLetter !== undefined && !isSinkTarget(options.deadLetter)) throw new RingwireTypeError('pipeline: options.deadLetter must be a function, a ringwire Sender or a log writer');
     this.#codecName = options.codec ?? 'v8';
     this.#codec = resolveCodec(this.#codecName, 'pipeline: options.codec');
-    if (this.#codec.name === 'custom') throw new TypeError('pipeline: options.codec must be a built-in codec name');
-    this.#capacity = options.capacity ?? 1 << 16;
-    if (!Number.isInteger(this.#capacity) || this.#capacity < L.MIN_CAPACITY || this.#capacity > L.MAX_CAPACITY || (this.#capacity & (this.#capacity - 1)) !== 0) {
-      throw new RangeError(`pipeline: options.capacity must be a power of two from ${L.MIN_CAPACITY} to ${L.MAX_CAPACITY}, got ${String(options.capacity)}`);
-    }
-    this.#batch = options.batch === undefined ? 64 : positiveInt('pipeline: options.batch', options.batch, 1 << 20);
-    this.#maxRestarts = options.maxRestarts ?? 10;
-    if (!Number.isInteger(this.#maxRestarts) || this.#maxRestarts < 0) throw new RangeError(`pipeline: options.maxRestarts must be a non-negative integer`);
+    if (this.#codec.name === 'custom') throw new RingwireTypeError('pipeline: options.codec must be a built-in codec name');
+    this.#capacity = checkCapacity(options.capacity ?? 1 << 16, 'pipeline: options.capacity');
+    this.#batch = options.batch === undefined ? 64 : checkInteger('pipeline: options.batch', options.batch, 1, 1 << 20);
+    this.#maxRestarts = checkInteger('pipeline: options.maxRestarts', options.maxRestarts ?? 10, 0, Number.MAX_SAFE_INTEGER);
     this.#key = options.key;
     this.#source = options.source;
     this.#sink = deliverer(options.sink) as (v: O, info: MessageInfo) => unknown;
@@ -171,19 +162,19 @@ export class Pipeline<I = unknown, O = unknown> {
     const registry = options.registry ?? defaultRegistry;
     const specs = options.stages.map((s, i) => {
       const spec: StageSpec = typeof s === 'string' ? { module: s } : s;
-      if (typeof spec !== 'object' || spec === null || spec.module === undefined) throw new TypeError(`pipeline: options.stages[${i}] must be a module name/path or { module, ... }`);
+      if (typeof spec !== 'object' || spec === null || spec.module === undefined) throw new RingwireTypeError(`pipeline: options.stages[${i}] must be a module name/path or { module, ... }`);
       const { name, registration } = registry.resolve(spec.module);
-      const workers = positiveInt(`pipeline: options.stages[${i}].workers`, spec.workers ?? registration.workers ?? 1, 256);
+      const workers = checkInteger(`pipeline: options.stages[${i}].workers`, spec.workers ?? registration.workers ?? 1, 1, 256);
       const onError = spec.onError ?? registration.onError ?? 'fail';
       if (onError !== 'fail' && onError !== 'skip' && onError !== 'dead-letter') {
-        throw new TypeError(`pipeline: options.stages[${i}].onError must be 'fail', 'skip' or 'dead-letter', got ${String(onError)}`);
+        throw new RingwireTypeError(`pipeline: options.stages[${i}].onError must be 'fail', 'skip' or 'dead-letter', got ${String(onError)}`);
       }
       const deadLetter = spec.deadLetter ?? options.deadLetter;
-      if (onError === 'dead-letter' && deadLetter === undefined) throw new TypeError(`pipeline: options.stages[${i}] dead-letters but no deadLetter target is given`);
-      if (spec.deadLetter !== undefined && !isSinkTarget(spec.deadLetter)) throw new TypeError(`pipeline: options.stages[${i}].deadLetter must be a function, a Sender or a log writer`);
+      if (onError === 'dead-letter' && deadLetter === undefined) throw new RingwireTypeError(`pipeline: options.stages[${i}] dead-letters but no deadLetter target is given`);
+      if (spec.deadLetter !== undefined && !isSinkTarget(spec.deadLetter)) throw new RingwireTypeError(`pipeline: options.stages[${i}].deadLetter must be a function, a Sender or a log writer`);
       const partition = spec.partition ?? (this.#key ? 'key' : 'round-robin');
-      if (partition === 'key' && this.#key === undefined) throw new TypeError(`pipeline: options.stages[${i}] partitions by key but the pipeline has no key function`);
-      if (partition !== 'key' && partition !== 'round-robin') throw new TypeError(`pipeline: options.stages[${i}].partition must be 'key' or 'round-robin'`);
+      if (partition === 'key' && this.#key === undefined) throw new RingwireTypeError(`pipeline: options.stages[${i}] partitions by key but the pipeline has no key function`);
+      if (partition !== 'key' && partition !== 'round-robin') throw new RingwireTypeError(`pipeline: options.stages[${i}].partition must be 'key' or 'round-robin'`);
       return {
         name: spec.name ?? name,
         url: registration.url,
@@ -197,8 +188,7 @@ export class Pipeline<I = unknown, O = unknown> {
       };
     });
     const threads = 1 + specs.reduce((n, s) => n + s.workers, 0);
-    this.#spin = options.spinMicros ?? (threads > availableParallelism() ? 2 : 20);
-    if (!Number.isInteger(this.#spin) || this.#spin < 0 || this.#spin > 1e6) throw new RangeError('pipeline: options.spinMicros must be an integer from 0 to 1000000');
+    this.#spin = checkInteger('pipeline: options.spinMicros', options.spinMicros ?? (threads > availableParallelism() ? 2 : 20), 0, 1e6);
 
     this.done = new Promise<PipelineSummary>((res, rej) => {
       this.#resolve = res;
@@ -611,7 +601,7 @@ export class Pipeline<I = unknown, O = unknown> {
       out.deadLettered += c.deadLettered;
       if (c.maxNs > maxNs) maxNs = c.maxNs;
       mergeHistogram(hist, slot.control.hist);
-      for (const h of slot.inputs) out.queued.bytes += InputLink.queuedBytes(new Int32Array(h.buffer, h.byteOffset, L.CONTROL_BYTES >> 2));
+      for (const h of slot.inputs) out.queued.bytes += InputLink.queuedBytes(new Int32Array(h.buffer, h.byteOffset, L.W.DATA));
     }
     const upstream = s.index === 0 ? this.#producedRef.n : this.#stageOut(this.#stages[s.index - 1]!);
     out.queued.messages = Math.max(0, upstream - out.in);
@@ -648,15 +638,15 @@ export class Pipeline<I = unknown, O = unknown> {
 
 /** Frees the channel roles a dead worker held, so that its successor can claim them. */
 function freeRoles(slot: Slot): void {
-  const words = (h: ChannelHandle) => new Int32Array(h.buffer, h.byteOffset, L.CONTROL_BYTES >> 2);
+  const words = (h: ChannelHandle) => new Int32Array(h.buffer, h.byteOffset, L.W.DATA);
   for (const h of slot.inputs) {
     const i32 = words(h);
-    Atomics.store(i32, L.RECEIVER_OWNER_OFFSET >> 2, 0);
-    Atomics.store(i32, L.RX_PARKED_OFFSET >> 2, 0);
+    Atomics.store(i32, L.W.RECEIVER_OWNER, 0);
+    Atomics.store(i32, L.W.RX_PARKED, 0);
   }
   for (const h of slot.deadLetter === undefined ? slot.outputs : [...slot.outputs, slot.deadLetter]) {
     const i32 = words(h);
-    Atomics.store(i32, L.SENDER_OWNER_OFFSET >> 2, 0);
-    Atomics.store(i32, L.TX_PARKED_OFFSET >> 2, 0);
+    Atomics.store(i32, L.W.SENDER_OWNER, 0);
+    Atomics.store(i32, L.W.TX_PARKED, 0);
   }
 }

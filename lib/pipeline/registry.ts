@@ -2,6 +2,7 @@
 // carry defaults for the stage (workers, error policy, options) that a pipeline's stage spec overrides.
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { RingwireTypeError } from '../errors.js';
 import type { ErrorPolicy } from './stage-task.js';
 
 export interface StageDefaults {
@@ -31,8 +32,8 @@ export class StageRegistry {
 
   /** Registers `name` for a module (path or URL); returns the registry. Re-registering replaces. */
   register(name: string, module: string | URL, defaults: StageDefaults = {}): this {
-    if (typeof name !== 'string' || name.length === 0) throw new TypeError(`stages.register: name must be a non-empty string, got ${String(name)}`);
-    if (!(module instanceof URL) && typeof module !== 'string') throw new TypeError(`stages.register('${name}'): module must be a path or a URL`);
+    if (typeof name !== 'string' || name.length === 0) throw new RingwireTypeError(`stages.register: name must be a non-empty string, got ${String(name)}`);
+    if (!(module instanceof URL) && typeof module !== 'string') throw new RingwireTypeError(`stages.register('${name}'): module must be a path or a URL`);
     this.#stages.set(name, { ...defaults, url: moduleUrl(module) });
     return this;
   }
@@ -62,7 +63,7 @@ export class StageRegistry {
       const r = this.#stages.get(ref);
       if (r !== undefined) return { name: ref, registration: r };
       if (!looksLikeFile(ref)) {
-        throw new TypeError(`unknown stage '${ref}': register it with stages.register('${ref}', file), or give a file path or URL`);
+        throw new RingwireTypeError(`unknown stage '${ref}': register it with stages.register('${ref}', file), or give a file path or URL`);
       }
     }
     const url = moduleUrl(ref);

@@ -4,9 +4,9 @@
 // arguments and its result are the only messages.
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
-import type { ChannelHandle } from '../channel.js';
-import { resolveCodec, type CodecName, type WireCodec } from '../codecs.js';
-import { RingwireError } from '../errors.js';
+import type { ChannelHandle } from '../channel/channel.js';
+import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
+import { RingwireError, RingwireTypeError } from '../errors.js';
 import {
   C_DEAD, C_ERRORS, C_IN, C_MAX_NS, C_OUT, C_SKIPPED, CMD, CMD_ABANDON, CMD_GO, CMD_PAUSE, CMD_RUN,
   ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY,
@@ -97,7 +97,7 @@ function pickHandler(mod: Record<string, unknown>, exportName: string | undefine
   if (h === undefined && exportName === undefined) h = mod.default;
   if (typeof h === 'object' && h !== null && typeof (h as { handler?: unknown }).handler === 'function') h = (h as { handler: unknown }).handler;
   if (typeof h !== 'function') {
-    throw new TypeError(`the stage module exports no function '${name}'${exportName === undefined ? ' (nor a default export)' : ''}`);
+    throw new RingwireTypeError(`the stage module exports no function '${name}'${exportName === undefined ? ' (nor a default export)' : ''}`);
   }
   return h as StageHandler;
 }

@@ -1,8 +1,8 @@
 // The pipeline's public types: options, stage specs, sink targets, stats and summaries.
 import type { ResourceLimits } from 'node:worker_threads';
-import type { CodecName } from '../codecs.js';
-import type { Receiver } from '../receiver.js';
-import type { Sender } from '../sender.js';
+import type { CodecName } from '../channel/codecs.js';
+import type { Receiver } from '../channel/receiver.js';
+import type { Sender } from '../channel/sender.js';
 import type { LatencySummary } from './histogram.js';
 import type { StageRegistry } from './registry.js';
 import type { ErrorPolicy, ErrorRecord } from './stage-task.js';

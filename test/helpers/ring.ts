@@ -1,6 +1,6 @@
 // Direct access to a channel's shared memory, for tests that inspect or corrupt it.
 import type { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 
 export const words = (ch: Channel<any>): Int32Array => new Int32Array(ch.handle.buffer, ch.handle.byteOffset);
 export const bytes = (ch: Channel<any>): Uint8Array => new Uint8Array(ch.handle.buffer, ch.handle.byteOffset);

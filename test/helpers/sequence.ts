@@ -1,4 +1,4 @@
-// TypeScript port of cpp/sequence.h: the deterministic message sequence shared by the C++ tests,
+// TypeScript port of test/native/sequence.h: the deterministic message sequence shared by the C++ tests,
 // the addon (NativeProducer.produce / NativeConsumer.consume) and these tests, so any producer can
 // be checked by any consumer. Message i has a size and bytes that depend only on (i, seed, min, max).
 //

@@ -13,8 +13,8 @@
 // ~SLICE_MS later. A bound of 1 s would let that pass; SLICE_MS / 2 fails it. A real wake takes
 // well under that on a loaded 2-core machine (measured: p99 4 ms, max 13 ms with four busy loops).
 import { expect } from 'vitest';
-import * as L from '../../lib/layout.js';
-import { SLICE_MS } from '../../lib/wait.js';
+import * as L from '../../lib/core/layout.js';
+import { SLICE_MS } from '../../lib/core/park.js';
 import { waitFor } from './workers.js';
 
 export const WAKE_MS = SLICE_MS / 2;

@@ -2,9 +2,9 @@
 // library (dist/); the handle of a channel made here with lib/ attaches there unchanged.
 import { Worker } from 'node:worker_threads';
 import type { ChannelHandle } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 
-/** Control-block word indices the fixtures need (they cannot import lib/layout.ts). */
+/** Control-block word indices the fixtures need (they cannot import lib/core/layout.ts). */
 const WORDS = { TAIL: L.TAIL_OFFSET >> 2, HEAD: L.HEAD_OFFSET >> 2, RX_PARKED: L.RX_PARKED_OFFSET >> 2, TX_PARKED: L.TX_PARKED_OFFSET >> 2 };
 
 export const fixture = (name: string): URL => new URL(`../fixtures/${name}`, import.meta.url);

@@ -1,4 +1,4 @@
-// cpp/log_format.h is the one description of the log's bytes; lib/log/format.ts mirrors it. The
+// cpp/log/format.h is the one description of the log's bytes; lib/log/format.ts mirrors it. The
 // addon exports every C++ constant under its TS name: names and values must agree. The TS and C++
 // CRC32C (hardware and table) must agree on every input.
 import { describe, expect, it } from 'vitest';

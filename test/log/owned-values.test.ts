@@ -6,7 +6,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader, LogWriter, type LogEntry } from '../../lib/log/index.js';
-import type { CodecSpec } from '../../lib/codecs.js';
+import type { CodecSpec } from '../../lib/channel/codecs.js';
 import { cleanupDirs, tempDir } from './helpers.js';
 
 afterAll(cleanupDirs);

@@ -1,6 +1,6 @@
 // Shared by the C++ tests: a CHECK that works with NDEBUG too, a seeded PRNG, ring memory of
 // exactly TotalBytes(capacity) (so AddressSanitizer sees any overrun), and a streaming writer that
-// publishes a fragmented message record by record, as lib/sender.ts does.
+// publishes a fragmented message record by record, as lib/channel/sender.ts does.
 #pragma once
 
 #ifdef NDEBUG
@@ -131,7 +131,7 @@ inline void SetPositions(uint8_t* base, uint32_t pos) {
 }
 
 // Writes one message, fragmenting it when it exceeds one record, publishing each record as it goes
-// so that the consumer can make room (the blocking writer's protocol; see lib/sender.ts #advance).
+// so that the consumer can make room (the blocking writer's protocol; see lib/channel/sender.ts #advance).
 // Advance() writes what fits now: kOk when the whole message is out, kFull when it needs room.
 class StreamWriter {
  public:

@@ -1,4 +1,4 @@
-// The log segment scanner (cpp/log_scan.h) on segments built in exactly-sized heap memory (so
+// The log segment scanner (cpp/log/scan.h) on segments built in exactly-sized heap memory (so
 // AddressSanitizer sees any read past the end): a valid segment scans clean; every single-bit
 // flip inside a record is caught at that record; truncation at every offset and random garbage
 // never read out of bounds; hardware and table CRC32C agree.

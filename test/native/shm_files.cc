@@ -1,4 +1,4 @@
-// cpp/shm.h and cpp/futex.h: channel files (race-free create, validated open, unlink), the liveness
+// cpp/shm/shm.h and cpp/shm/futex.h: channel files (race-free create, validated open, unlink), the liveness
 // of role holders (threads), and futex wait/wake between threads of one process (the shared futex key is the
 // same between processes; test/xproc covers those).
 #include <sys/stat.h>
@@ -162,7 +162,7 @@ void Liveness(const std::string& dir) {
   auto r = shm::Open(dir + "/roles", Create(1024));
   CHECK_EQ(r.code, shm::Code::kOk);
   uint8_t* base = r.mapping->base;
-  // Records `tid` as the sender the way a claimant does (lib/roles.ts): echo cleared, start, pid, echo.
+  // Records `tid` as the sender the way a claimant does (lib/core/roles.ts): echo cleared, start, pid, echo.
   auto record = [base](int32_t tid, uint64_t start) {
     detail::StoreRelease(base, layout::kSenderEchoOffset, 0);
     detail::StoreRelease(base, layout::kSenderStartOffset, uint32_t(start));

@@ -169,7 +169,7 @@ describe('pipeline: handlers, sources and sinks', () => {
   it('validates its options with messages that name them', () => {
     const ok = { source: [1], stages: [{ module: fixture('inc') }], sink: () => {} };
     expect(() => pipeline({ ...ok, stages: [] })).toThrow(/options.stages must be a non-empty array/);
-    expect(() => pipeline({ ...ok, stages: [{ module: fixture('inc'), workers: 0 }] })).toThrow(/workers must be an integer from 1/);
+    expect(() => pipeline({ ...ok, stages: [{ module: fixture('inc'), workers: 0 }] })).toThrow(/workers must be from 1/);
     expect(() => pipeline({ ...ok, capacity: 1000 })).toThrow(/capacity must be a power of two/);
     expect(() => pipeline({ ...ok, stages: [{ module: fixture('inc'), partition: 'key' }] })).toThrow(/no key function/);
     expect(() => pipeline({ ...ok, stages: [{ module: fixture('inc'), onError: 'dead-letter' }] })).toThrow(/no deadLetter target/);

@@ -4,7 +4,7 @@
 // it until it is complete, so a successor reads it again.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { headOf, tailOf, words } from '../helpers/ring.js';
 import { Actor, waitFor } from '../helpers/workers.js';
 

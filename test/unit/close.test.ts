@@ -2,7 +2,7 @@
 // receiver makes every send fail; waiters on either side wake when the peer closes.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import { Actor, outcome, waitFor } from '../helpers/workers.js';
 

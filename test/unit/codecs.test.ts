@@ -2,7 +2,7 @@
 // thread and across a worker (where a custom codec must be passed again to attach).
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel, type Codec } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { Actor } from '../helpers/workers.js';
 
 /** Sends each value with trySend and receives it with tryRecv. */

@@ -2,7 +2,7 @@
 // and shared memory that holds something the ring never writes (ERR_CORRUPT, never a crash or hang).
 import { describe, expect, it } from 'vitest';
 import { Channel, RingwireError, RingwireRangeError, RingwireTypeError } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { native } from '../../lib/native.js';
 import { setPositions, words, writeRecordHeader } from '../helpers/ring.js';
 import { testing } from '../helpers/testing-addon.js';

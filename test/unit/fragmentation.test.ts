@@ -2,7 +2,7 @@
 // FRAG_MIDDLE..., FRAG_LAST records and are reassembled; only maxMessageBytes rejects a message.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel, type Receiver, type Sender } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { bytes, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 import { Actor } from '../helpers/workers.js';

@@ -1,5 +1,5 @@
-// The C++ ring (cpp/ring.h, through the addon's NativeProducer / NativeConsumer) and the TS ring
-// (lib/ring.ts, through the channel API) read and write the same bytes: either side can produce
+// The C++ ring (cpp/ring/ring.h, through the addon's NativeProducer / NativeConsumer) and the TS ring
+// (lib/core/ring.ts, through the channel API) read and write the same bytes: either side can produce
 // for the other over one SharedArrayBuffer, checked with the shared message sequence.
 //
 // The addon's producer and consumer do not wake a parked JS peer by themselves (C++ cannot
@@ -8,7 +8,7 @@
 // side's driver fails to send holds a call until its deadline, which fails the test within seconds.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel, type CodecName } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { native } from '../../lib/native.js';
 import { headOf, setPositions, tailOf, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';

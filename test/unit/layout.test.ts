@@ -1,14 +1,14 @@
-// cpp/layout.h is the one description of the shared bytes; lib/layout.ts mirrors it. The addon
+// cpp/ring/layout.h is the one description of the shared bytes; lib/core/layout.ts mirrors it. The addon
 // exports every C++ constant under its TS name: the two sets of names and every value must agree.
 import { describe, expect, it } from 'vitest';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { native } from '../../lib/native.js';
 import { testing } from '../helpers/testing-addon.js';
 
 const tsConstants = Object.fromEntries(Object.entries(L).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
 
 describe('layout', () => {
-  it('the addon exports exactly the numeric constants of lib/layout.ts', () => {
+  it('the addon exports exactly the numeric constants of lib/core/layout.ts', () => {
     const cpp = native().constants;
     expect(Object.keys(cpp).sort()).toEqual(Object.keys(tsConstants).sort());
   });

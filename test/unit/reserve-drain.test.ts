@@ -1,7 +1,7 @@
 // Zero-copy paths: reserve/commit/abort write a message in place; drain reads messages in place.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { tailOf } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 

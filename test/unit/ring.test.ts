@@ -2,7 +2,7 @@
 // traffic, positions that wrap past 2^32, and what each side may (and may not) write.
 import { describe, expect, it } from 'vitest';
 import { Channel, type Receiver, type Sender } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { bytes, headOf, setPositions, tailOf, words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 

@@ -2,7 +2,7 @@
 // closing) and close (the end; a closed side does not reopen).
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 import { Actor } from '../helpers/workers.js';

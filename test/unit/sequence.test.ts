@@ -1,17 +1,17 @@
-// The message sequence (cpp/sequence.h) has three implementations: C++ (the addon's produce /
+// The message sequence (test/native/sequence.h) has three implementations: C++ (the addon's produce /
 // consume), the TS port (test/helpers/sequence.ts) and the JS copy for workers
 // (test/fixtures/sequence.mjs). Every other test trusts them, so they are checked here against
 // each other, byte for byte.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 // @ts-expect-error: plain JS module without types
 import * as jsSeq from '../fixtures/sequence.mjs';
 import { testing } from '../helpers/testing-addon.js';
 
-// Mix(i, seed) for these i and seeds, printed by a program compiled from cpp/sequence.h.
+// Mix(i, seed) for these i and seeds, printed by a program compiled from test/native/sequence.h.
 const IS = [0, 1, 2, 1000, 0x7fffffff, 0x80000000, 0xffffffff, 123456789];
 const GOLDEN: [number, number[]][] = [
   [0, [0, 1561565218, 3573156908, 3299237249, 1048270311, 1249203128, 4093904431, 1486783186]],

@@ -3,7 +3,7 @@
 // last flush (every 1024 messages, when it parks, finds the ring full, or closes).
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 import { Actor, waitFor } from '../helpers/workers.js';

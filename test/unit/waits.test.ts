@@ -9,9 +9,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import { WORD } from '../../lib/ring.js';
-import { parkSync } from '../../lib/wait.js';
-import * as L from '../../lib/layout.js';
+import { WORD } from '../../lib/core/ring.js';
+import { parkSync } from '../../lib/core/park.js';
+import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
 import { DEADLINE_MS, expectWoken, now, RX_PARKED, SlowCalls, TX_PARKED, untilParked, WAKE_MS } from '../helpers/waits.js';
@@ -397,7 +397,7 @@ describe('parking', () => {
     expect(Atomics.load(w, RX_PARKED)).toBe(0);
     expect(ch.stats().received.parks).toBeGreaterThanOrEqual(1);
   });
-  // Litmus for the park protocol (lib/wait.ts + lib/ring.ts), white-box: the peer's whole publish
+  // Litmus for the park protocol (lib/core/park.ts + lib/core/ring.ts), white-box: the peer's whole publish
   // (store of its position, check of our park word, wake) runs inside our re-check window, after
   // our park store and before we sleep, and frees too little. We then sleep; the peer's next
   // publish must still find our park word set and wake us. A waker that clears the park word
@@ -431,7 +431,9 @@ describe('parking', () => {
       return Atomics.load(w, L.HEAD_OFFSET >> 2) >= 600;
     };
     const onPark = () => Atomics.store(sleeping, 0, 1);
-    parkSync(site, ready, () => Atomics.load(w, L.HEAD_OFFSET >> 2), 0, performance.now() + DEADLINE_MS, 'litmus', DEADLINE_MS, onPark);
+    parkSync(site, {
+      ready, value: () => Atomics.load(w, L.HEAD_OFFSET >> 2), spinMicros: 0, deadline: performance.now() + DEADLINE_MS, what: 'litmus', timeoutMs: DEADLINE_MS, onPark,
+    });
     expectWoken(actor.publishedAt(), now(), 'the litmus sleeper');
     expect(await claimed).toEqual({ value: 'receiver' });
     expect(await peeked).toEqual({ value: 1 }); // asleep with the park word set

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { lastConsumerFinishes, start, uniqueName, type Child } from './helpers.js';
 
 const ITERATIONS = 30; // per loop: 60 kills in all

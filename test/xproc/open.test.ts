@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel, RingwireError } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
+import * as L from '../../lib/core/layout.js';
 import { native } from '../../lib/native.js';
-import { roleHolder, roleHolderDead, threadIdentity } from '../../lib/roles.js';
+import { roleHolder, roleHolderDead, threadIdentity } from '../../lib/core/roles.js';
 import { removeQuietly, start, uniqueName } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringwire-open-'));

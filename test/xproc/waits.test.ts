@@ -6,8 +6,8 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
-import { roleHolderDead } from '../../lib/roles.js';
+import * as L from '../../lib/core/layout.js';
+import { roleHolderDead } from '../../lib/core/roles.js';
 import { DEADLINE_MS, expectWoken, now, RX_PARKED, TX_PARKED, untilParked } from '../helpers/waits.js';
 import { waitFor } from '../helpers/workers.js';
 import { fixture, run, start, uniqueName } from './helpers.js';

@@ -1,27 +1,27 @@
 // The sending end of a channel. Messages are encoded at call time (like postMessage), written
 // straight into the ring, and published with one store each; a message over one record is
 // fragmented. Async sends that must wait are queued, so messages keep their call order.
-import type { Channel } from './channel.js';
+import type { Endpoint } from './endpoint.js';
 import type { WireCodec } from './codecs.js';
 import {
   abortedError,
   closedError,
   RingwireError,
   RingwireRangeError,
-} from './errors.js';
-import * as L from './layout.js';
-import { FULL, RingWriter, WORD } from './ring.js';
-import { claimRole, epochOf, livenessSupported, markClosed, releaseRole, roleHolderDead } from './roles.js';
-import { writeStats } from './stats.js';
-import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
+} from '../errors.js';
+import * as L from '../core/layout.js';
+import { abandonFragments, DONE, type FragmentJob, noFragmentInProgress, writeFragments } from '../core/fragments.js';
+import { FULL, RingWriter, WORD } from '../core/ring.js';
+import { claimRole, epochOf, livenessSupported, markClosed, releaseRole, roleHolderDead } from '../core/roles.js';
+import { writeStats } from '../core/stats.js';
+import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
 
 const STATS_EVERY = 1023;
 /** #advance: the message is completely written. */
-const DONE = -1;
-const CLOSED = L.CLOSED_OFFSET >> 2;
+const CLOSED = L.W.CLOSED;
 
 export class Sender<T = unknown> {
-  readonly #channel: Channel<T>;
+  readonly #channel: Endpoint;
   readonly #w: RingWriter;
   readonly #codec: WireCodec;
   readonly #i32: Int32Array;
@@ -45,17 +45,14 @@ export class Sender<T = unknown> {
   #parks = 0;
 
   /** @internal use channel.sender(). */
-  constructor(channel: Channel<T>) {
+  constructor(channel: Endpoint) {
     this.#channel = channel;
     const mem = channel.mem;
     const claim = claimRole(mem.i32, 'sender');
     this.#token = claim.token;
     this.#open = claim.open;
     this.#w = new RingWriter(mem);
-    // A fragmented message a previous sender left unfinished will not be continued.
-    Atomics.store(mem.i32, WORD.FRAG_IN_PROGRESS, 0);
-    // A receiver parked holding that message must let go of it (seq_cst store, then load).
-    if (Atomics.load(mem.i32, WORD.RX_PARKED) !== 0) mem.waiter.notify(mem.i32, WORD.TAIL);
+    noFragmentInProgress(mem); // a fragmented message a previous sender left unfinished is not continued
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
@@ -89,7 +86,9 @@ export class Sender<T = unknown> {
     const job = this.#job(wire);
     try {
       for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
-        parkSync(this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'sendSync', options?.timeout, this.#onPark);
+        parkSync(this.#site, {
+          ready: this.#room(need), value: this.#headWord, spinMicros: this.#channel.spinMicros, deadline, what: 'sendSync', timeoutMs: options?.timeout, onPark: this.#onPark,
+        });
       }
     } catch (err) {
       this.#dropJob(job);
@@ -120,10 +119,10 @@ export class Sender<T = unknown> {
         const job = this.#job(wire);
         try {
           for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
-            await parkAsync(
-              this.#site, this.#room(need), this.#headWord, this.#channel.spinMicros, deadline, 'send',
-              options?.timeout, this.#onPark, options?.signal,
-            );
+            await parkAsync(this.#site, {
+              ready: this.#room(need), value: this.#headWord, spinMicros: this.#channel.spinMicros, deadline, what: 'send',
+              timeoutMs: options?.timeout, onPark: this.#onPark, signal: options?.signal,
+            });
           }
         } catch (err) {
           this.#dropJob(job);
@@ -133,7 +132,7 @@ export class Sender<T = unknown> {
         this.#pending--;
       }
     };
-    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, deadline, 'send', options?.timeout, options?.signal);
+    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what: 'send', timeoutMs: options?.timeout, signal: options?.signal });
     this.#queue = chain.catch(() => undefined);
     return result;
   }
@@ -342,7 +341,7 @@ export class Sender<T = unknown> {
     return false;
   }
 
-  #job(wire: string | Uint8Array): WriteJob {
+  #job(wire: string | Uint8Array): FragmentJob {
     const bytes = typeof wire === 'string' ? Buffer.from(wire, 'utf8') : wire;
     if (bytes.byteLength > this.#maxMessage) throw this.#tooLarge(bytes.byteLength);
     return { bytes, done: 0 };
@@ -354,42 +353,21 @@ export class Sender<T = unknown> {
    * published one by one so the receiver can make room. A message abandoned after its first
    * fragment (timeout, abort) is dropped by the receiver when the next message or the end arrives.
    */
-  #advance(job: WriteJob): number {
+  #advance(job: FragmentJob): number {
     this.#checkOpen('send');
     const w = this.#w;
     const n = job.bytes.byteLength;
     // An empty message that finds the ring full returns 0 (room for an empty record), not DONE.
     if (n <= w.maxPayload) return this.#tryWrite(job.bytes) ? DONE : n;
-    while (job.done < n) {
-      const first = job.done === 0;
-      const chunk = L.fragmentChunk(this.#capacity, w.offset, n - job.done, first);
-      const size = first ? chunk + L.FRAG_PREFIX_BYTES : chunk;
-      const at = w.claim(size);
-      if (at === FULL) return this.#onFull(), size;
-      let dst = at;
-      if (first) {
-        this.#i32[at >> 2] = n;
-        this.#i32[(at >> 2) + 1] = 0;
-        dst += L.FRAG_PREFIX_BYTES;
-        // The message in progress, for a receiver that keeps its fragments until it is complete;
-        // stored before the fragment is published (commit's Atomics.store of tail).
-        Atomics.store(this.#i32, WORD.FRAG_IN_PROGRESS, w.position | 1);
-      }
-      this.#u8.set(job.bytes.subarray(job.done, job.done + chunk), dst);
-      job.done += chunk;
-      w.commit(size, first ? L.TYPE_FRAG_FIRST : job.done === n ? L.TYPE_FRAG_LAST : L.TYPE_FRAG_MIDDLE);
-    }
+    const need = writeFragments(w, job);
+    if (need !== DONE) return this.#onFull(), need;
     this.#count(n);
     return DONE;
   }
 
   /** A fragmented message abandoned part-way (timeout, abort, close): the receiver need not keep it. */
-  #dropJob(job: WriteJob): void {
-    if (job.done > 0 && job.done < job.bytes.byteLength) {
-      Atomics.store(this.#i32, WORD.FRAG_IN_PROGRESS, 0);
-      // A receiver parked holding its fragments must let go of them (seq_cst store, then load).
-      if (Atomics.load(this.#i32, WORD.RX_PARKED) !== 0) this.#site.waiter.notify(this.#i32, WORD.TAIL);
-    }
+  #dropJob(job: FragmentJob): void {
+    abandonFragments(this.#w, job);
   }
 
   /** The wait condition for `need` payload bytes: room, or a receiver that will never make room. */
@@ -403,9 +381,4 @@ export class Sender<T = unknown> {
     this.#parks++;
     this.flushStats();
   };
-}
-
-interface WriteJob {
-  bytes: Uint8Array;
-  done: number;
 }

@@ -16,14 +16,14 @@ export interface Counters extends SideStats {
 const FIELDS = [L.STAT_MESSAGES, L.STAT_BYTES, L.STAT_FULL, L.STAT_PARKS] as const;
 
 export function writeStats(i32: Int32Array, region: number, c: Counters): void {
-  const base = region >> 2;
-  const seq = Atomics.load(i32, base + (L.STAT_SEQ >> 2));
+  const base = L.wordAt(region);
+  const seq = Atomics.load(i32, base + L.STAT_W.SEQ);
   // Odd while writing: a reader that sees an odd or changed sequence retries.
   Atomics.store(i32, base, (seq + 1) | 1);
-  storeCounter(i32, base + (L.STAT_MESSAGES >> 2), c.messages);
-  storeCounter(i32, base + (L.STAT_BYTES >> 2), c.bytes);
-  storeCounter(i32, base + (L.STAT_FULL >> 2), c.full);
-  storeCounter(i32, base + (L.STAT_PARKS >> 2), c.parks);
+  storeCounter(i32, base + L.STAT_W.MESSAGES, c.messages);
+  storeCounter(i32, base + L.STAT_W.BYTES, c.bytes);
+  storeCounter(i32, base + L.STAT_W.FULL, c.full);
+  storeCounter(i32, base + L.STAT_W.PARKS, c.parks);
   // Publish point: the counters above are complete once the sequence is even again.
   Atomics.store(i32, base, ((seq + 1) | 1) + 1);
 }
@@ -51,7 +51,7 @@ export function readChannelStats(i32: Int32Array): ChannelStats {
 }
 
 export function readStats(i32: Int32Array, region: number): Counters {
-  const base = region >> 2;
+  const base = L.wordAt(region);
   const out: Counters = { messages: 0, bytes: 0, full: 0, parks: 0 };
   // Bounded: a writer holds the lock for a few stores; a dead writer mid-flush leaves it odd, and
   // after the bound we return the (possibly torn) values rather than hang.
@@ -59,7 +59,7 @@ export function readStats(i32: Int32Array, region: number): Counters {
     const s1 = Atomics.load(i32, base);
     const v: number[] = [];
     for (const f of FIELDS) {
-      const at = base + (f >> 2);
+      const at = base + L.wordAt(f);
       v.push((Atomics.load(i32, at) >>> 0) + (Atomics.load(i32, at + 1) >>> 0) * 0x100000000);
     }
     [out.messages, out.bytes, out.full, out.parks] = v as [number, number, number, number];

@@ -1,5 +1,6 @@
-// Mirror of cpp/layout.h (see the diagram there). test/unit/layout.test.ts checks every value
-// against the constants the native addon exports.
+// Mirror of cpp/ring/layout.h (see the diagram there). test/unit/layout.test.ts checks every value
+// against the constants the native addon exports. Byte offsets become Int32Array word indices
+// here only (W, STAT_W, wordAt); no other module computes an offset.
 
 export const MAGIC = 0x31525752; // "RWR1"
 export const VERSION = 2;
@@ -95,3 +96,46 @@ export function messageBytesBound(capacity: number, n: number): number {
 /** Whether a message can ever be written all at once; cpp FitsAtOnce. */
 export const fitsAtOnce = (capacity: number, n: number): boolean =>
   n <= maxRecordPayload(capacity) || messageBytesBound(capacity, n) <= capacity;
+
+/** The Int32Array index of the word at byte `offset` (4-aligned) of the ring's memory. */
+export const wordAt = (offset: number): number => offset >> 2;
+
+/** Word indices (Int32Array over the ring's memory) of the control block's words. */
+export const W = {
+  /** The data region's first word: also the control block's length in words. */
+  DATA: wordAt(CONTROL_BYTES),
+  TX_STATS: wordAt(TX_STATS_OFFSET),
+  RX_STATS: wordAt(RX_STATS_OFFSET),
+  TAIL: wordAt(TAIL_OFFSET),
+  HEAD: wordAt(HEAD_OFFSET),
+  MAGIC: wordAt(MAGIC_OFFSET),
+  VERSION: wordAt(VERSION_OFFSET),
+  CAPACITY: wordAt(CAPACITY_OFFSET),
+  DATA_OFFSET: wordAt(DATA_OFFSET_OFFSET),
+  MAX_MESSAGE: wordAt(MAX_MESSAGE_OFFSET),
+  CODEC: wordAt(CODEC_OFFSET),
+  CLOSED: wordAt(CLOSED_OFFSET),
+  SENDER_OWNER: wordAt(SENDER_OWNER_OFFSET),
+  RECEIVER_OWNER: wordAt(RECEIVER_OWNER_OFFSET),
+  SENDER_PID: wordAt(SENDER_PID_OFFSET),
+  RECEIVER_PID: wordAt(RECEIVER_PID_OFFSET),
+  SENDER_START: wordAt(SENDER_START_OFFSET),
+  RECEIVER_START: wordAt(RECEIVER_START_OFFSET),
+  STREAM_START: wordAt(STREAM_START_OFFSET),
+  SENDER_ECHO: wordAt(SENDER_ECHO_OFFSET),
+  RECEIVER_ECHO: wordAt(RECEIVER_ECHO_OFFSET),
+  STREAM_START_EPOCH: wordAt(STREAM_START_EPOCH_OFFSET),
+  RX_EPOCH: wordAt(RX_EPOCH_OFFSET),
+  FRAG_IN_PROGRESS: wordAt(FRAG_IN_PROGRESS_OFFSET),
+  RX_PARKED: wordAt(RX_PARKED_OFFSET),
+  TX_PARKED: wordAt(TX_PARKED_OFFSET),
+} as const;
+
+/** Word indices of a stats block's fields, relative to the block's first word (wordAt(TX/RX_STATS_OFFSET)). */
+export const STAT_W = {
+  SEQ: wordAt(STAT_SEQ),
+  MESSAGES: wordAt(STAT_MESSAGES),
+  BYTES: wordAt(STAT_BYTES),
+  FULL: wordAt(STAT_FULL),
+  PARKS: wordAt(STAT_PARKS),
+} as const;

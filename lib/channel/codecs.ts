@@ -7,7 +7,7 @@
 // copies by nature; bytes, v8 and custom codecs copy the range once — unless the caller says the
 // range is already a private buffer (a reassembled fragmented message), when no copy is needed.
 import * as v8 from 'node:v8';
-import { describe, RingwireError, RingwireTypeError } from './errors.js';
+import { describe, RingwireError, RingwireTypeError } from '../errors.js';
 
 /** A user codec: `decode` receives a copy it may keep. */
 export interface Codec<T = unknown> {

@@ -3,33 +3,33 @@
 //
 // Roles. A role is held by a *thread*: the owner word holds the holder's Linux thread id (tid,
 // unique system-wide while the thread lives), and the claimant records its pid and its thread's
-// start time (/proc/<tid>/stat field 22), then an echo of its tid (cpp/layout.h). A holder whose
+// start time (/proc/<tid>/stat field 22), then an echo of its tid (cpp/ring/layout.h). A holder whose
 // thread ended (a worker that returned, threw, called process.exit() or was terminated, or a dead
 // process) is found dead by the next claimant, which takes the role over, and by a peer waiting
 // for it (ERR_PEER_DEAD). Where /proc/thread-self does not exist (not Linux), the owner word is a
 // random token and holders are never found dead.
 //
-// Streams. The stream word holds the closed bits and an epoch (cpp/layout.h). A claim joins the
+// Streams. The stream word holds the closed bits and an epoch (cpp/ring/layout.h). A claim joins the
 // current stream, or starts the next one when the current one has ended (see claimRole).
 import { readFileSync, readlinkSync } from 'node:fs';
-import { corruptError, RingwireError } from './errors.js';
+import { corruptError, RingwireError } from '../errors.js';
 import * as L from './layout.js';
 
 export type Role = 'sender' | 'receiver';
 
-const OWNER = { sender: L.SENDER_OWNER_OFFSET >> 2, receiver: L.RECEIVER_OWNER_OFFSET >> 2 } as const;
-const ECHO = { sender: L.SENDER_ECHO_OFFSET >> 2, receiver: L.RECEIVER_ECHO_OFFSET >> 2 } as const;
-const PID = { sender: L.SENDER_PID_OFFSET >> 2, receiver: L.RECEIVER_PID_OFFSET >> 2 } as const;
-const START = { sender: L.SENDER_START_OFFSET >> 2, receiver: L.RECEIVER_START_OFFSET >> 2 } as const;
-const PARKED = { sender: L.TX_PARKED_OFFSET >> 2, receiver: L.RX_PARKED_OFFSET >> 2 } as const;
+const OWNER = { sender: L.W.SENDER_OWNER, receiver: L.W.RECEIVER_OWNER } as const;
+const ECHO = { sender: L.W.SENDER_ECHO, receiver: L.W.RECEIVER_ECHO } as const;
+const PID = { sender: L.W.SENDER_PID, receiver: L.W.RECEIVER_PID } as const;
+const START = { sender: L.W.SENDER_START, receiver: L.W.RECEIVER_START } as const;
+const PARKED = { sender: L.W.TX_PARKED, receiver: L.W.RX_PARKED } as const;
 const CLOSED_BIT = { sender: L.SENDER_CLOSED, receiver: L.RECEIVER_CLOSED } as const;
-const STREAM = L.CLOSED_OFFSET >> 2;
-const TAIL = L.TAIL_OFFSET >> 2;
-const HEAD = L.HEAD_OFFSET >> 2;
-const CAPACITY = L.CAPACITY_OFFSET >> 2;
-const STREAM_START = L.STREAM_START_OFFSET >> 2;
-const STREAM_START_EPOCH = L.STREAM_START_EPOCH_OFFSET >> 2;
-const RX_EPOCH = L.RX_EPOCH_OFFSET >> 2;
+const STREAM = L.W.CLOSED;
+const TAIL = L.W.TAIL;
+const HEAD = L.W.HEAD;
+const CAPACITY = L.W.CAPACITY;
+const STREAM_START = L.W.STREAM_START;
+const STREAM_START_EPOCH = L.W.STREAM_START_EPOCH;
+const RX_EPOCH = L.W.RX_EPOCH;
 /** A claim that finds a peer in the middle of its own claim or of its end retries for this long. */
 const SETTLE_TRIES = 50;
 

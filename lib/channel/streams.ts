@@ -3,7 +3,7 @@
 // the ring's: the Writable's write() completes once the message is in the ring (send() waits for
 // room), and the Readable reads the next message only when its consumer wants more.
 import { Readable, Writable, type ReadableOptions, type WritableOptions } from 'node:stream';
-import { checkOptions } from './errors.js';
+import { checkOptions } from '../errors.js';
 import type { Receiver } from './receiver.js';
 import type { Sender } from './sender.js';
 

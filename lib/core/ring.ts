@@ -1,9 +1,9 @@
 // The SPSC ring in TypeScript, operating directly on shared memory (a Node-API call per message
-// would cost more than the whole operation). It mirrors cpp/ring.h record for record, and the two
+// would cost more than the whole operation). It mirrors cpp/ring/ring.h record for record, and the two
 // interoperate over the same memory (test/unit/interop.test.ts).
 //
 // Ordering: JS Atomics are sequentially consistent, which is at least the acquire/release that
-// cpp/ring.h uses. Header and payload are written with plain stores; the Atomics.store of tail
+// cpp/ring/ring.h uses. Header and payload are written with plain stores; the Atomics.store of tail
 // publishes them (a consumer that Atomics.loads tail sees them). The consumer's Atomics.store of
 // head comes after its reads of the released space, and the producer Atomics.loads head before
 // reusing it.
@@ -12,14 +12,14 @@
 // object field is a heap number in V8, i.e. an allocation on every store.
 //
 // Every position or length read from shared memory is checked before it is used.
-import { corruptError } from './errors.js';
+import { corruptError } from '../errors.js';
 import * as L from './layout.js';
 
-const TAIL = L.TAIL_OFFSET >> 2;
-const HEAD = L.HEAD_OFFSET >> 2;
-const RX_PARKED = L.RX_PARKED_OFFSET >> 2;
-const TX_PARKED = L.TX_PARKED_OFFSET >> 2;
-const FRAG_IN_PROGRESS = L.FRAG_IN_PROGRESS_OFFSET >> 2;
+const TAIL = L.W.TAIL;
+const HEAD = L.W.HEAD;
+const RX_PARKED = L.W.RX_PARKED;
+const TX_PARKED = L.W.TX_PARKED;
+const FRAG_IN_PROGRESS = L.W.FRAG_IN_PROGRESS;
 const DATA = L.CONTROL_BYTES;
 
 export const FULL = -1;
@@ -56,7 +56,7 @@ export class RingMemory {
   readonly waiter: Waiter;
 
   constructor(buffer: SharedArrayBuffer | ArrayBuffer, byteOffset: number, capacity: number, waiter = atomicsWaiter) {
-    this.i32 = new Int32Array(buffer, byteOffset, L.totalBytes(capacity) >> 2);
+    this.i32 = new Int32Array(buffer, byteOffset, L.wordAt(L.totalBytes(capacity)));
     this.buf = Buffer.from(buffer, byteOffset, L.totalBytes(capacity));
     this.u8 = new Uint8Array(buffer, byteOffset, L.totalBytes(capacity));
     this.capacity = capacity;
@@ -100,7 +100,7 @@ export class RingWriter {
    * mem.buf where the payload goes, or FULL. Nothing is visible until commit().
    */
   claim(n: number): number {
-    const need = (n + 15) & ~7;
+    const need = L.recordBytes(n);
     let off = this.tail & this.mask;
     const contiguous = this.capacity - off;
     const total = need > contiguous ? need + contiguous : need;
@@ -114,7 +114,7 @@ export class RingWriter {
     }
     this.claimStart = this.tail;
     if (need > contiguous) {
-      const at = (DATA + off) >> 2;
+      const at = L.wordAt(DATA + off);
       this.i32[at] = contiguous - L.RECORD_HEADER_BYTES;
       this.i32[at + 1] = L.TYPE_PAD;
       this.tail = (this.tail + contiguous) | 0;
@@ -132,10 +132,10 @@ export class RingWriter {
 
   /** Adds the claimed record to the batch without publishing it. */
   append(len: number, type: number): void {
-    const at = (DATA + (this.tail & this.mask)) >> 2;
+    const at = L.wordAt(DATA + (this.tail & this.mask));
     this.i32[at] = len;
     this.i32[at + 1] = type;
-    this.tail = (this.tail + ((len + 15) & ~7)) | 0;
+    this.tail = (this.tail + L.recordBytes(len)) | 0;
     this.claimed = 0;
   }
 
@@ -189,7 +189,7 @@ export class RingWriter {
 
   /** Whether claim(n) would succeed now (refreshes the cached head when needed). */
   fits(n: number): boolean {
-    const need = (n + 15) & ~7;
+    const need = L.recordBytes(n);
     const contiguous = this.capacity - (this.tail & this.mask);
     const total = need > contiguous ? need + contiguous : need;
     if (total <= this.capacity - ((this.tail - this.headCache) >>> 0)) return true;
@@ -271,9 +271,9 @@ export class RingReader {
       }
       const off = this.head & this.mask;
       const at = DATA + off;
-      const len = this.i32[at >> 2] >>> 0;
-      const type = this.i32[(at >> 2) + 1];
-      const size = len > this.capacity ? -1 : (len + 15) & ~7;
+      const len = this.i32[L.wordAt(at)] >>> 0;
+      const type = this.i32[L.wordAt(at) + 1];
+      const size = len > this.capacity ? -1 : L.recordBytes(len);
       // Bounds: the record must lie inside the published bytes and inside the data region.
       if (
         size < 0 ||

@@ -1,18 +1,19 @@
 // The receiving end of a channel: decodes messages straight from ring memory, reassembles
 // fragmented ones, and hands space back to the sender in batches.
-import type { Channel } from './channel.js';
+import type { Endpoint } from './endpoint.js';
 import type { WireCodec } from './codecs.js';
-import { closedError, corruptError, RingwireError, RingwireTypeError } from './errors.js';
-import * as L from './layout.js';
-import { RingReader, WORD } from './ring.js';
-import { claimRole, epochOf, livenessSupported, markClosed, markStream, releaseRole, roleHolderDead } from './roles.js';
-import { writeStats } from './stats.js';
-import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from './wait.js';
+import { closedError, corruptError, RingwireError, RingwireTypeError } from '../errors.js';
+import * as L from '../core/layout.js';
+import { Reassembly } from '../core/fragments.js';
+import { RingReader, WORD } from '../core/ring.js';
+import { claimRole, epochOf, livenessSupported, markClosed, markStream, releaseRole, roleHolderDead } from '../core/roles.js';
+import { writeStats } from '../core/stats.js';
+import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
 
 const EMPTY = Symbol('empty');
 const END = Symbol('end');
 const STATS_EVERY = 1023;
-const CLOSED = L.CLOSED_OFFSET >> 2;
+const CLOSED = L.W.CLOSED;
 
 /**
  * Receives one message's bytes: view[offset, offset + length). The view is ring memory (or the
@@ -21,12 +22,11 @@ const CLOSED = L.CLOSED_OFFSET >> 2;
 export type DrainCallback = (view: Buffer, offset: number, length: number) => void;
 
 export class Receiver<T = unknown> implements AsyncIterable<T> {
-  readonly #channel: Channel<T>;
+  readonly #channel: Endpoint;
   readonly #r: RingReader;
   readonly #codec: WireCodec;
   readonly #i32: Int32Array;
   readonly #buf: Buffer;
-  readonly #maxMessage: number;
   readonly #site: ParkSite;
   readonly #token: number;
   /** The stream word we claimed under. */
@@ -36,20 +36,14 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   #ended = false;
   #pending = 0;
   #queue: Promise<unknown> = Promise.resolve();
-  // Reassembly of a fragmented message.
-  #assembly: Buffer | undefined;
-  #assembled = 0;
-  #expected = 0;
-  // Until the first whole message or first fragment: fragments of a message whose start an
-  // earlier receiver consumed are skipped, not corruption.
-  #fresh = true;
+  /** Fragmented messages (its `dropped` counts the ones given up). */
+  readonly #frag: Reassembly;
   #messages = 0;
   #bytes = 0;
   #parks = 0;
-  #dropped = 0;
 
   /** @internal use channel.receiver(). */
-  constructor(channel: Channel<T>) {
+  constructor(channel: Endpoint) {
     this.#channel = channel;
     const mem = channel.mem;
     const claim = claimRole(mem.i32, 'receiver');
@@ -62,7 +56,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
-    this.#maxMessage = channel.maxMessageBytes;
+    this.#frag = new Reassembly(this.#r, channel.maxMessageBytes);
     this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.RX_PARKED, watch: WORD.TAIL };
     if (livenessSupported()) {
       // ERR_PEER_DEAD once the ring is empty and the sender's thread is gone; a new sender may
@@ -95,7 +89,9 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
       if (v === END) throw closedError('recvSync: the sender closed and every message was received; the channel');
       if (v !== EMPTY) return v as T;
       deadline ??= deadlineOf('recvSync', options?.timeout);
-      parkSync(this.#site, this.#ready, this.#tailWord, this.#channel.spinMicros, deadline, 'recvSync', options?.timeout, this.#onPark);
+      parkSync(this.#site, {
+        ready: this.#ready, value: this.#tailWord, spinMicros: this.#channel.spinMicros, deadline, what: 'recvSync', timeoutMs: options?.timeout, onPark: this.#onPark,
+      });
     }
   }
 
@@ -131,13 +127,12 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
         const type = r.next();
         if (type === 0) break;
         if (type === L.TYPE_MESSAGE) {
-          if (this.#expected !== 0) this.#dropPartial();
-          this.#fresh = false;
+          this.#frag.onMessage();
           this.#count(r.length);
           n++;
           fn(this.#buf, r.start, r.length);
-        } else if (this.#fragment(type)) {
-          const whole = this.#takeAssembly();
+        } else if (this.#frag.add(type)) {
+          const whole = this.#takeWhole();
           n++;
           fn(whole, 0, whole.length);
         }
@@ -208,7 +203,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
 
   /** @internal */
   flushStats(): void {
-    writeStats(this.#i32, L.RX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: this.#dropped, parks: this.#parks });
+    writeStats(this.#i32, L.RX_STATS_OFFSET, { messages: this.#messages, bytes: this.#bytes, full: this.#frag.dropped, parks: this.#parks });
   }
 
   #checkOpen(what: string): void {
@@ -235,8 +230,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
         return EMPTY;
       }
       if (type === L.TYPE_MESSAGE) {
-        if (this.#expected !== 0) this.#dropPartial();
-        this.#fresh = false;
+        this.#frag.onMessage();
         this.#count(r.length);
         try {
           return this.#codec.decode(this.#buf, r.start, r.start + r.length);
@@ -244,8 +238,8 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
           throw new RingwireError('ERR_CODEC', `the '${this.#codec.name}' codec could not decode a ${r.length}-byte message`, { cause: err });
         }
       }
-      if (this.#fragment(type)) {
-        const whole = this.#takeAssembly();
+      if (this.#frag.add(type)) {
+        const whole = this.#takeWhole();
         try {
           return this.#codec.decode(whole, 0, whole.length, true);
         } catch (err) {
@@ -267,7 +261,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     // The close was stored after the last publish: a poll after seeing it sees every message.
     const last = this.#poll();
     if (last !== EMPTY) return last;
-    if (this.#expected !== 0) this.#dropPartial();
+    this.#frag.onEnd();
     return this.#end();
   }
 
@@ -308,85 +302,24 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
           this.#checkOpen(what);
           const v = this.#pollOrEnd();
           if (v !== EMPTY) return v;
-          await parkAsync(
-            this.#site, this.#ready, this.#tailWord, this.#channel.spinMicros, deadline, what,
-            options?.timeout, this.#onPark, options?.signal,
-          );
+          await parkAsync(this.#site, {
+            ready: this.#ready, value: this.#tailWord, spinMicros: this.#channel.spinMicros, deadline, what,
+            timeoutMs: options?.timeout, onPark: this.#onPark, signal: options?.signal,
+          });
         }
       } finally {
         this.#pending--;
       }
     };
-    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, deadline, what, options?.timeout, options?.signal);
+    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what, timeoutMs: options?.timeout, signal: options?.signal });
     this.#queue = chain.catch(() => undefined);
     return result;
   }
 
-  /** Adds the fragment just read to the reassembly; true when it completed a message. */
-  #fragment(type: number): boolean {
-    const r = this.#r;
-    const buf = this.#buf;
-    if (type === L.TYPE_FRAG_FIRST) {
-      if (this.#expected !== 0) this.#dropPartial();
-      this.#fresh = false;
-      if (r.length < L.FRAG_PREFIX_BYTES) throw corruptError(`first fragment of ${r.length} bytes has no length prefix`);
-      const total = buf.readUInt32LE(r.start);
-      const chunk = r.length - L.FRAG_PREFIX_BYTES;
-      if (total > this.#maxMessage || chunk >= total) {
-        throw corruptError(`fragmented message claims ${total} bytes (first fragment ${chunk}, limit ${this.#maxMessage})`);
-      }
-      this.#assembly = Buffer.allocUnsafeSlow(total);
-      buf.copy(this.#assembly, 0, r.start + L.FRAG_PREFIX_BYTES, r.start + r.length);
-      this.#assembled = chunk;
-      this.#expected = total;
-      // A message that fits the ring whole stays there until it is complete (a successor reads
-      // it again if we die); a larger one must hand its fragments back as it goes.
-      r.holdFrom = (r.position - L.recordBytes(r.length)) | 0;
-      r.holding = L.fitsAtOnce(r.mem.capacity, total);
-      r.releaseLazily();
-      return false;
-    }
-    if (this.#expected === 0) {
-      if (this.#fresh) {
-        // The rest of a message an earlier receiver had started: it cannot be completed.
-        if (type === L.TYPE_FRAG_LAST) this.#dropped++;
-        r.releaseLazily();
-        return false;
-      }
-      throw corruptError(`a continuation fragment arrived without a first fragment`);
-    }
-    if (r.length > this.#expected - this.#assembled) {
-      throw corruptError(`fragments add up to more than the announced ${this.#expected} bytes`);
-    }
-    buf.copy(this.#assembly!, this.#assembled, r.start, r.start + r.length);
-    this.#assembled += r.length;
-    if (type === L.TYPE_FRAG_LAST) {
-      if (this.#assembled !== this.#expected) {
-        throw corruptError(`fragmented message ended at ${this.#assembled} of ${this.#expected} bytes`);
-      }
-      return true;
-    }
-    r.releaseLazily();
-    return false;
-  }
-
-  #takeAssembly(): Buffer {
-    const whole = this.#assembly!;
-    this.#r.holding = false;
-    this.#assembly = undefined;
-    this.#expected = 0;
-    this.#assembled = 0;
+  #takeWhole(): Buffer {
+    const whole = this.#frag.take();
     this.#count(whole.length);
     return whole;
-  }
-
-  /** A fragmented message the sender abandoned (timeout, abort, close) is dropped. */
-  #dropPartial(): void {
-    this.#r.holding = false;
-    this.#assembly = undefined;
-    this.#expected = 0;
-    this.#assembled = 0;
-    this.#dropped++;
   }
 
   readonly #ready = (): boolean => this.#closed || this.#r.available() || this.#r.heldAbandoned() || Atomics.load(this.#i32, CLOSED) !== this.#open;

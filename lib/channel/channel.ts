@@ -1,7 +1,8 @@
 // Channel: one SPSC ring in shared memory, with one Sender and one Receiver across all threads
-// (a SharedArrayBuffer) or all processes (a mapped channel file: Channel.open, lib/shm.ts).
+// (a SharedArrayBuffer) or all processes (a mapped channel file: Channel.open, lib/channel/shm.ts).
 import { codecNameOf, resolveCodec, type Codec, type CodecSpec, type WireCodec } from './codecs.js';
 import {
+  checkCapacity,
   checkInteger,
   checkOptions,
   closedError,
@@ -9,13 +10,13 @@ import {
   RingwireError,
   RingwireRangeError,
   RingwireTypeError,
-} from './errors.js';
-import * as L from './layout.js';
-import { RingMemory } from './ring.js';
+} from '../errors.js';
+import * as L from '../core/layout.js';
+import { RingMemory } from '../core/ring.js';
 import { DEFAULT_MODE, locateChannel, mapChannel, unlinkChannel, type MappedChannel } from './shm.js';
-import { readChannelStats, type ChannelStats } from './stats.js';
+import { readChannelStats, type ChannelStats } from '../core/stats.js';
 
-export type { ChannelStats } from './stats.js';
+export type { ChannelStats } from '../core/stats.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
 
@@ -63,15 +64,6 @@ const spinOption = (v: unknown): number =>
 const maxMessageOption = (v: unknown): number =>
   v === undefined ? DEFAULT_MAX_MESSAGE_BYTES : checkInteger('options.maxMessageBytes', v, 1, MAX_MESSAGE_BYTES);
 
-export function checkCapacity(capacity: unknown): number {
-  checkInteger('options.capacity', capacity, L.MIN_CAPACITY, L.MAX_CAPACITY);
-  const c = capacity as number;
-  if ((c & (c - 1)) !== 0) {
-    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `options.capacity must be a power of two, got ${c}`);
-  }
-  return c;
-}
-
 export class Channel<T = unknown> {
   /** @internal */ readonly mem: RingMemory;
   /** @internal */ readonly codecImpl: WireCodec;
@@ -113,7 +105,7 @@ export class Channel<T = unknown> {
     const maxMessageBytes = maxMessageOption(o.maxMessageBytes);
     const spinMicros = spinOption(o.spinMicros);
     const buffer = new SharedArrayBuffer(L.totalBytes(capacity));
-    initControlBlock(new Int32Array(buffer, 0, L.CONTROL_BYTES >> 2), capacity, maxMessageBytes, codec.id);
+    initControlBlock(new Int32Array(buffer, 0, L.W.DATA), capacity, maxMessageBytes, codec.id);
     const handle: ChannelHandle = { kind: 'ringwire.channel', buffer, byteOffset: 0 };
     return new Channel<T>(handle, new RingMemory(buffer, 0, capacity), codec, maxMessageBytes, spinMicros);
   }
@@ -241,10 +233,10 @@ export class Channel<T = unknown> {
 
   /** Whether the sender has closed (no more messages will be published). */
   get senderClosed(): boolean {
-    return (Atomics.load(this.mem.i32, L.CLOSED_OFFSET >> 2) & L.SENDER_CLOSED) !== 0;
+    return (Atomics.load(this.mem.i32, L.W.CLOSED) & L.SENDER_CLOSED) !== 0;
   }
   get receiverClosed(): boolean {
-    return (Atomics.load(this.mem.i32, L.CLOSED_OFFSET >> 2) & L.RECEIVER_CLOSED) !== 0;
+    return (Atomics.load(this.mem.i32, L.W.CLOSED) & L.RECEIVER_CLOSED) !== 0;
   }
 
   /**
@@ -260,13 +252,13 @@ export class Channel<T = unknown> {
 
 /** Writes a fresh control block; the magic goes last, so an attacher never sees a half-made header. */
 export function initControlBlock(i32: Int32Array, capacity: number, maxMessageBytes: number, codecId: number): void {
-  i32[L.VERSION_OFFSET >> 2] = L.VERSION;
-  i32[L.CAPACITY_OFFSET >> 2] = capacity;
-  i32[L.DATA_OFFSET_OFFSET >> 2] = L.CONTROL_BYTES;
-  i32[L.MAX_MESSAGE_OFFSET >> 2] = maxMessageBytes;
-  i32[L.CODEC_OFFSET >> 2] = codecId;
+  i32[L.W.VERSION] = L.VERSION;
+  i32[L.W.CAPACITY] = capacity;
+  i32[L.W.DATA_OFFSET] = L.CONTROL_BYTES;
+  i32[L.W.MAX_MESSAGE] = maxMessageBytes;
+  i32[L.W.CODEC] = codecId;
   // Publish point: the header words above are visible to whoever Atomics.loads a valid magic.
-  Atomics.store(i32, L.MAGIC_OFFSET >> 2, L.MAGIC);
+  Atomics.store(i32, L.W.MAGIC, L.MAGIC);
 }
 
 export interface ControlInfo {
@@ -279,24 +271,24 @@ export interface ControlInfo {
 export function validateControlBlock(buffer: ArrayBufferLike, byteOffset: number): ControlInfo {
   const bad = (why: string) => new RingwireError('ERR_NOT_A_CHANNEL', `not a ringwire channel: ${why}`);
   if (buffer.byteLength - byteOffset < L.CONTROL_BYTES) throw bad(`${buffer.byteLength - byteOffset} bytes is smaller than a control block`);
-  const i32 = new Int32Array(buffer, byteOffset, L.CONTROL_BYTES >> 2);
+  const i32 = new Int32Array(buffer, byteOffset, L.W.DATA);
   // Consume point: pairs with initControlBlock's store of the magic.
-  const magic = Atomics.load(i32, L.MAGIC_OFFSET >> 2) >>> 0;
+  const magic = Atomics.load(i32, L.W.MAGIC) >>> 0;
   if (magic !== L.MAGIC) throw bad(`magic is 0x${magic.toString(16)}, expected 0x${L.MAGIC.toString(16)}`);
-  const version = i32[L.VERSION_OFFSET >> 2] >>> 0;
+  const version = i32[L.W.VERSION] >>> 0;
   if (version !== L.VERSION) throw bad(`layout version ${version}, this build reads version ${L.VERSION}`);
-  const capacity = i32[L.CAPACITY_OFFSET >> 2] >>> 0;
+  const capacity = i32[L.W.CAPACITY] >>> 0;
   if (capacity < L.MIN_CAPACITY || capacity > L.MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
     throw bad(`capacity ${capacity} is not a power of two from ${L.MIN_CAPACITY} to ${L.MAX_CAPACITY}`);
   }
-  const dataOffset = i32[L.DATA_OFFSET_OFFSET >> 2] >>> 0;
+  const dataOffset = i32[L.W.DATA_OFFSET] >>> 0;
   if (dataOffset !== L.CONTROL_BYTES) throw bad(`data offset ${dataOffset}, expected ${L.CONTROL_BYTES}`);
   if (buffer.byteLength - byteOffset < L.totalBytes(capacity)) {
     throw bad(`capacity ${capacity} needs ${L.totalBytes(capacity)} bytes, only ${buffer.byteLength - byteOffset} are there`);
   }
-  const maxMessageBytes = i32[L.MAX_MESSAGE_OFFSET >> 2] >>> 0;
+  const maxMessageBytes = i32[L.W.MAX_MESSAGE] >>> 0;
   if (maxMessageBytes < 1 || maxMessageBytes > MAX_MESSAGE_BYTES) throw bad(`max message bytes ${maxMessageBytes} out of range`);
-  const codecId = i32[L.CODEC_OFFSET >> 2] >>> 0;
+  const codecId = i32[L.W.CODEC] >>> 0;
   if (codecNameOf(codecId) === undefined) throw bad(`unknown codec id ${codecId}`);
   return { capacity, maxMessageBytes, codecId };
 }

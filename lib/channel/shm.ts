@@ -1,16 +1,16 @@
 // Channels between processes: a channel file (a name in /dev/shm, or any path) mapped by C++
-// (cpp/shm.h, cpp/addon/shm_binding.cc) and used by the same TS ring as worker channels.
+// (cpp/shm/shm.h, cpp/addon/shm_binding.cc) and used by the same TS ring as worker channels.
 //
 // The mapping reaches JS as an external, non-shared ArrayBuffer: Atomics.load/store/
 // compareExchange/or work on it, Atomics.wait/notify do not, so the ring sleeps through a
 // FutexWaiter (shared futexes on the tail/head words, in C++). Waits are cut into slices of
 // SLICE_MS so the waiting side can check, between slices, whether the peer's thread ended
-// (lib/wait.ts, lib/roles.ts); the check reads /proc once per slice, never once per message.
+// (lib/core/park.ts, lib/core/roles.ts); the check reads /proc once per slice, never once per message.
 import { resolve as resolvePath } from 'node:path';
-import { RingwireTypeError } from './errors.js';
-import { native, type NativeShmChannel } from './native.js';
-import type { Waiter } from './ring.js';
-import { SLICE_MS } from './wait.js';
+import { RingwireTypeError } from '../errors.js';
+import { native, type NativeShmChannel } from '../native.js';
+import type { Waiter } from '../core/ring.js';
+import { SLICE_MS } from '../core/park.js';
 
 /** Where named channels live (a tmpfs), and the prefix that keeps them apart from other files. */
 export const SHM_DIR = '/dev/shm';

@@ -1,9 +1,10 @@
-// Spin briefly, then park. A side announces it is parking by setting its park word, re-checks its
+// The park/wake protocol in TS (the C++ one: cpp/ring/park.h), used by channels, pipeline links
+// and (through parkAny) stage inputs. Spin briefly, then park. A side announces it is parking by setting its park word, re-checks its
 // condition, and only then sleeps on the peer's position word; the peer checks the park word after
 // each publish and wakes it only then (no syscall per message); only the sleeper clears its park
 // word. Both stores and both loads are seq_cst Atomics, so either the sleeper sees the new position
 // or the peer sees the park word.
-import { abortedError, describe, peerDeadError, RingwireRangeError, RingwireTypeError, timeoutError } from './errors.js';
+import { abortedError, describe, peerDeadError, RingwireRangeError, RingwireTypeError, timeoutError } from '../errors.js';
 import type { Waiter } from './ring.js';
 
 /** A side waiting for a peer that may die sleeps at most this long before checking it is alive. */
@@ -59,21 +60,33 @@ export function spin(ready: () => boolean, micros: number): boolean {
   }
 }
 
-/**
- * Blocks the thread until ready() (after spinning `micros`), or throws ERR_TIMEOUT at `deadline`.
- * `value()` is the watched word's value that ready() last saw false.
- */
-export function parkSync(
-  site: ParkSite,
-  ready: () => boolean,
-  value: () => number,
-  micros: number,
-  deadline: number,
-  what: string,
-  timeoutMs: number | undefined,
-  onPark: () => void,
-): void {
-  if (ready() || spin(ready, micros)) return;
+/** What a wait is, for its errors: when it gives up, and how the caller named it. */
+export interface WaitFor {
+  /** performance.now() at which it fails with ERR_TIMEOUT (Infinity: never). */
+  deadline: number;
+  /** The call waiting (for messages: 'recvSync', 'send', ...). */
+  what: string;
+  /** The caller's timeout option, for the message. */
+  timeoutMs: number | undefined;
+  /** Aborts the wait (async waits only). */
+  signal?: AbortSignal;
+}
+
+/** One park: the condition, the watched word's value, and how long to spin first. */
+export interface Park extends WaitFor {
+  ready: () => boolean;
+  /** The watched word's value that ready() last saw false. */
+  value: () => number;
+  /** Microseconds to spin before parking. */
+  spinMicros: number;
+  /** Called before each sleep (stats). */
+  onPark: () => void;
+}
+
+/** Blocks the thread until p.ready() (after spinning), or throws ERR_TIMEOUT at p.deadline. */
+export function parkSync(site: ParkSite, p: Park): void {
+  const { ready, value, deadline, what, timeoutMs, onPark } = p;
+  if (ready() || spin(ready, p.spinMicros)) return;
   for (;;) {
     const remaining = deadline - performance.now();
     if (remaining <= 0) throw timeoutError(what, timeoutMs ?? 0);
@@ -91,18 +104,9 @@ export function parkSync(
 }
 
 /** The same as parkSync without blocking the event loop; keeps the loop alive while pending. */
-export async function parkAsync(
-  site: ParkSite,
-  ready: () => boolean,
-  value: () => number,
-  micros: number,
-  deadline: number,
-  what: string,
-  timeoutMs: number | undefined,
-  onPark: () => void,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  if (ready() || spin(ready, micros)) return;
+export async function parkAsync(site: ParkSite, p: Park): Promise<void> {
+  const { ready, value, deadline, what, timeoutMs, onPark, signal } = p;
+  if (ready() || spin(ready, p.spinMicros)) return;
   if (signal?.aborted) throw abortedError(what, signal.reason);
   // Atomics.waitAsync alone does not keep Node's event loop alive: a timer does, and it also
   // wakes us at the deadline (by notifying our own watched word; only we sleep on it).
@@ -143,10 +147,7 @@ export function enqueue<R>(
   queue: Promise<unknown>,
   run: () => Promise<R>,
   skip: () => void,
-  deadline: number,
-  what: string,
-  timeoutMs: number | undefined,
-  signal: AbortSignal | undefined,
+  { deadline, what, timeoutMs, signal }: WaitFor,
 ): { result: Promise<R>; chain: Promise<unknown> } {
   let queued = true;
   let cancelled = false;
@@ -176,4 +177,70 @@ export function enqueue<R>(
   if (deadline !== Infinity) timer = setTimeout(() => cancel(timeoutError(what, timeoutMs ?? 0)), Math.min(Math.max(0, deadline - performance.now()), 0x7fffffff));
   signal?.addEventListener('abort', onAbort, { once: true });
   return { result, chain };
+}
+
+/** A ring side parkAny sleeps on: its park word, the watched word and the value it holds now. */
+export interface AnySite {
+  i32: Int32Array;
+  parked: number;
+  watch: number;
+  value: number;
+  /** Called before the sleep (stats). */
+  onPark(): void;
+}
+
+/** A word that ends a parkAny when it no longer holds `value` (a control word). */
+export interface WakeWord {
+  i32: Int32Array;
+  index: number;
+  value: number;
+}
+
+/**
+ * Waits until ready(), `word` changes, `signal` aborts, or `sliceMs` passes, on several rings at
+ * once: spins `spinMicros`, then sets each site's park word, re-checks (the peers store their
+ * position, then load the park word; we store the park word, then load the position: all seq_cst,
+ * so one of us sees the other) and sleeps with Atomics.waitAsync on every watched word. The waits
+ * left pending when one fires are ours alone (peers never wait on the words we watch), so we wake
+ * them before returning. A timer keeps the event loop alive and bounds the sleep; the caller loops.
+ */
+export async function parkAny(
+  sites: AnySite[],
+  p: { ready: () => boolean; word?: WakeWord; spinMicros: number; sliceMs: number; signal?: AbortSignal },
+): Promise<void> {
+  const { ready, word, sliceMs, signal } = p;
+  if (ready() || spin(ready, p.spinMicros)) return;
+  for (const s of sites) Atomics.store(s.i32, s.parked, 1);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const pending: Array<{ i32: Int32Array; index: number }> = [];
+  try {
+    if (ready()) return;
+    const waits: Promise<unknown>[] = [];
+    const sleepOn = (i32: Int32Array, index: number, value: number): boolean => {
+      const w = Atomics.waitAsync(i32, index, value, sliceMs);
+      if (!w.async) return false;
+      pending.push({ i32, index });
+      waits.push(w.value);
+      return true;
+    };
+    for (const s of sites) {
+      s.onPark();
+      if (!sleepOn(s.i32, s.watch, s.value)) return;
+    }
+    if (word !== undefined && !sleepOn(word.i32, word.index, word.value)) return;
+    waits.push(new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, sliceMs);
+      if (signal !== undefined) {
+        onAbort = resolve;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    }));
+    await Promise.race(waits);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+    for (const s of sites) Atomics.store(s.i32, s.parked, 0);
+    for (const w of pending) Atomics.notify(w.i32, w.index);
+  }
 }

@@ -2,10 +2,10 @@
 // the processes map) without mapping them, with their stream state and role holders.
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { codecNameOf } from './codecs.js';
-import * as L from './layout.js';
-import { roleHolder, streamState, type Holder, type StreamState } from './roles.js';
+import * as L from '../core/layout.js';
+import { roleHolder, streamState, type Holder, type StreamState } from '../core/roles.js';
 import { locateChannel, NAME_PREFIX, SHM_DIR } from './shm.js';
-import { readChannelStats, type ChannelStats } from './stats.js';
+import { readChannelStats, type ChannelStats } from '../core/stats.js';
 
 /** The file of a channel: a plain name is SHM_DIR/ringwire-<name>, a string with '/' a path. */
 export const channelPath = (nameOrPath: string): string => locateChannel(nameOrPath, 'channelPath').path;
@@ -44,7 +44,7 @@ export function inspectChannel(path: string, name = path): ChannelInfo | NotACha
   } catch (err) {
     return bad((err as Error).message);
   }
-  const block = new Int32Array(L.CONTROL_BYTES >> 2);
+  const block = new Int32Array(L.W.DATA);
   let size: number;
   try {
     size = fstatSync(fd).size;
@@ -52,7 +52,7 @@ export function inspectChannel(path: string, name = path): ChannelInfo | NotACha
   } finally {
     closeSync(fd);
   }
-  const word = (off: number) => block[off >> 2]! >>> 0;
+  const word = (off: number) => block[L.wordAt(off)]! >>> 0;
   if (word(L.MAGIC_OFFSET) !== L.MAGIC) return bad('no ringwire magic');
   if (word(L.VERSION_OFFSET) !== L.VERSION) return bad(`layout version ${word(L.VERSION_OFFSET)} (this build reads ${L.VERSION})`);
   const capacity = word(L.CAPACITY_OFFSET);
