@@ -1,0 +1,4 @@
+// ringwire/nats: logs and channels beyond one machine, through NATS JetStream. Needs the optional
+// peer dependencies @nats-io/transport-node and @nats-io/jetstream.
+export { LogShipper, shipLog, type ShipOptions, type ShipStats } from './ship.js';
+export type { ConnectOptions, NatsErrorCode } from './common.js';
