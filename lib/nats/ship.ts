@@ -156,8 +156,6 @@ export class LogShipper {
       const { nc } = conn;
       this.#nc = nc;
       this.#owned = conn.owned;
-      const jsm = await jetstreamManager(nc, { timeout: this.#o.ackTimeoutMs });
-      await ensureStream(jsm, this.stream, this.subject, this.#o.replicas);
       const js = jetstream(nc, { timeout: this.#o.ackTimeoutMs });
       this.#window = new OrderedWindow(js, {
         subject: this.subject,
@@ -170,9 +168,16 @@ export class LogShipper {
           this.#ackedBytes += item.payload.length;
         },
       });
+      let jsm: JetStreamManager | undefined;
       // Bounded by stop(): every failed run is followed by a growing pause.
       for (let failures = 0; !stop.aborted; ) {
         try {
+          if (jsm === undefined) {
+            // A cluster still electing its leaders answers nothing yet: this is retried too.
+            const m = await jetstreamManager(nc, { timeout: this.#o.ackTimeoutMs });
+            await ensureStream(m, this.stream, this.subject, this.#o.replicas);
+            jsm = m;
+          }
           await this.#ship(jsm);
           failures = 0;
         } catch (err) {
