@@ -2,3 +2,4 @@
 // peer dependencies @nats-io/transport-node and @nats-io/jetstream.
 export { LogShipper, shipLog, type ShipOptions, type ShipStats } from './ship.js';
 export type { ConnectOptions, NatsErrorCode } from './common.js';
+export { LogReplica, replicate, type ReplicaOptions, type ReplicaStats } from './replica.js';
