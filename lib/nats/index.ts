@@ -3,3 +3,4 @@
 export { LogShipper, shipLog, type ShipOptions, type ShipStats } from './ship.js';
 export type { ConnectOptions, NatsErrorCode } from './common.js';
 export { LogReplica, replicate, type ReplicaOptions, type ReplicaStats } from './replica.js';
+export { Feeder, feed, Forwarder, forward, type BridgeStats, type FeedOptions, type ForwardOptions } from './bridge.js';

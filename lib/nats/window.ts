@@ -69,15 +69,20 @@ export class OrderedWindow {
     this.broken = undefined;
   }
 
-  /** Publishes `item` once there is room (and the run's first message is acked); throws the
-   * run's failure once it is broken. */
-  async send(item: Outgoing): Promise<void> {
+  /** Resolves once a send would publish at once; throws the run's failure once it is broken. */
+  async room(): Promise<void> {
     // Bounded by the window: each pass waits for one settlement.
     while (this.broken === undefined && (this.#inflight.length >= this.#window || this.#gate !== undefined)) {
       if (this.#gate !== undefined) await this.#gate;
       else await new Promise<void>((resolve) => (this.#wake = resolve));
     }
     if (this.broken !== undefined) throw this.broken;
+  }
+
+  /** Publishes `item` once there is room (and the run's first message is acked); throws the
+   * run's failure once it is broken. */
+  async send(item: Outgoing): Promise<void> {
+    await this.room();
     const id = `${this.#source}:${item.seq}`;
     const expect = this.#prevId === '' ? { lastSubjectSequence: this.#startSeq } : { lastMsgID: this.#prevId };
     const first = this.#prevId === '';
