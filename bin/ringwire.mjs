@@ -5,6 +5,8 @@
 //   ringwire log dump <dir> [--from start|SEQ]        every record, NDJSON with sequence and time
 //   ringwire log verify <dir>                         checks every CRC; exit 1 on damage to committed
 //                                                     records (an unfinished tail after a crash is not)
+//   ringwire log ship <dir> --server URL --stream S   publishes the log to a JetStream stream until
+//                                                     SIGINT/SIGTERM (ringwire/nats: needs the NATS client)
 //   ringwire stat <log-dir | channel-file | name>     counters read from shared memory, as JSON
 //   ringwire ls [--format text|ndjson]                named channels in /dev/shm: state, roles, depth
 //   ringwire rm <name | channel-file>                 removes a channel (processes using it go on)
@@ -20,6 +22,9 @@ const USAGE = `usage:
   ringwire log verify <dir>      exit 0: every committed record checks (an unfinished tail left by
                                 a crashed writer is reported, not an error); 1: committed records
                                 are damaged; 2: usage, or not a log
+  ringwire log ship <dir> --server URL [--server URL…] --stream NAME [--subject S] [--replicas N]
+                                follows the log and publishes every record to the JetStream stream
+                                until SIGINT/SIGTERM; prints its stats as JSON every 10 s and at the end
   ringwire stat <log-dir | channel-file | channel-name>
   ringwire ls [--format text|ndjson]
   ringwire rm <channel-name | channel-file>`;
@@ -27,7 +32,7 @@ const USAGE = `usage:
 class UsageError extends Error {}
 
 function parse(args) {
-  const out = { positional: [], follow: false, n: 10, from: undefined, format: undefined };
+  const out = { positional: [], follow: false, n: 10, from: undefined, format: undefined, servers: [], stream: undefined, subject: undefined, replicas: undefined };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -47,6 +52,12 @@ function parse(args) {
     } else if (a === '--format') {
       out.format = value();
       if (out.format !== 'ndjson' && out.format !== 'text') throw new UsageError(`--format must be ndjson or text`);
+    } else if (a === '--server') out.servers.push(value());
+    else if (a === '--stream') out.stream = value();
+    else if (a === '--subject') out.subject = value();
+    else if (a === '--replicas') {
+      out.replicas = Number(value());
+      if (!Number.isSafeInteger(out.replicas) || out.replicas < 1) throw new UsageError(`--replicas must be a positive integer`);
     } else if (a === '-h' || a === '--help') throw new UsageError('');
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else out.positional.push(a);
@@ -160,6 +171,33 @@ async function list(format) {
   for (const r of table) await out(r.map((cell, k) => cell.padEnd(widths[k])).join('  ').trimEnd());
 }
 
+async function ship(dir, o) {
+  if (o.servers.length === 0 || o.stream === undefined) throw new UsageError('log ship needs --server and --stream');
+  let nats;
+  try {
+    nats = await import('../dist/nats.js');
+  } catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new UsageError(`log ship needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream (${err.message})`);
+  }
+  const shipper = nats.shipLog(dir, { servers: o.servers, stream: o.stream, subject: o.subject, replicas: o.replicas });
+  console.error(`ringwire: shipping ${dir} to stream ${shipper.stream}, subject ${shipper.subject}, as ${shipper.source}`);
+  const report = () => console.log(JSON.stringify(shipper.stats()));
+  const timer = setInterval(report, 10_000);
+  const stop = () => void shipper.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await shipper.done;
+  } finally {
+    clearInterval(timer);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  report();
+  return 0;
+}
+
 async function main(argv) {
   const o = parse(argv);
   const [cmd, sub, target] = o.positional;
@@ -169,6 +207,10 @@ async function main(argv) {
     else if (sub === 'dump') await dump(target, o);
     else return verify(target);
     return 0;
+  }
+  if (cmd === 'log' && sub === 'ship' && target !== undefined && o.positional.length === 3) {
+    if (!isLogDir(target)) throw new UsageError(`${target} is not a ringwire log directory`);
+    return ship(target, o);
   }
   if (cmd === 'stat' && sub !== undefined && o.positional.length === 2) {
     // A path that exists is that path; otherwise a plain name is the named channel.
@@ -200,7 +242,7 @@ main(process.argv.slice(2)).then(
     } else if (err?.code === 'ERR_CORRUPT') {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 1;
-    } else if (err?.code === 'ERR_NOT_A_LOG' || err?.code === 'ERR_INVALID_ARG' || err?.code === 'ERR_NOT_A_CHANNEL') {
+    } else if (err?.code === 'ERR_NOT_A_LOG' || err?.code === 'ERR_INVALID_ARG' || err?.code === 'ERR_NOT_A_CHANNEL' || err?.code?.startsWith?.('ERR_NATS_')) {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 2;
     } else {
