@@ -100,12 +100,14 @@ async function plainThroughput(inFlight) {
   return N / ((performance.now() - t0) / 1000);
 }
 
-/** Lag samples (ms) of the messages a consumer of `stream` receives, until `count` arrived. */
-async function consumeLag(stream, count) {
+/** Lag samples (ms) of the messages a consumer of `stream` receives after the first `skip`,
+ * until `count` arrived. */
+async function consumeLag(stream, count, skip = 0) {
   const consumer = await js.consumers.get(stream);
   const lags = [];
   const messages = await consumer.consume();
   for await (const m of messages) {
+    if (skip > 0 && skip--) continue;
     lags.push(Date.now() - Number(m.headers.get('Ringwire-Time')));
     if (lags.length === count) break;
   }
@@ -130,7 +132,10 @@ async function shipLag() {
   const w = LogWriter.open(dir);
   const { name, subject } = await newStream();
   const s = shipLog(dir, { connection: nc, stream: name, subject });
-  const lags = consumeLag(name, RATE * SECONDS);
+  // Steady state only: the shipper's start (stream look-ups, its first publish alone) is over.
+  w.append(RECORD);
+  await until(() => s.stats().nextSequence === 1);
+  const lags = consumeLag(name, RATE * SECONDS, 1);
   await atRate(() => w.append(RECORD));
   const sorted = await lags;
   await s.stop();

@@ -9,14 +9,27 @@ export interface Stored {
   data: Uint8Array;
 }
 
-/** Every message `stream` holds now, in stream order (bounded: 30 s). */
+/** Every message `stream` holds now, in stream order. Retried (within 30 s) while the servers
+ * answer with errors: a cluster that just lost a server re-elects its leaders first. */
 export async function readStream(nc: NatsConnection, stream: string): Promise<Stored[]> {
+  const deadline = Date.now() + 30_000;
+  // Bounded by the deadline.
+  for (;;) {
+    try {
+      return await readOnce(nc, stream, deadline);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function readOnce(nc: NatsConnection, stream: string, deadline: number): Promise<Stored[]> {
   const jsm = await jetstreamManager(nc);
   const total = (await jsm.streams.info(stream)).state.messages;
   const out: Stored[] = [];
   if (total === 0) return out;
   const consumer = await jetstream(nc).consumers.get(stream);
-  const deadline = Date.now() + 30_000;
   while (out.length < total && Date.now() < deadline) {
     const batch = await consumer.fetch({ max_messages: Math.min(1000, total - out.length), expires: 2000 });
     for await (const m of batch) {
