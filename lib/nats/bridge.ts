@@ -29,8 +29,8 @@ import {
   H_SEQ,
   H_SOURCE,
   lastOnSubject,
+  keepRunning,
   openConnection,
-  pause,
   type ConnectOptions,
 } from './common.js';
 import { OrderedWindow, type Outgoing } from './window.js';
@@ -72,7 +72,6 @@ export interface BridgeStats {
 
 const FORWARD_KNOWN = new Set(['servers', 'connection', 'stream', 'subject', 'codec', 'maxInFlight', 'ackTimeoutMs', 'replicas']);
 const FEED_KNOWN = new Set(['servers', 'connection', 'stream', 'subject', 'durable', 'codec', 'batch']);
-const MAX_BACKOFF_MS = 2000;
 /** While a message waits for ring room, the server is told every this many ms that it is in
  * progress (its ack_wait is 30 s), so it is not delivered again meanwhile. */
 const WORKING_MS = 5000;
@@ -116,31 +115,24 @@ abstract class Bridge {
     const conn = await openConnection(co, name, stop);
     if (conn === undefined) return;
     try {
-      // Bounded by stop() or the end of the stream; failed runs are followed by a growing pause.
-      for (let failures = 0; !stop.aborted; ) {
-        try {
-          if (await this.session(conn.nc)) return;
-          failures = 0;
-        } catch (err) {
-          if (stop.aborted) return;
-          if (isFatal(err)) throw err;
+      await keepRunning(
+        stop,
+        () => this.session(conn.nc),
+        FATAL,
+        (err) => {
           this.#lastError = String((err as Error)?.message ?? err);
           this.#restarts++;
-          failures++;
-          await pause(Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(failures, 6)), stop);
-        }
-      }
+        },
+      );
     } finally {
       if (conn.owned) await conn.nc.close();
     }
   }
 }
 
-const isFatal = (err: unknown): boolean => {
-  const code = (err as { code?: unknown })?.code;
-  // ERR_CHANNEL_CLOSED: the local receiver of a fed channel closed it.
-  return code === 'ERR_NATS_STREAM' || code === 'ERR_CODEC' || code === 'ERR_INVALID_ARG' || code === 'ERR_CHANNEL_CLOSED';
-};
+/** Failures another run would only repeat; ERR_CHANNEL_CLOSED: the local receiver of a fed
+ * channel closed it. */
+const FATAL = ['ERR_NATS_STREAM', 'ERR_CODEC', 'ERR_INVALID_ARG', 'ERR_CHANNEL_CLOSED'];
 
 export class Forwarder extends Bridge {
   readonly stream: string;

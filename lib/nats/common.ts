@@ -53,6 +53,29 @@ export async function openConnection(o: ConnectOptions, name: string, signal: Ab
   return undefined;
 }
 
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * Runs `run` again after each failure, with a growing pause (50 ms doubling to 2 s), until it
+ * returns true or `signal` aborts. A failure whose error code is in `fatal` is thrown instead
+ * (another run would only repeat it); the others are reported to `failed`.
+ */
+export async function keepRunning(signal: AbortSignal, run: () => Promise<boolean>, fatal: readonly string[], failed: (err: unknown) => void): Promise<void> {
+  // Bounded by `signal` or success; every failure is followed by a pause.
+  for (let failures = 0; !signal.aborted; ) {
+    try {
+      if (await run()) return;
+      failures = 0;
+    } catch (err) {
+      if (signal.aborted) return;
+      if (fatal.includes((err as { code?: string })?.code ?? '')) throw err;
+      failed(err);
+      failures++;
+      await pause(Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(failures, 6)), signal);
+    }
+  }
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { checkInteger, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { isLogDir } from '../log/verify.js';
 import { LogWriter, type LogWriterOptions } from '../log/writer.js';
-import { checkConnect, checkName, checkSubject, H_CODEC, natsError, openConnection, pause, type ConnectOptions } from './common.js';
+import { checkConnect, checkName, checkSubject, H_CODEC, natsError, keepRunning, openConnection, type ConnectOptions } from './common.js';
 
 export interface ReplicaOptions extends ConnectOptions {
   stream: string;
@@ -56,7 +56,6 @@ interface Intent {
 
 const KNOWN = new Set(['servers', 'connection', 'stream', 'subject', 'durable', 'log', 'batch']);
 export const INTENT_FILE = 'nats-replica.json';
-const MAX_BACKOFF_MS = 2000;
 
 export class LogReplica {
   readonly dir: string;
@@ -110,20 +109,18 @@ export class LogReplica {
       if (conn === undefined) return;
       if (isLogDir(this.dir)) this.#open(undefined);
       this.#last = this.#recover();
-      // Bounded by stop(): every failed run is followed by a growing pause.
-      for (let failures = 0; !stop.aborted; ) {
-        try {
+      await keepRunning(
+        stop,
+        async () => {
           await this.#session(conn.nc);
-          failures = 0;
-        } catch (err) {
-          if (stop.aborted) break;
-          if ((err as { code?: unknown })?.code === 'ERR_NATS_ORDER' || (err as { code?: unknown })?.code === 'ERR_CORRUPT') throw err;
+          return false;
+        },
+        ['ERR_NATS_ORDER', 'ERR_CORRUPT'],
+        (err) => {
           this.#lastError = String((err as Error)?.message ?? err);
           this.#restarts++;
-          failures++;
-          await pause(Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(failures, 6)), stop);
-        }
-      }
+        },
+      );
     } finally {
       this.#writer?.close();
       if (conn?.owned) await conn.nc.close();

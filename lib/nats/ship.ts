@@ -19,8 +19,8 @@ import {
   H_SOURCE,
   H_TIME,
   lastOnSubject,
+  keepRunning,
   openConnection,
-  pause,
   shippedSequence,
   type ConnectOptions,
 } from './common.js';
@@ -60,7 +60,6 @@ export interface ShipStats {
 }
 
 const KNOWN = new Set(['servers', 'connection', 'stream', 'subject', 'source', 'from', 'maxInFlight', 'ackTimeoutMs', 'replicas']);
-const MAX_BACKOFF_MS = 2000;
 
 /** The log's identity: its creation time (ms) from the control file, in hex. */
 function logSource(dir: string): string {
@@ -169,9 +168,9 @@ export class LogShipper {
         },
       });
       let jsm: JetStreamManager | undefined;
-      // Bounded by stop(): every failed run is followed by a growing pause.
-      for (let failures = 0; !stop.aborted; ) {
-        try {
+      await keepRunning(
+        stop,
+        async () => {
           if (jsm === undefined) {
             // A cluster still electing its leaders answers nothing yet: this is retried too.
             const m = await jetstreamManager(nc, { timeout: this.#o.ackTimeoutMs });
@@ -179,16 +178,14 @@ export class LogShipper {
             jsm = m;
           }
           await this.#ship(jsm);
-          failures = 0;
-        } catch (err) {
-          if (stop.aborted) break;
-          if (isFatal(err)) throw err;
+          return false;
+        },
+        FATAL,
+        (err) => {
           this.#lastError = String((err as Error)?.message ?? err);
           this.#restarts++;
-          failures++;
-          await pause(Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(failures, 6)), stop);
-        }
-      }
+        },
+      );
     } finally {
       this.#probe?.close();
       this.#probe = undefined;
@@ -240,10 +237,7 @@ export class LogShipper {
 }
 
 /** Failures that another run would only repeat. */
-function isFatal(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === 'ERR_NATS_FOREIGN' || code === 'ERR_NATS_STREAM' || code === 'ERR_CORRUPT' || code === 'ERR_NOT_A_LOG';
-}
+const FATAL = ['ERR_NATS_FOREIGN', 'ERR_NATS_STREAM', 'ERR_CORRUPT', 'ERR_NOT_A_LOG'];
 
 /** Starts shipping the log in `dir` (see ShipOptions); returns at once. */
 export function shipLog(dir: string, options: ShipOptions): LogShipper {
