@@ -1,6 +1,8 @@
 // Log shipping to NATS JetStream: shipLog against plain @nats-io/jetstream publish loops of the
 // same records, in the same run, on one local nats-server (loopback, temp store, started here).
 //
+// All of them share one connection, made with noAsyncTraces (as shipLog makes its own).
+//
 // 1. Throughput: a log holding N records (100-byte JSON); time until all are acknowledged by the
 //    stream: shipLog; a loop awaiting each js.publish; a loop keeping 256 publishes in flight.
 // 2. End-to-end lag at a steady rate (RATE records/s for SECONDS s): from the record's creation
@@ -44,7 +46,7 @@ await new Promise((resolve, reject) => {
   server.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
 });
 const url = `nats://127.0.0.1:${port}`;
-const nc = await connect({ servers: url });
+const nc = await connect({ servers: url, noAsyncTraces: true }); // as shipLog's own connections
 const jsm = await jetstreamManager(nc);
 const js = jetstream(nc);
 let streams = 0;

@@ -13,7 +13,7 @@
 // channel is at least once, like the channel's own guarantee: a message in the ring whose ack was
 // lost is delivered again to a later feed().
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { resolveCodec, type CodecSpec, type WireCodec } from '../codecs.js';
 import { checkInteger, checkOptions, describe, RingwireTypeError } from '../errors.js';
@@ -134,6 +134,8 @@ abstract class Bridge {
  * channel closed it. */
 const FATAL = ['ERR_NATS_STREAM', 'ERR_CODEC', 'ERR_INVALID_ARG', 'ERR_CHANNEL_CLOSED'];
 
+const isEnd = (item: Outgoing): boolean => item.headers.some(([k]) => k === H_END);
+
 export class Forwarder extends Bridge {
   readonly stream: string;
   readonly subject: string;
@@ -171,11 +173,12 @@ export class Forwarder extends Bridge {
   }
 
   #message(value: unknown, end: boolean): Outgoing {
-    const h = headers();
-    h.set(H_SOURCE, this.source);
-    h.set(H_SEQ, String(this.#seq));
-    h.set(H_CODEC, this.#codec.name);
-    if (end) h.set(H_END, '1');
+    const h: [string, string][] = [
+      [H_SOURCE, this.source],
+      [H_SEQ, String(this.#seq)],
+      [H_CODEC, this.#codec.name],
+    ];
+    if (end) h.push([H_END, '1']);
     const wire = end ? new Uint8Array(0) : this.#codec.toWire(value);
     return { seq: this.#seq++, payload: typeof wire === 'string' ? Buffer.from(wire) : wire, headers: h };
   }
@@ -193,7 +196,7 @@ export class Forwarder extends Bridge {
         onAck: (item) => {
           if (this.#unacked[0] === item) this.#unacked.shift();
           this.hold(this.#unacked.length);
-          if (item.headers.get(H_END) === '') this.messages++;
+          if (!isEnd(item)) this.messages++;
         },
       });
     }
@@ -202,7 +205,7 @@ export class Forwarder extends Bridge {
     // What the stream already has of ours is acknowledged; the rest goes again, in order.
     const stored = last !== null && last.header.get(H_SOURCE) === this.source ? Number(last.header.get(H_SEQ)) : -1;
     while (this.#unacked.length > 0 && this.#unacked[0]!.seq <= stored) {
-      if (this.#unacked.shift()!.headers.get(H_END) === '') this.messages++;
+      if (!isEnd(this.#unacked.shift()!)) this.messages++;
     }
     window.begin(last?.seq ?? 0);
     const stop = this.stop$.signal;

@@ -4,7 +4,7 @@
 // sequence), never from a local file, so a shipper killed at any moment resumes where the stream
 // really is.
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { checkInteger, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import * as F from '../log/format.js';
 import { LogReader } from '../log/reader.js';
@@ -214,11 +214,12 @@ export class LogShipper {
     const codec = reader.codec;
     try {
       for await (const e of reader.follow({ signal: run.signal })) {
-        const h = headers();
-        h.set(H_SOURCE, this.source);
-        h.set(H_SEQ, String(e.sequence));
-        h.set(H_TIME, String(e.timestamp));
-        h.set(H_CODEC, codec);
+        const h: [string, string][] = [
+          [H_SOURCE, this.source],
+          [H_SEQ, String(e.sequence)],
+          [H_TIME, String(e.timestamp)],
+          [H_CODEC, codec],
+        ];
         const item: Outgoing = { seq: e.sequence, payload: e.value as Uint8Array, headers: h };
         await window.send(item);
       }

@@ -16,12 +16,14 @@
 // Any failure breaks the run: the caller waits for what is in flight to settle (settle()), reads
 // the stream's last message again and starts a new run after it.
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { MsgHdrs } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
 
 export interface Outgoing {
   seq: number;
   payload: Uint8Array;
-  headers: MsgHdrs;
+  /** Made into the message's headers at each publish (the client adds the id and expectation
+   * headers to the object it is given, so a message sent again needs a fresh one). */
+  headers: [string, string][];
 }
 
 interface Entry {
@@ -88,7 +90,9 @@ export class OrderedWindow {
     const first = this.#prevId === '';
     this.#prevId = id;
     const entry: Entry = { item, done: false, settled: Promise.resolve() };
-    const p = this.#js.publish(this.#subject, item.payload, { msgID: id, expect, headers: item.headers, timeout: this.#timeout });
+    const h = headers();
+    for (const [k, v] of item.headers) h.set(k, v);
+    const p = this.#js.publish(this.#subject, item.payload, { msgID: id, expect, headers: h, timeout: this.#timeout });
     entry.settled = p.then(
       () => {
         entry.done = true;
