@@ -7,8 +7,8 @@
 //    stream: shipLog; a loop awaiting each js.publish; a loop keeping 256 publishes in flight.
 // 2. End-to-end lag at a steady rate (RATE records/s for SECONDS s): from the record's creation
 //    (its append, or the loop making it) to its arrival at a JetStream consumer of the stream;
-//    p50 / p99 in ms. shipLog follows the log as it is written; the plain loop publishes each
-//    record as it is made, awaiting each ack.
+//    p50 / p99 in ms. Records are made in 5 ms ticks: shipLog follows the log they are appended
+//    to; the plain loop publishes them as they are made, awaiting each ack.
 //
 //   node bench/nats-ship.mjs        (needs nats-server on PATH, `npx tsup`, the native addon)
 import { spawn } from 'node:child_process';
@@ -116,14 +116,16 @@ async function consumeLag(stream, count, skip = 0) {
   return Float64Array.from(lags).sort();
 }
 
-/** Calls make(i) for RATE records/s over SECONDS s (in 5 ms ticks); resolves with the count. */
+/** Calls make(i, madeAt) for RATE records/s over SECONDS s, in 5 ms ticks: the records of a
+ * tick are made at once (madeAt: the tick's time). Resolves with the count. */
 async function atRate(make) {
   const total = RATE * SECONDS;
   const t0 = Date.now();
   let i = 0;
   while (i < total) {
-    const due = Math.min(total, Math.floor(((Date.now() - t0) * RATE) / 1000));
-    while (i < due) await make(i++);
+    const madeAt = Date.now();
+    const due = Math.min(total, Math.floor(((madeAt - t0) * RATE) / 1000));
+    while (i < due) await make(i++, madeAt);
     await new Promise((r) => setTimeout(r, 5));
   }
   return total;
@@ -148,9 +150,9 @@ async function shipLag() {
 async function plainLag() {
   const { name, subject } = await newStream();
   const lags = consumeLag(name, RATE * SECONDS);
-  await atRate(async (i) => {
+  await atRate(async (i, madeAt) => {
     const h = headers();
-    h.set('Ringwire-Time', String(Date.now()));
+    h.set('Ringwire-Time', String(madeAt)); // like a log record's append time
     await js.publish(subject, PAYLOAD, { msgID: `lag:${i}`, headers: h });
   });
   return lags;
