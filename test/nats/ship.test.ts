@@ -82,6 +82,16 @@ describe('shipLog', () => {
     w.close();
   });
 
+  it('bad options throw, naming the option', () => {
+    const dir = tempDir();
+    LogWriter.open(dir).close();
+    expect(() => shipLog(dir, { stream: 'x' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', message: expect.stringContaining('options.servers') }));
+    expect(() => shipLog(dir, { servers: server.url, stream: 'a.b' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', message: expect.stringContaining('options.stream') }));
+    expect(() => shipLog(dir, { servers: server.url, stream: 'x', subject: 'a.*' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', message: expect.stringContaining('options.subject') }));
+    expect(() => shipLog(dir, { servers: server.url, stream: 'x', maxInFlight: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('maxInFlight') }));
+    expect(() => shipLog(dir, { servers: server.url, stream: 'x', bogus: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', message: expect.stringContaining('bogus') }));
+  });
+
   it('refuses a stream whose subject holds another log', async () => {
     const one = tempDir();
     const two = tempDir();
