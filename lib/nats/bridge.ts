@@ -51,7 +51,7 @@ export interface ForwardOptions extends ConnectOptions {
 export interface FeedOptions extends ConnectOptions {
   stream: string;
   subject: string;
-  /** The durable consumer (default `ringwire-feed-<stream>`): a later feed() continues after
+  /** The durable consumer (default `ringwire-feed-<stream>-<subject, '.' as '_'>`): a later feed() continues after
    * what an earlier one acknowledged. */
   durable?: string;
   /** Needed only when the forwarding side used a codec object. */
@@ -255,7 +255,7 @@ export class Feeder extends Bridge {
     checkConnect(o, what);
     const stream = checkName(what, 'stream', o.stream);
     const subject = checkSubject(what, o.subject);
-    const durable = o.durable === undefined ? `ringwire-feed-${stream}` : checkName(what, 'durable', o.durable);
+    const durable = o.durable === undefined ? `ringwire-feed-${stream}-${subject.replaceAll('.', '_')}` : checkName(what, 'durable', o.durable);
     const codec = o.codec === undefined ? undefined : resolveCodec(o.codec);
     const batch = o.batch === undefined ? 64 : checkInteger('batch', o.batch, 1, 10_000);
     super(o as unknown as ConnectOptions, `ringwire feed ${subject}`);
