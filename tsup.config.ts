@@ -1,9 +1,9 @@
 import { defineConfig } from 'tsup';
 
-// ESM and CommonJS builds of the library (and of ringwire/pino), with .d.ts / .d.cts types.
+// ESM and CommonJS builds of the library (and of ringwire/pino, ringwire/nats), with .d.ts / .d.cts types.
 // `shims` gives the CommonJS build an import.meta.url, which lib/native.ts uses to find the addon.
 export default defineConfig({
-  entry: { index: 'lib/index.ts', pino: 'lib/log/pino.ts', 'workers/stage-worker': 'workers/stage-worker.ts' },
+  entry: { index: 'lib/index.ts', pino: 'lib/log/pino.ts', nats: 'lib/nats/index.ts', 'workers/stage-worker': 'workers/stage-worker.ts' },
   // One shared chunk for both entries (CommonJS too): one RingwireError class, one addon loader.
   splitting: true,
   format: ['esm', 'cjs'],

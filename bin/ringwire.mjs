@@ -5,6 +5,8 @@
 //   ringwire log dump <dir> [--from start|SEQ]        every record, NDJSON with sequence and time
 //   ringwire log verify <dir>                         checks every CRC; exit 1 on damage to committed
 //                                                     records (an unfinished tail after a crash is not)
+//   ringwire log ship <dir> --server URL --stream S   publishes the log to a JetStream stream until
+//                                                     SIGINT/SIGTERM (ringwire/nats: needs the NATS client)
 //   ringwire stat <log-dir | channel-file | name>     counters read from shared memory, as JSON
 //   ringwire ls [--format text|ndjson]                named channels in /dev/shm: state, roles, depth
 //   ringwire rm <name | channel-file>                 removes a channel (processes using it go on)
@@ -40,6 +42,18 @@ Exit: 0 every committed record checks (an unfinished tail left by a crashed writ
 not an error: the next LogWriter.open repairs it); 1 committed records are damaged; 2 usage, or
 <dir> is not a log.`,
   },
+  'log ship': {
+    usage: 'ringwire log ship <dir> --server URL [--server URL...] --stream NAME [--subject S] [--replicas N]',
+    help: `Follows the log in <dir> and publishes every record, in order and exactly once, to the NATS
+JetStream stream NAME (created with N replicas if missing; one stream per log) until SIGINT or
+SIGTERM; prints its stats (lag in records and bytes) as JSON every 10 s and at the end. Needs the
+optional packages @nats-io/transport-node and @nats-io/jetstream.
+  --server URL    a NATS server (repeat for a cluster)
+  --stream NAME   the JetStream stream
+  --subject S     the subject (default: ringwire.log.<stream>)
+  --replicas N    replicas of a stream it creates
+Exit: 0 stopped by a signal; 2 usage, <dir> is not a log, or the NATS client is missing.`,
+  },
   stat: {
     usage: 'ringwire stat <log-dir | channel-file | channel-name>',
     help: `The counters of a log or a channel, read from its shared memory, as JSON. A plain name is the
@@ -74,7 +88,7 @@ class UsageError extends Error {
 class HelpRequest extends Error {}
 
 function parse(args) {
-  const out = { positional: [], follow: false, n: undefined, from: undefined, format: undefined };
+  const out = { positional: [], follow: false, n: undefined, from: undefined, format: undefined, servers: [], stream: undefined, subject: undefined, replicas: undefined };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -94,6 +108,12 @@ function parse(args) {
     } else if (a === '--format') {
       out.format = value();
       if (out.format !== 'ndjson' && out.format !== 'text') throw new UsageError(`--format must be ndjson or text`);
+    } else if (a === '--server') out.servers.push(value());
+    else if (a === '--stream') out.stream = value();
+    else if (a === '--subject') out.subject = value();
+    else if (a === '--replicas') {
+      out.replicas = Number(value());
+      if (!Number.isSafeInteger(out.replicas) || out.replicas < 1) throw new UsageError(`--replicas must be a positive integer`);
     } else if (a === '-h' || a === '--help') throw new HelpRequest(out.positional.join(' '));
     else if (a === '--version') out.version = true;
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
@@ -213,6 +233,33 @@ async function list(format) {
   for (const r of table) await out(r.map((cell, k) => cell.padEnd(widths[k])).join('  ').trimEnd());
 }
 
+async function ship(dir, o) {
+  if (o.servers.length === 0 || o.stream === undefined) throw new UsageError('log ship needs --server and --stream');
+  let nats;
+  try {
+    nats = await import('../dist/nats.js');
+  } catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new UsageError(`log ship needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream (${err.message})`);
+  }
+  const shipper = nats.shipLog(dir, { servers: o.servers, stream: o.stream, subject: o.subject, replicas: o.replicas });
+  console.error(`ringwire: shipping ${dir} to stream ${shipper.stream}, subject ${shipper.subject}, as ${shipper.source}`);
+  const report = () => console.log(JSON.stringify(shipper.stats()));
+  const timer = setInterval(report, 10_000);
+  const stop = () => void shipper.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await shipper.done;
+  } finally {
+    clearInterval(timer);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  report();
+  return 0;
+}
+
 /** The usage error for a known command given the wrong arguments: says what is missing. */
 function argumentsError(name, given) {
   const wanted = COMMANDS[name].usage.match(/<[^>]+>/g) ?? [];
@@ -232,7 +279,7 @@ async function main(argv) {
     const arity = (COMMANDS[known].usage.match(/<[^>]+>/g) ?? []).length + known.split(' ').length;
     if (o.positional.length !== arity) throw argumentsError(known, o.positional.length - known.split(' ').length);
   } else if (cmd === 'log') {
-    throw new UsageError(sub === undefined ? 'log: missing a subcommand (tail, dump or verify)' : `log: unknown subcommand ${sub} (tail, dump or verify)`);
+    throw new UsageError(sub === undefined ? 'log: missing a subcommand (tail, dump, verify or ship)' : `log: unknown subcommand ${sub} (tail, dump, verify or ship)`);
   }
   if (cmd === 'log' && (sub === 'tail' || sub === 'dump' || sub === 'verify') && target !== undefined && o.positional.length === 3) {
     if (!isLogDir(target)) throw new UsageError(`${target} is not a ringwire log directory`);
@@ -240,6 +287,10 @@ async function main(argv) {
     else if (sub === 'dump') await dump(target, o);
     else return verify(target);
     return 0;
+  }
+  if (cmd === 'log' && sub === 'ship') {
+    if (!isLogDir(target)) throw new UsageError(`${target} is not a ringwire log directory`);
+    return ship(target, o);
   }
   if (cmd === 'stat' && sub !== undefined && o.positional.length === 2) {
     // A path that exists is that path; otherwise a plain name is the named channel.
@@ -276,7 +327,7 @@ main(process.argv.slice(2)).then(
     } else if (err?.code === 'ERR_CORRUPT') {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 1;
-    } else if (err?.code === 'ERR_NOT_A_LOG' || err?.code === 'ERR_INVALID_ARG' || err?.code === 'ERR_NOT_A_CHANNEL') {
+    } else if (err?.code === 'ERR_NOT_A_LOG' || err?.code === 'ERR_INVALID_ARG' || err?.code === 'ERR_NOT_A_CHANNEL' || err?.code?.startsWith?.('ERR_NATS_')) {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 2;
     } else {

@@ -30,7 +30,11 @@ export type RingwireErrorCode =
   | 'ERR_LOG_CLOSED'
   | 'ERR_TOO_MANY_READERS' // READER_SLOTS follow() are in progress on the log already
   | 'ERR_NOT_FOUND' // a segment file vanished (retention) while it was being opened
-  | 'ERR_IO';
+  | 'ERR_IO'
+  // ringwire/nats (lib/nats):
+  | 'ERR_NATS_FOREIGN' // the stream's last message on the subject comes from another source
+  | 'ERR_NATS_STREAM' // the stream is missing or does not carry the subject
+  | 'ERR_NATS_ORDER'; // a consumer delivered out of order beyond repair
 
 export class RingwireError extends Error {
   readonly code: RingwireErrorCode;

@@ -4,7 +4,8 @@
 // block (producer.mjs, stages/parse.mjs) or a small fixture (test/docs/fixtures: stages the
 // pipeline example names but does not show). It must exit 0 within its time limit, with nothing on
 // stderr. The two-process example is run by test/xproc/readme.test.ts (in both start orders, many
-// times); shell blocks are the commands CI itself runs (.ci/run) and the package test's install.
+// times), the NATS ones by test/nats/readme.test.ts; shell blocks are the commands CI itself runs
+// (.ci/run) and the package test's install.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +26,9 @@ for (const b of blocks) {
   const m = FILE.exec(firstLine(b));
   if (m) files.set(m[1]!, b);
 }
-const RUN_ELSEWHERE = ['// consumer.mjs: start it or the producer first', '// producer.mjs, another process'];
+/** Blocks another test runs, with what they need: the two-process example (test/xproc/readme.test.ts)
+ * and the NATS examples, against a nats-server it starts (test/nats/readme.test.ts). */
+const RUN_ELSEWHERE = ['// consumer.mjs: start it or the producer first', '// producer.mjs, another process', '// ship.mjs:', '// bridge.mjs:'];
 const runnable = blocks.filter((b) => !FILE.test(firstLine(b)) && !RUN_ELSEWHERE.some((p) => b.startsWith(p)));
 
 /** What a block needs beside it: the README files it imports or names, and the fixtures. */

@@ -49,7 +49,9 @@ export function expectWoken(publishedAt: number, resumedAt: number, what = 'the 
 /**
  * Times the blocking calls of a stream in which each side only waits for the other: a call that
  * took WAKE_MS or more probably slept through a lost wake (up to its slice's end or deadline). A
- * few are allowed (a GC pause, a descheduled peer); past that, `tooMany` tells the loop to stop.
+ * few are allowed (a GC pause, a descheduled peer on a loaded machine: 2, or 1% of the calls in a
+ * long stream); a lost wake makes nearly every parked call slow. Past that, `tooMany` tells the
+ * loop to stop.
  */
 export class SlowCalls {
   static readonly ALLOWED = 2;
@@ -66,11 +68,15 @@ export class SlowCalls {
     }
   }
 
+  get allowed(): number {
+    return Math.max(SlowCalls.ALLOWED, Math.floor(this.calls / 100));
+  }
+
   get tooMany(): boolean {
-    return this.count > SlowCalls.ALLOWED;
+    return this.count > this.allowed;
   }
 
   expectFew(what: string): void {
-    expect(this.count, `${this.count} of ${this.calls} ${what} took ${WAKE_MS} ms or more: lost wakes?`).toBeLessThanOrEqual(SlowCalls.ALLOWED);
+    expect(this.count, `${this.count} of ${this.calls} ${what} took ${WAKE_MS} ms or more: lost wakes?`).toBeLessThanOrEqual(this.allowed);
   }
 }

@@ -1,0 +1,127 @@
+// Real nats-server processes for the NATS tests: loopback only, free ports, JetStream stores in
+// temp directories, hard time limits. A test that starts servers stops them (stopAll in afterAll).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A port free on 127.0.0.1 right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class NatsServer {
+  readonly port: number;
+  readonly storeDir: string;
+  readonly args: string[];
+  proc: ChildProcess | undefined;
+  log = '';
+
+  constructor(port: number, storeDir: string, args: string[]) {
+    this.port = port;
+    this.storeDir = storeDir;
+    this.args = args;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the process and resolves once it says it is ready (at most 15 s). */
+  async start(): Promise<void> {
+    const proc = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir, ...this.args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.proc = proc;
+    this.log = '';
+    // A wedged server must not outlive the test file.
+    const limit = setTimeout(() => proc.kill('SIGKILL'), 300_000);
+    limit.unref();
+    proc.on('exit', () => clearTimeout(limit));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`nats-server on ${this.port} not ready within 15 s:\n${this.log.slice(-2000)}`)), 15_000);
+      proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        this.log = (this.log + d).slice(-20_000);
+        if (this.log.includes('Server is ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server on ${this.port} exited (${signal ?? code}) before it was ready:\n${this.log.slice(-2000)}`));
+      });
+    });
+  }
+
+  /** Stops the process (SIGKILL by default: a crash) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.proc;
+    this.proc = undefined;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+const started: NatsServer[] = [];
+const dirs: string[] = [];
+
+function storeDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ringwire-nats-'));
+  dirs.push(d);
+  return d;
+}
+
+/** One JetStream server on a free loopback port. */
+export async function startServer(): Promise<NatsServer> {
+  const s = new NatsServer(await freePort(), storeDir(), []);
+  started.push(s);
+  await s.start();
+  return s;
+}
+
+/** Three JetStream servers on loopback with routes between them (one cluster). */
+export async function startCluster(): Promise<NatsServer[]> {
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const routes = [await freePort(), await freePort(), await freePort()];
+  const name = `rw${process.pid}`;
+  const servers = ports.map(
+    (p, k) =>
+      new NatsServer(p, storeDir(), [
+        '-n', `${name}-${k}`,
+        '--cluster_name', name,
+        '--cluster', `nats://127.0.0.1:${routes[k]}`,
+        '--routes', routes.filter((_, j) => j !== k).map((r) => `nats://127.0.0.1:${r}`).join(','),
+      ]),
+  );
+  started.push(...servers);
+  await Promise.all(servers.map((s) => s.start()));
+  return servers;
+}
+
+/** Stops every server this file started and removes their stores. */
+export async function stopAll(): Promise<void> {
+  await Promise.all(started.splice(0).map((s) => s.stop()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** A temp directory removed by stopAll(). */
+export function tempDir(): string {
+  return storeDir();
+}
