@@ -464,27 +464,6 @@ Napi::Value Crc32cJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), c);
 }
 
-// thisThread() -> { pid, tid, start }: the calling thread, as a follower records itself in a reader
-// slot (start: clock ticks after boot, 0 if /proc does not say).
-Napi::Value ThisThread(const Napi::CallbackInfo& info) {
-  const int32_t pid = int32_t(getpid());
-  const int32_t tid = int32_t(syscall(SYS_gettid));
-  shm::ProcInfo p = shm::ProbeTask(pid, tid);
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("pid", Napi::Number::New(info.Env(), pid));
-  o.Set("tid", Napi::Number::New(info.Env(), tid));
-  o.Set("start", Napi::Number::New(info.Env(), p.start_known ? double(p.start) : 0));
-  return o;
-}
-
-// taskStart(pid, tid) -> the start time of thread `tid` of process `pid` (clock ticks after boot),
-// -1 if no such live thread, -2 if it is alive but /proc does not say when it started.
-Napi::Value TaskStart(const Napi::CallbackInfo& info) {
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw ArgTypeError(info.Env(), "pid and tid must be numbers");
-  shm::ProcInfo p = shm::ProbeTask(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
-  return Napi::Number::New(info.Env(), !p.alive ? -1 : p.start_known ? double(p.start) : -2);
-}
-
 // fsyncDir(path): makes created/renamed/unlinked names in a directory durable.
 Napi::Value FsyncDir(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw ArgTypeError(info.Env(), "path must be a string");
@@ -558,7 +537,7 @@ Napi::Object LogConstants(Napi::Env env) {
   set("READER_SLOTS", kReaderSlots);
   set("READER_SLOT_BYTES", kReaderSlotBytes);
   set("SLOT_OWNER_OFFSET", kSlotOwnerOffset);
-  set("SLOT_TID_OFFSET", kSlotTidOffset);
+  set("SLOT_PID_OFFSET", kSlotPidOffset);
   set("SLOT_START_OFFSET", kSlotStartOffset);
   set("SLOT_ECHO_OFFSET", kSlotEchoOffset);
   return c;
@@ -572,8 +551,6 @@ void InitLogBindings(Napi::Env env, Napi::Object exports) {
   log.Set("LogFile", LogFile::Define(env));
   log.Set("crc32c", Napi::Function::New(env, Crc32cJs, "crc32c"));
   log.Set("fsyncDir", Napi::Function::New(env, FsyncDir, "fsyncDir"));
-  log.Set("thisThread", Napi::Function::New(env, ThisThread, "thisThread"));
-  log.Set("taskStart", Napi::Function::New(env, TaskStart, "taskStart"));
   log.Set("hardwareCrc", Napi::Boolean::New(env, HasHardwareCrc()));
   exports.Set("log", log);
 }

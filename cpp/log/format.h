@@ -68,10 +68,11 @@
 //        512 seq  520 next sequence  528 payload bytes  536 rolls  544 flushes  552 segment index
 //        560 wakes (futex wakes the writer issued)
 //   1024 reader slots: 64 x 32 bytes, one per follow() in progress (any process or thread):
-//        0 owner pid (0 free, -1 being reclaimed by the writer; taken by compare-exchange)
-//        4 thread id  8 thread start (u64, clock ticks after boot, /proc/<pid>/task/<tid>/stat
-//        field 22; 0 unknown)  16 echo: the owner pid again, stored after the identity (a checker
-//        that reads echo == owner reads a complete identity)  20..31 reserved
+//        0 owner: the follower's thread id (0 free, -1 being reclaimed by the writer; taken by
+//        compare-exchange), as channel roles are held (cpp/ring/layout.h)
+//        4 its pid  8 thread start (u64, clock ticks after boot, /proc/<tid>/stat field 22; 0
+//        unknown)  16 echo: the owner tid again, stored after the identity (a checker that reads
+//        echo == owner reads a complete identity)  20..31 reserved
 //   A slot whose owner thread is dead (no such thread, or another one with the same id: the start
 //   time differs) is reclaimed: by a follower that finds no free slot, or by the writer when a
 //   wake found nobody asleep although parked bits are set (a follower killed while asleep).
@@ -155,7 +156,7 @@ inline constexpr size_t kCtlReadersOffset = 1024;
 inline constexpr uint32_t kReaderSlots = 64;
 inline constexpr uint32_t kReaderSlotBytes = 32;
 inline constexpr size_t kSlotOwnerOffset = 0;
-inline constexpr size_t kSlotTidOffset = 4;
+inline constexpr size_t kSlotPidOffset = 4;
 inline constexpr size_t kSlotStartOffset = 8;
 inline constexpr size_t kSlotEchoOffset = 16;
 

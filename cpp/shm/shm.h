@@ -342,17 +342,6 @@ inline ProcInfo Probe(int32_t pid) {
   return detail::ProbeStat(path, pid);
 }
 
-// Whether thread `tid` of process `pid` is live, and when it started (its own start time).
-inline ProcInfo ProbeTask(int32_t pid, int32_t tid) {
-  ProcInfo process = Probe(pid);
-  // Dead, or /proc hidden (then judged by the process alone); the main thread is the process.
-  if (!process.alive || !process.start_known || tid == pid) return process;
-  if (tid <= 0) return ProcInfo{};
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/task/%d/stat", int(pid), int(tid));
-  return detail::ProbeStat(path, 0);  // the process is visible: no file means the thread is gone
-}
-
 // Whether the thread `owner` (a tid), found in the owner word of `role` (0 sender, 1 receiver) in
 // the header at `base`, has ended: no such live thread (/proc/<tid>/stat works for any thread), or
 // a different thread that reused the tid (the start time recorded with the role differs). The same

@@ -94,21 +94,59 @@ export function threadIdentity(): ThreadIdentity | undefined {
 /** Whether holder liveness is known here (Linux); without it waits never report ERR_PEER_DEAD. */
 export const livenessSupported = (): boolean => threadIdentity() !== undefined;
 
-const readStart = (i32: Int32Array, role: Role): number =>
-  (Atomics.load(i32, START[role]) >>> 0) + (Atomics.load(i32, START[role] + 1) >>> 0) * 0x100000000;
+/**
+ * Where a holder's identity lives in shared memory (word indices): the owner word holds its tid,
+ * then its pid, its thread's start time (u64 lo/hi) and an echo of the tid, stored last. Channel
+ * roles and the log's reader slots (lib/log/readers.ts) are held this one way.
+ */
+export interface HolderWords {
+  owner: number;
+  echo: number;
+  pid: number;
+  start: number;
+}
 
-/** Whether `owner`, found in `role`'s owner word, is a thread that ended (false: alive or unknown). */
-function ownerDead(i32: Int32Array, role: Role, owner: number): boolean {
+const ROLE_WORDS = {
+  sender: { owner: OWNER.sender, echo: ECHO.sender, pid: PID.sender, start: START.sender },
+  receiver: { owner: OWNER.receiver, echo: ECHO.receiver, pid: PID.receiver, start: START.receiver },
+} as const;
+
+/** Whether `owner`, found in w.owner, is a thread that ended (false: alive, unknown, or its identity is being written). */
+export function holderEnded(i32: Int32Array, w: HolderWords, owner: number): boolean {
   const probe = probeThread(owner);
   if (!probe.alive) return true;
   if (probe.start === undefined) return false;
   // Consume point: the claimant stores its echo after its pid and start words (seq_cst), so an echo
   // equal to the owner, read before and after them, means they are that claimant's, complete.
-  if (Atomics.load(i32, ECHO[role]) !== owner) return false; // identity still being written
-  const start = readStart(i32, role);
-  if (Atomics.load(i32, ECHO[role]) !== owner || Atomics.load(i32, OWNER[role]) !== owner) return false; // changed meanwhile
+  if (Atomics.load(i32, w.echo) !== owner) return false; // identity still being written
+  const start = (Atomics.load(i32, w.start) >>> 0) + (Atomics.load(i32, w.start + 1) >>> 0) * 0x100000000;
+  if (Atomics.load(i32, w.echo) !== owner || Atomics.load(i32, w.owner) !== owner) return false; // changed meanwhile
   return start !== probe.start; // a different thread reused the tid
 }
+
+/**
+ * Moves w.owner from `from` (an ended holder's tid, seen by holderEnded) to `token`; of several
+ * takers exactly one wins. An ended holder with our own tid (reused) goes through 0 first, so that
+ * a second taker cannot also "win" an exchange that changes nothing. True if we hold it now.
+ */
+export function takeOver(i32: Int32Array, w: HolderWords, from: number, token: number): boolean {
+  if (from === token) {
+    if (Atomics.compareExchange(i32, w.owner, from, 0) !== from) return false;
+    return Atomics.compareExchange(i32, w.owner, 0, token) === 0;
+  }
+  return Atomics.compareExchange(i32, w.owner, from, token) === from;
+}
+
+/** Records our identity in words we just took: echo cleared, pid and start time, then the echo. */
+export function recordHolder(i32: Int32Array, w: HolderWords, me: ThreadIdentity): void {
+  Atomics.store(i32, w.echo, 0);
+  Atomics.store(i32, w.start, me.start % 0x100000000 | 0);
+  Atomics.store(i32, w.start + 1, Math.floor(me.start / 0x100000000) | 0);
+  Atomics.store(i32, w.pid, me.pid);
+  Atomics.store(i32, w.echo, me.tid); // publish point of the identity (see holderEnded)
+}
+
+const ownerDead = (i32: Int32Array, role: Role, owner: number): boolean => holderEnded(i32, ROLE_WORDS[role], owner);
 
 /** Whether `role` is held by a thread that ended without giving it back (false if free or alive). */
 export function roleHolderDead(i32: Int32Array, role: Role): boolean {
@@ -186,19 +224,10 @@ function acquire(i32: Int32Array, role: Role): number {
         }
         throw roleTaken(role);
       }
-      // Takeover: from the dead holder's tid to ours (of several takers exactly one wins). A dead
-      // holder with our own tid (reused) is moved to 0 first, then claimed as a free role.
-      const to = prev === token ? 0 : token;
-      if (Atomics.compareExchange(i32, OWNER[role], prev, to) !== prev || to === 0) continue;
+      // Takeover: from the dead holder's tid to ours (of several takers exactly one wins).
+      if (!takeOver(i32, ROLE_WORDS[role], prev, token)) continue;
     }
-    if (me !== undefined) {
-      // Our identity: echo cleared, pid and start time, then the echo (a checker reads it first and last).
-      Atomics.store(i32, ECHO[role], 0);
-      Atomics.store(i32, START[role], me.start % 0x100000000 | 0);
-      Atomics.store(i32, START[role] + 1, Math.floor(me.start / 0x100000000) | 0);
-      Atomics.store(i32, PID[role], me.pid);
-      Atomics.store(i32, ECHO[role], token);
-    }
+    if (me !== undefined) recordHolder(i32, ROLE_WORDS[role], me);
     // A holder that died asleep left its park word set: the peer would wake nobody on every publish.
     Atomics.store(i32, PARKED[role], 0);
     return token;

@@ -61,7 +61,7 @@ export const CTL_READERS_OFFSET = 1024;
 export const READER_SLOTS = 64;
 export const READER_SLOT_BYTES = 32;
 export const SLOT_OWNER_OFFSET = 0;
-export const SLOT_TID_OFFSET = 4;
+export const SLOT_PID_OFFSET = 4;
 export const SLOT_START_OFFSET = 8;
 export const SLOT_ECHO_OFFSET = 16;
 

@@ -47,10 +47,6 @@ export interface LogAddon {
   crc32c(bytes: Uint8Array, init?: number, software?: boolean): number;
   fsyncDir(path: string): void;
   hardwareCrc: boolean;
-  /** The calling thread: pid, thread id and start time (clock ticks after boot, 0 if unknown). */
-  thisThread(): { pid: number; tid: number; start: number };
-  /** Start time of thread `tid` of process `pid`; -1 if no such live thread, -2 if unknown. */
-  taskStart(pid: number, tid: number): number;
 }
 
 export const MODE_READ = 0;

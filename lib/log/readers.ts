@@ -4,80 +4,68 @@
 // paying a futex wake), so a slot whose owner thread is dead is reclaimed: by a follower that finds
 // no free slot, or by the writer when its wake found nobody asleep (reclaimDeadSlots).
 //
-// Who writes what: a slot's owner word is taken by compare-exchange (0 -> pid, or dead pid -> pid);
-// its parked bit is set and cleared only by its owner, or cleared by whoever took the slot from a
-// dead owner (the writer first moves the owner word to RECLAIMING, so no follower can own the slot,
-// and so set its bit, while the writer clears it).
+// Who writes what: a slot is held like a channel role (lib/core/roles.ts): its owner word holds the
+// follower's thread id, taken by compare-exchange (0 -> tid, or an ended holder's tid -> tid), with
+// its pid, thread start time and an echo recorded after it. Its parked bit is set and cleared only
+// by its owner, or cleared by whoever took the slot from an ended owner (the writer first moves the
+// owner word to RECLAIMING, so no follower can own the slot, and so set its bit, while the writer
+// clears it). Where threads cannot be told apart (no /proc/thread-self), a random token holds the
+// slot and ended holders are never found.
+import { holderEnded, recordHolder, takeOver, threadIdentity, type HolderWords } from '../core/roles.js';
 import * as F from './format.js';
-import { logNative } from './native.js';
 
 const RECLAIMING = -1;
-const SLOT = (k: number) => (F.CTL_READERS_OFFSET + k * F.READER_SLOT_BYTES) >> 2;
-const OWNER = F.SLOT_OWNER_OFFSET >> 2;
-const TID = F.SLOT_TID_OFFSET >> 2;
-const START = F.SLOT_START_OFFSET >> 2;
-const ECHO = F.SLOT_ECHO_OFFSET >> 2;
 const PARKED = F.CTL_PARKED_OFFSET >> 2;
-const TWO_32 = 4294967296;
+
+/** The words of slot k. */
+function slotWords(k: number): HolderWords {
+  const base = (F.CTL_READERS_OFFSET + k * F.READER_SLOT_BYTES) >> 2;
+  return { owner: base + (F.SLOT_OWNER_OFFSET >> 2), echo: base + (F.SLOT_ECHO_OFFSET >> 2), pid: base + (F.SLOT_PID_OFFSET >> 2), start: base + (F.SLOT_START_OFFSET >> 2) };
+}
+const SLOTS = Array.from({ length: F.READER_SLOTS }, (_, k) => slotWords(k));
 
 /** The parked bitmap word of slot k, and its bit. */
 const parkedWord = (k: number) => PARKED + (k >> 5);
 const parkedBit = (k: number) => 1 << (k & 31);
 
-let self: { pid: number; tid: number; start: number } | undefined;
-/** This thread (a module instance per thread: workers have their own). */
-const thisThread = () => (self ??= logNative().thisThread());
+/** This thread's token in a slot: its tid, or (no thread ids) a random token, per module instance (per thread). */
+let token: number | undefined;
+const myToken = () => (token ??= threadIdentity()?.tid ?? ((Math.random() * 0x7ffffffe) | 0) + 1);
 
-/**
- * Whether the follower that holds slot k (owner pid `owner`) is dead. Its identity (thread id,
- * start time) counts only once complete (echo == owner); before that, the pid alone decides.
- */
-function slotDead(i32: Int32Array, k: number, owner: number): boolean {
-  if (owner <= 0) return false; // free, or the writer is reclaiming it
-  const s = SLOT(k);
-  // seq_cst load of echo: the owner stores it after its thread id and start time, so equal to the
-  // owner means the two loads below read that owner's complete identity.
-  if (Atomics.load(i32, s + ECHO) !== owner) return logNative().taskStart(owner, owner) === -1;
-  const tid = Atomics.load(i32, s + TID);
-  const start = (Atomics.load(i32, s + START) >>> 0) + (Atomics.load(i32, s + START + 1) >>> 0) * TWO_32;
-  const now = logNative().taskStart(owner, tid);
-  return now === -1 || (now >= 0 && start !== 0 && now !== start);
-}
+/** Whether the follower holding slot k (owner word `owner`) has ended. */
+const slotDead = (i32: Int32Array, k: number, owner: number): boolean =>
+  owner > 0 && threadIdentity() !== undefined && holderEnded(i32, SLOTS[k]!, owner);
 
 /** Takes a reader slot for a follower in this thread; returns its index, or -1 if all 64 are held
  * by live followers. */
 export function claimSlot(i32: Int32Array): number {
-  const me = thisThread();
-  // Free slots first; only when there are none, slots of dead owners (reading /proc).
+  const me = myToken();
+  // Free slots first; only when there are none, slots of ended owners (reading /proc).
   for (let k = 0; k < F.READER_SLOTS; k++) {
-    // compareExchange: exactly one claimant moves the owner word from 0 (free) to its pid.
-    if (Atomics.compareExchange(i32, SLOT(k) + OWNER, 0, me.pid) === 0) return take(i32, k, me);
+    // compareExchange: exactly one claimant moves the owner word from 0 (free) to its token.
+    if (Atomics.compareExchange(i32, SLOTS[k]!.owner, 0, me) === 0) return take(i32, k);
   }
   for (let k = 0; k < F.READER_SLOTS; k++) {
-    const owner = Atomics.load(i32, SLOT(k) + OWNER);
-    // Of the takers of a dead owner's slot (followers, the writer) exactly one wins this exchange.
-    if (slotDead(i32, k, owner) && Atomics.compareExchange(i32, SLOT(k) + OWNER, owner, me.pid) === owner) return take(i32, k, me);
+    const owner = Atomics.load(i32, SLOTS[k]!.owner);
+    // Of the takers of an ended owner's slot (followers, the writer) exactly one wins.
+    if (slotDead(i32, k, owner) && takeOver(i32, SLOTS[k]!, owner, me)) return take(i32, k);
   }
   return -1;
 }
 
-function take(i32: Int32Array, k: number, me: { pid: number; tid: number; start: number }): number {
-  const s = SLOT(k);
-  Atomics.store(i32, s + ECHO, 0); // the previous owner's identity no longer counts
-  // A dead previous owner may have died asleep: its bit is ours to clear now.
+function take(i32: Int32Array, k: number): number {
+  // An owner that ended asleep left its bit set: it is ours to clear now.
   Atomics.and(i32, parkedWord(k), ~parkedBit(k));
-  Atomics.store(i32, s + TID, me.tid);
-  Atomics.store(i32, s + START, me.start % TWO_32 | 0);
-  Atomics.store(i32, s + START + 1, Math.floor(me.start / TWO_32) | 0);
-  Atomics.store(i32, s + ECHO, me.pid); // publish point of the identity (see slotDead)
+  const me = threadIdentity();
+  if (me !== undefined) recordHolder(i32, SLOTS[k]!, me);
   return k;
 }
 
 /** Gives slot k back. */
 export function releaseSlot(i32: Int32Array, k: number): void {
   Atomics.and(i32, parkedWord(k), ~parkedBit(k));
-  Atomics.store(i32, SLOT(k) + ECHO, 0);
-  Atomics.compareExchange(i32, SLOT(k) + OWNER, thisThread().pid, 0);
+  Atomics.store(i32, SLOTS[k]!.echo, 0);
+  Atomics.compareExchange(i32, SLOTS[k]!.owner, myToken(), 0);
 }
 
 /**
@@ -116,14 +104,14 @@ export function reclaimDeadSlots(i32: Int32Array): number {
   let freed = 0;
   for (let k = 0; k < F.READER_SLOTS; k++) {
     if ((Atomics.load(i32, parkedWord(k)) & parkedBit(k)) === 0) continue;
-    const s = SLOT(k);
-    const owner = Atomics.load(i32, s + OWNER);
-    // The exchange to RECLAIMING wins the slot from its dead owner (or loses to a follower that
+    const w = SLOTS[k]!;
+    const owner = Atomics.load(i32, w.owner);
+    // The exchange to RECLAIMING wins the slot from its ended owner (or loses to a follower that
     // took it first); while it is RECLAIMING nobody else can own it and set its bit.
-    if (!slotDead(i32, k, owner) || Atomics.compareExchange(i32, s + OWNER, owner, RECLAIMING) !== owner) continue;
+    if (!slotDead(i32, k, owner) || Atomics.compareExchange(i32, w.owner, owner, RECLAIMING) !== owner) continue;
     Atomics.and(i32, parkedWord(k), ~parkedBit(k));
-    Atomics.store(i32, s + ECHO, 0);
-    Atomics.store(i32, s + OWNER, 0);
+    Atomics.store(i32, w.echo, 0);
+    Atomics.store(i32, w.owner, 0);
     freed++;
   }
   return freed;
@@ -131,5 +119,5 @@ export function reclaimDeadSlots(i32: Int32Array): number {
 
 /** Writer side, at open (one writer at a time): frees slots a previous writer died reclaiming. */
 export function resetReclaiming(i32: Int32Array): void {
-  for (let k = 0; k < F.READER_SLOTS; k++) Atomics.compareExchange(i32, SLOT(k) + OWNER, RECLAIMING, 0);
+  for (let k = 0; k < F.READER_SLOTS; k++) Atomics.compareExchange(i32, SLOTS[k]!.owner, RECLAIMING, 0);
 }
