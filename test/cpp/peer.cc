@@ -1,0 +1,180 @@
+// A C++ peer for the cross-language tests (test/cpp/*.test.ts) and the bench (bench/cpp-peers.mjs),
+// built on the public API (<ringwire/ringwire.hpp>). One program, several roles:
+//
+//   peer send  <channel> <first> <count> <seed> <min> <max> <end: close|release>
+//       sends sequence messages first .. first+count-1 (cpp/sequence.h) with Send (blocking,
+//       fragmenting what does not fit one record), then closes the stream or releases the role.
+//   peer recv  <channel> <first|any> <count> <seed> <min> <max> <report: 0|1>
+//       receives up to `count` messages (or until the end of the stream), checking that each is the
+//       next sequence message ("any": the first one received sets the start); with report 1 it
+//       writes each index to stdout as it is received (one write per message, unbuffered), so a
+//       test that kills it knows what it had received. Last line: "done <received> <next index>".
+//   peer log   <dir> <count> <timeout ms>
+//       follows the log in <dir> until `count` records were read; prints each record's sequence and
+//       its text as "<sequence> <text>" lines.
+//   peer bench-producer <channel> <size> <count>  /  peer bench-consumer <channel> <size> <count>
+//       the bench's peers (bench/workers/xproc-ringwire.mjs in C++): byte 0 of message i is i & 255;
+//       the consumer prints "ready", then one JSON line { messages, seconds, bad }.
+//
+// Exit status: 0 done, 2 an API error (code and message on stderr), 3 a wrong message, 1 usage.
+#include <unistd.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <ringwire/ringwire.hpp>
+
+#include "../../cpp/sequence.h"
+
+namespace rw = ringwire::api;
+namespace seq = ringwire::sequence;
+
+namespace {
+
+[[noreturn]] void Die(const char* what, const rw::Error& e) {
+  std::fprintf(stderr, "peer: %s: %s: %s\n", what, rw::CodeName(e.code), e.message.c_str());
+  std::exit(2);
+}
+
+template <class T>
+T Must(rw::Result<T> r, const char* what) {
+  if (!r) Die(what, r.error());
+  return std::move(r).value();
+}
+
+uint32_t Arg(char** argv, int k) { return uint32_t(std::strtoul(argv[k], nullptr, 10)); }
+
+void WriteLine(const std::string& line) {
+  // Unbuffered: a SIGKILL right after must not lose what was reported.
+  const std::string s = line + "\n";
+  size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::write(1, s.data() + done, s.size() - done);
+    if (n <= 0) std::exit(2);
+    done += size_t(n);
+  }
+}
+
+int Send(char** argv) {
+  auto channel = Must(rw::Channel::Open(argv[2]), "open");
+  const uint32_t first = Arg(argv, 3), count = Arg(argv, 4), seed = Arg(argv, 5), min = Arg(argv, 6), max = Arg(argv, 7);
+  const bool close = std::strcmp(argv[8], "close") == 0;
+  auto tx = Must(channel.ClaimSender(), "claim sender");
+  std::vector<uint8_t> buf;
+  for (uint32_t i = first; i < first + count; ++i) {
+    const uint32_t n = seq::Size(i, seed, min, max);
+    buf.resize(n);
+    seq::Fill(buf.data(), n, i);
+    if (auto r = tx.Send(buf, std::chrono::seconds(30)); !r) Die("send", r.error());
+  }
+  if (close) tx.Close();
+  else tx.Release();
+  return 0;
+}
+
+int Recv(char** argv) {
+  auto channel = Must(rw::Channel::Open(argv[2]), "open");
+  const bool any = std::strcmp(argv[3], "any") == 0;
+  uint32_t next = any ? 0 : Arg(argv, 3);
+  const uint32_t count = Arg(argv, 4), seed = Arg(argv, 5), min = Arg(argv, 6), max = Arg(argv, 7);
+  const bool report = std::strcmp(argv[8], "1") == 0;
+  auto rx = Must(channel.ClaimReceiver(), "claim receiver");
+  std::vector<uint8_t> m;
+  uint32_t received = 0;
+  while (received < count) {
+    auto r = rx.Recv(m, std::chrono::seconds(30));
+    if (!r) {
+      if (r.error().code == rw::Errc::kChannelClosed && rx.ended()) break;
+      Die("recv", r.error());
+    }
+    if (any && received == 0 && m.size() >= 4) std::memcpy(&next, m.data(), 4);
+    if (!seq::Check(m.data(), uint32_t(m.size()), next, seed, min, max)) {
+      std::fprintf(stderr, "peer: message %" PRIu32 " (the %" PRIu32 "th received, %zu bytes) is not sequence message %" PRIu32 "\n", received, received,
+                   m.size(), next);
+      return 3;
+    }
+    if (report) WriteLine(std::to_string(next));
+    ++next;
+    ++received;
+  }
+  rx.Release();
+  WriteLine("done " + std::to_string(received) + " " + std::to_string(next));
+  return 0;
+}
+
+int Log(char** argv) {
+  auto reader = Must(rw::LogReader::Open(argv[2]), "open log");
+  const uint32_t count = Arg(argv, 3);
+  const auto timeout = std::chrono::milliseconds(Arg(argv, 4));
+  rw::LogEntry e;
+  std::string out;
+  for (uint32_t k = 0; k < count; ++k) {
+    if (auto r = reader.Follow(e, timeout); !r) Die("follow", r.error());
+    out += std::to_string(e.sequence) + " " + std::string(e.text()) + "\n";
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+int BenchProducer(char** argv) {
+  auto channel = Must(rw::Channel::Open(argv[2]), "open");
+  const uint32_t size = Arg(argv, 3), count = Arg(argv, 4);
+  auto tx = Must(channel.ClaimSender(), "claim sender");
+  std::vector<uint8_t> msg(size, 0x5a);
+  for (uint32_t i = 0; i < count; ++i) {
+    msg[0] = uint8_t(i);
+    auto sent = Must(tx.TrySend(msg), "trySend");
+    if (!sent) {
+      if (auto r = tx.Send(msg, std::chrono::seconds(60)); !r) Die("send", r.error());
+    }
+  }
+  tx.Close();
+  return 0;
+}
+
+int BenchConsumer(char** argv) {
+  auto channel = Must(rw::Channel::Open(argv[2]), "open");
+  const uint32_t size = Arg(argv, 3), count = Arg(argv, 4);
+  auto rx = Must(channel.ClaimReceiver(), "claim receiver");
+  WriteLine("ready");
+  uint32_t got = 0, bad = 0;
+  std::chrono::steady_clock::time_point t0{};
+  std::vector<uint8_t> m;
+  auto on_message = [&](std::span<const uint8_t> v) {
+    if (v.size() != size || v[0] != uint8_t(got)) ++bad;
+    ++got;
+  };
+  while (got < count) {
+    const size_t n = Must(rx.Drain(on_message, 65536), "drain");
+    if (n > 0) {
+      if (t0 == std::chrono::steady_clock::time_point{}) t0 = std::chrono::steady_clock::now();
+      continue;
+    }
+    // Empty: block (spin, then futex) for the next one.
+    if (auto r = rx.Recv(m, std::chrono::seconds(60)); !r) Die("recv", r.error());
+    if (t0 == std::chrono::steady_clock::time_point{}) t0 = std::chrono::steady_clock::now();
+    on_message(m);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The first message starts the clock: got - 1 messages in `seconds`.
+  WriteLine("{\"messages\":" + std::to_string(got - 1) + ",\"seconds\":" + std::to_string(seconds) + ",\"bad\":" + std::to_string(bad) + "}");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "send" && argc == 9) return Send(argv);
+  if (mode == "recv" && argc == 9) return Recv(argv);
+  if (mode == "log" && argc == 5) return Log(argv);
+  if (mode == "bench-producer" && argc == 5) return BenchProducer(argv);
+  if (mode == "bench-consumer" && argc == 5) return BenchConsumer(argv);
+  std::fprintf(stderr, "usage: see the comment at the top of test/cpp/peer.cc\n");
+  return 1;
+}
