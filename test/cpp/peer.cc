@@ -1,10 +1,13 @@
 // A C++ peer for the cross-language tests (test/cpp/*.test.ts) and the bench (bench/cpp-peers.mjs),
 // built on the public API (<ringwire/ringwire.hpp>). One program, several roles:
 //
-//   peer send  <channel> <first> <count> <seed> <min> <max> <end: close|release>
+//   peer send  <channel> <first> <count> <sizes> <end: close|release>
 //       sends sequence messages first .. first+count-1 (cpp/sequence.h) with Send (blocking,
 //       fragmenting what does not fit one record), then closes the stream or releases the role.
-//   peer recv  <channel> <first|any> <count> <seed> <min> <max> <report: 0|1>
+//       <sizes> is "seed,min,max,every,bigmin,bigmax": message i has sequence::Size(i, seed, min,
+//       max) bytes, except every `every`-th one (i % every == every - 1; every 0: none), which has
+//       Size(i, seed, bigmin, bigmax): mostly small messages with a few large (fragmented) ones.
+//   peer recv  <channel> <first|any> <count> <sizes> <report: 0|1>
 //       receives up to `count` messages (or until the end of the stream), checking that each is the
 //       next sequence message ("any": the first one received sets the start); with report 1 it
 //       writes each index to stdout as it is received (one write per message, unbuffered), so a
@@ -49,6 +52,22 @@ T Must(rw::Result<T> r, const char* what) {
 
 uint32_t Arg(char** argv, int k) { return uint32_t(std::strtoul(argv[k], nullptr, 10)); }
 
+// The <sizes> argument (see the top of the file).
+struct Sizes {
+  uint32_t seed = 0, min = 0, max = 0, every = 0, bigmin = 0, bigmax = 0;
+  explicit Sizes(const char* spec) {
+    if (std::sscanf(spec, "%u,%u,%u,%u,%u,%u", &seed, &min, &max, &every, &bigmin, &bigmax) != 6) {
+      std::fprintf(stderr, "peer: <sizes> must be seed,min,max,every,bigmin,bigmax, got %s\n", spec);
+      std::exit(1);
+    }
+  }
+  bool Big(uint32_t i) const { return every != 0 && i % every == every - 1; }
+  uint32_t Size(uint32_t i) const { return Big(i) ? seq::Size(i, seed, bigmin, bigmax) : seq::Size(i, seed, min, max); }
+  bool Check(const std::vector<uint8_t>& m, uint32_t i) const {
+    return Big(i) ? seq::Check(m.data(), uint32_t(m.size()), i, seed, bigmin, bigmax) : seq::Check(m.data(), uint32_t(m.size()), i, seed, min, max);
+  }
+};
+
 void WriteLine(const std::string& line) {
   // Unbuffered: a SIGKILL right after must not lose what was reported.
   const std::string s = line + "\n";
@@ -62,12 +81,13 @@ void WriteLine(const std::string& line) {
 
 int Send(char** argv) {
   auto channel = Must(rw::Channel::Open(argv[2]), "open");
-  const uint32_t first = Arg(argv, 3), count = Arg(argv, 4), seed = Arg(argv, 5), min = Arg(argv, 6), max = Arg(argv, 7);
-  const bool close = std::strcmp(argv[8], "close") == 0;
+  const uint32_t first = Arg(argv, 3), count = Arg(argv, 4);
+  const Sizes sizes(argv[5]);
+  const bool close = std::strcmp(argv[6], "close") == 0;
   auto tx = Must(channel.ClaimSender(), "claim sender");
   std::vector<uint8_t> buf;
   for (uint32_t i = first; i < first + count; ++i) {
-    const uint32_t n = seq::Size(i, seed, min, max);
+    const uint32_t n = sizes.Size(i);
     buf.resize(n);
     seq::Fill(buf.data(), n, i);
     if (auto r = tx.Send(buf, std::chrono::seconds(30)); !r) Die("send", r.error());
@@ -81,8 +101,9 @@ int Recv(char** argv) {
   auto channel = Must(rw::Channel::Open(argv[2]), "open");
   const bool any = std::strcmp(argv[3], "any") == 0;
   uint32_t next = any ? 0 : Arg(argv, 3);
-  const uint32_t count = Arg(argv, 4), seed = Arg(argv, 5), min = Arg(argv, 6), max = Arg(argv, 7);
-  const bool report = std::strcmp(argv[8], "1") == 0;
+  const uint32_t count = Arg(argv, 4);
+  const Sizes sizes(argv[5]);
+  const bool report = std::strcmp(argv[6], "1") == 0;
   auto rx = Must(channel.ClaimReceiver(), "claim receiver");
   std::vector<uint8_t> m;
   uint32_t received = 0;
@@ -93,7 +114,7 @@ int Recv(char** argv) {
       Die("recv", r.error());
     }
     if (any && received == 0 && m.size() >= 4) std::memcpy(&next, m.data(), 4);
-    if (!seq::Check(m.data(), uint32_t(m.size()), next, seed, min, max)) {
+    if (!sizes.Check(m, next)) {
       std::fprintf(stderr, "peer: message %" PRIu32 " (the %" PRIu32 "th received, %zu bytes) is not sequence message %" PRIu32 "\n", received, received,
                    m.size(), next);
       return 3;
@@ -170,8 +191,8 @@ int BenchConsumer(char** argv) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "send" && argc == 9) return Send(argv);
-  if (mode == "recv" && argc == 9) return Recv(argv);
+  if (mode == "send" && argc == 7) return Send(argv);
+  if (mode == "recv" && argc == 7) return Recv(argv);
   if (mode == "log" && argc == 5) return Log(argv);
   if (mode == "bench-producer" && argc == 5) return BenchProducer(argv);
   if (mode == "bench-consumer" && argc == 5) return BenchConsumer(argv);
