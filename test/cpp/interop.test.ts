@@ -8,10 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCppPeers, programs } from '../../scripts/build-cpp-peers.mjs';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
 import * as seq from '../helpers/sequence.js';
 import { waitFor } from '../helpers/workers.js';
-import { readmeExample, start, startProgram, uniqueName, type Child } from '../xproc/helpers.js';
+import { finished, readmeExample, receiverClaimed, start, startProgram, uniqueName } from '../xproc/helpers.js';
 
 const names: string[] = [];
 const fresh = (what: string): string => {
@@ -25,23 +24,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
   for (const n of names) Channel.unlink(n);
 });
-
-async function finished(kid: Child): Promise<string> {
-  const e = await kid.exit;
-  expect({ code: e.code, signal: e.signal, stderr: e.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
-  return e.stdout.trim();
-}
-
-function receiverClaimed(name: string): boolean {
-  try {
-    const ch = Channel.open(name);
-    const held = Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2) !== 0;
-    void ch.close();
-    return held;
-  } catch {
-    return false; // not created yet
-  }
-}
 
 describe("the README's examples across languages (examples/cpp and the README's Node blocks)", () => {
   it('C++ producer → the README consumer.mjs: all 1000 orders, in order, parsed as JSON', async () => {
@@ -76,7 +58,7 @@ const isMessage = (view: Uint8Array, offset: number, length: number, i: number):
 describe('a million sequence-checked messages each way, with fragmentation', () => {
   it('C++ Send → Node drain/recvSync: every message, in order, byte for byte', async () => {
     const name = fresh('seq-cpp-node');
-    const ch = Channel.open(name, { create: true, capacity: 1 << 16, codec: 'bytes' });
+    const ch = Channel.open<Uint8Array>(name, { create: true, capacity: 1 << 16, codec: 'bytes' });
     const rx = ch.receiver();
     const producer = startProgram(programs.peer, ['send', name, '0', String(MESSAGES), SIZES_ARG, 'close'], 120_000);
     let next = 0;
@@ -101,7 +83,7 @@ describe('a million sequence-checked messages each way, with fragmentation', () 
 
   it('Node sendSync → C++ Recv: every message, in order, byte for byte, then the end', async () => {
     const name = fresh('seq-node-cpp');
-    const ch = Channel.open(name, { create: true, capacity: 1 << 16, codec: 'bytes' });
+    const ch = Channel.open<Uint8Array>(name, { create: true, capacity: 1 << 16, codec: 'bytes' });
     const consumer = startProgram(programs.peer, ['recv', name, '0', String(MESSAGES + 1), SIZES_ARG, '0'], 120_000);
     expect(await waitFor(() => receiverClaimed(name), 10_000)).toBe(true);
     const tx = ch.sender();

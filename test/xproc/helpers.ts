@@ -6,6 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { expect } from 'vitest';
+import { Channel } from '../../lib/index.js';
+import * as L from '../../lib/layout.js';
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -138,4 +141,23 @@ export function readmeExample(first: string, dir: string, file: string, name: st
   const path = join(dir, file);
   writeFileSync(path, block.replaceAll("'orders'", JSON.stringify(name)).replaceAll("from 'ringwire'", `from '${dist}'`));
   return path;
+}
+
+/** Waits for `kid` to exit and expects exit code 0, no signal and nothing on stderr; its stdout, trimmed. */
+export async function finished(kid: Child): Promise<string> {
+  const e = await kid.exit;
+  expect({ code: e.code, signal: e.signal, stderr: e.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+  return e.stdout.trim();
+}
+
+/** Whether a receiver holds the channel `name` (a consumer waiting for the next stream). */
+export function receiverClaimed(name: string): boolean {
+  try {
+    const ch = Channel.open(name);
+    const held = Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2) !== 0;
+    void ch.close();
+    return held;
+  } catch {
+    return false; // not created yet
+  }
 }

@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/layout.js';
 import { waitFor } from '../helpers/workers.js';
-import { readmeExample, start, uniqueName, type Child } from './helpers.js';
+import { finished, readmeExample, receiverClaimed, start, uniqueName, type Child } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringwire-readme-'));
 const name = uniqueName('orders');
@@ -21,24 +20,6 @@ const consumer = readmeExample('consumer.mjs: start it or the producer first', d
 const producer = readmeExample('producer.mjs, another process', dir, 'producer.mjs', name);
 const expected = Array.from({ length: 1000 }, (_, i) => `{ i: ${i} }`).join('\n');
 
-async function finished(kid: Child): Promise<string> {
-  const e = await kid.exit;
-  expect({ code: e.code, signal: e.signal, stderr: e.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
-  return e.stdout.trim();
-}
-
-/** The consumer has claimed the receiver role (it is waiting for the next stream). */
-function receiverClaimed(): boolean {
-  try {
-    const ch = Channel.open(name);
-    const held = Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2) !== 0;
-    void ch.close();
-    return held;
-  } catch {
-    return false; // not created yet
-  }
-}
-
 describe("the README's two-process example, run again and again", () => {
   for (const [run, order] of [[1, 'consumer first'], [2, 'producer first'], [3, 'producer first'], [4, 'consumer first']] as const) {
     it(`run ${run}, ${order}: the consumer gets all 1000 orders and both exit 0`, async () => {
@@ -46,7 +27,7 @@ describe("the README's two-process example, run again and again", () => {
       let p: Child;
       if (order === 'consumer first') {
         c = start(consumer, null, 30_000);
-        expect(await waitFor(receiverClaimed, 10_000)).toBe(true);
+        expect(await waitFor(() => receiverClaimed(name), 10_000)).toBe(true);
         p = start(producer, null, 30_000);
       } else {
         p = start(producer, null, 30_000);
