@@ -7,11 +7,13 @@
 //       <sizes> is "seed,min,max,every,bigmin,bigmax": message i has sequence::Size(i, seed, min,
 //       max) bytes, except every `every`-th one (i % every == every - 1; every 0: none), which has
 //       Size(i, seed, bigmin, bigmax): mostly small messages with a few large (fragmented) ones.
-//   peer recv  <channel> <first|any> <count> <sizes> <report: 0|1>
+//   peer recv  <channel> <first|any> <count> <sizes> <report: 0|1|hold>
 //       receives up to `count` messages (or until the end of the stream), checking that each is the
 //       next sequence message ("any": the first one received sets the start); with report 1 it
 //       writes each index to stdout as it is received (one write per message, unbuffered), so a
 //       test that kills it knows what it had received. Last line: "done <received> <next index>".
+//       With "hold" it reports too, and after the last message writes "holding" and sleeps (up to
+//       a minute) without another receive call: the message in hand, for a test that kills it.
 //   peer log   <dir> <count> <timeout ms>
 //       follows the log in <dir> until `count` records were read; prints each record's sequence and
 //       its text as "<sequence> <text>" lines.
@@ -28,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <ringwire/ringwire.hpp>
@@ -103,7 +106,8 @@ int Recv(char** argv) {
   uint32_t next = any ? 0 : Arg(argv, 3);
   const uint32_t count = Arg(argv, 4);
   const Sizes sizes(argv[5]);
-  const bool report = std::strcmp(argv[6], "1") == 0;
+  const bool hold = std::strcmp(argv[6], "hold") == 0;
+  const bool report = hold || std::strcmp(argv[6], "1") == 0;
   auto rx = Must(channel.ClaimReceiver(), "claim receiver");
   std::vector<uint8_t> m;
   uint32_t received = 0;
@@ -122,6 +126,10 @@ int Recv(char** argv) {
     if (report) WriteLine(std::to_string(next));
     ++next;
     ++received;
+  }
+  if (hold) {
+    WriteLine("holding");
+    std::this_thread::sleep_for(std::chrono::minutes(1));
   }
   rx.Release();
   WriteLine("done " + std::to_string(received) + " " + std::to_string(next));
