@@ -2,7 +2,7 @@
 // languages (examples/cpp with the README's Node blocks), and a million sequence-checked messages
 // each way with fragmentation (cpp/sequence.h on both sides: message i's size and bytes depend
 // only on i and the seed). The C++ programs are built against the installed API (find_package).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,15 @@ afterAll(() => {
 });
 
 describe("the README's examples across languages (examples/cpp and the README's Node blocks)", () => {
+  it("the README's C++ blocks are examples/cpp/producer.cc and consumer.cc, verbatim (the programs built and run here)", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const blocks = [...readme.matchAll(/```cpp\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    for (const file of ['producer.cc', 'consumer.cc']) {
+      const source = readFileSync(new URL(`../../examples/cpp/${file}`, import.meta.url), 'utf8');
+      expect(blocks.filter((b) => b.startsWith(`// ${file}:`)), file).toEqual([source]);
+    }
+  });
+
   it('C++ producer → the README consumer.mjs: all 1000 orders, in order, parsed as JSON', async () => {
     const name = fresh('orders-cpp-node');
     const consumer = start(readmeExample('consumer.mjs: start it or the producer first', dir, 'consumer.mjs', name), null, 30_000);
