@@ -2,7 +2,7 @@
 // process: every record in order across segment rolls, and Follow woken by appends made while it
 // sleeps (reader slot and parked bit, as lib/log/readers.ts). There is no C++ LogWriter: the
 // reverse direction (a C++-written log read by Node) is not provided.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,28 @@ describe('a Node-written log read by the C++ LogReader', () => {
     log.close();
     const out = await finished(startProgram(programs.peer, ['log', dir, '3000', '10000'], 30_000));
     expect(out).toBe(Array.from({ length: 3000 }, (_, i) => line(i)).join('\n'));
+  });
+
+  it('a damaged record (CRC) or a truncated segment is ERR_CORRUPT naming the file, never a crash', async () => {
+    for (const damage of ['flip', 'truncate'] as const) {
+      const dir = join(root, `damaged-${damage}`);
+      const log = LogWriter.open(dir, { segmentBytes: 64 * 1024, codec: 'json' });
+      for (let i = 0; i < 10; i++) log.append(record(i));
+      log.close();
+      const segment = join(dir, F.segmentName(0));
+      if (damage === 'flip') {
+        const bytes = readFileSync(segment);
+        bytes[F.SEGMENT_HEADER_BYTES + F.RECORD_HEADER_BYTES + 2]! ^= 0x40; // inside record 0's payload
+        writeFileSync(segment, bytes);
+      } else {
+        truncateSync(segment, 4096);
+      }
+      const e = await startProgram(programs.peer, ['log', dir, '10', '1000'], 30_000).exit;
+      expect({ code: e.code, signal: e.signal }).toEqual({ code: 2, signal: null });
+      expect(e.stderr).toContain('ERR_CORRUPT');
+      expect(e.stderr).toContain(segment);
+      expect(e.stderr).toContain(damage === 'flip' ? 'CRC' : 'truncated');
+    }
   });
 
   it('Follow sleeps in a reader slot and is woken by appends from Node, long before its deadline', async () => {
