@@ -17,6 +17,10 @@
 //   peer log   <dir> <count> <timeout ms>
 //       follows the log in <dir> until `count` records were read; prints each record's sequence and
 //       its text as "<sequence> <text>" lines.
+//   peer log-write <dir> <count> <segment bytes>
+//       appends records 0 .. count-1 to the log in <dir> (json codec), record i being the JSON text
+//       {"i":i,"text":"record i record i ..."} ("record i " 1 + i % 17 times), as test/cpp/log.test.ts
+//       builds them in Node; prints "done <next sequence>".
 //   peer bench-producer <channel> <size> <count>  /  peer bench-consumer <channel> <size> <count>
 //       the bench's peers (bench/workers/xproc-ringwire.mjs in C++): byte 0 of message i is i & 255;
 //       the consumer prints "ready", then one JSON line { messages, seconds, bad }.
@@ -150,6 +154,21 @@ int Log(char** argv) {
   return 0;
 }
 
+int LogWrite(char** argv) {
+  rw::LogWriterOptions o;
+  o.segment_bytes = Arg(argv, 4);
+  o.codec = rw::Codec::kJson;
+  auto log = Must(rw::LogWriter::Open(argv[2], o), "open log writer");
+  const uint32_t count = Arg(argv, 3);
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string text;
+    for (uint32_t k = 0; k < 1 + i % 17; ++k) text += "record " + std::to_string(i) + " ";
+    Must(log.Append("{\"i\":" + std::to_string(i) + ",\"text\":\"" + text + "\"}"), "append");
+  }
+  WriteLine("done " + std::to_string(log.next_sequence()));
+  return 0;
+}
+
 int BenchProducer(char** argv) {
   auto channel = Must(rw::Channel::Open(argv[2]), "open");
   const uint32_t size = Arg(argv, 3), count = Arg(argv, 4);
@@ -202,6 +221,7 @@ int main(int argc, char** argv) {
   if (mode == "send" && argc == 7) return Send(argv);
   if (mode == "recv" && argc == 7) return Recv(argv);
   if (mode == "log" && argc == 5) return Log(argv);
+  if (mode == "log-write" && argc == 5) return LogWrite(argv);
   if (mode == "bench-producer" && argc == 5) return BenchProducer(argv);
   if (mode == "bench-consumer" && argc == 5) return BenchConsumer(argv);
   std::fprintf(stderr, "usage: see the comment at the top of test/cpp/peer.cc\n");

@@ -26,6 +26,7 @@ enum class Errc : int32_t {
   kOutOfRange,               // ERR_OUT_OF_RANGE / ERR_INVALID_ARG: a bad option or argument
   kNotALog,                  // ERR_NOT_A_LOG
   kTooManyReaders,           // ERR_TOO_MANY_READERS: every reader slot of the log is held
+  kLocked,                   // ERR_LOCKED: the log already has a writer (one per log)
 };
 
 inline const char* CodeName(Errc c) {
@@ -45,6 +46,7 @@ inline const char* CodeName(Errc c) {
     case Errc::kOutOfRange: return "ERR_OUT_OF_RANGE";
     case Errc::kNotALog: return "ERR_NOT_A_LOG";
     case Errc::kTooManyReaders: return "ERR_TOO_MANY_READERS";
+    case Errc::kLocked: return "ERR_LOCKED";
   }
   return "ERR_UNKNOWN";
 }
