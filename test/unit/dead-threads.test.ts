@@ -7,7 +7,7 @@ import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/layout.js';
 import { roleHolderDead } from '../../lib/roles.js';
 import { words } from '../helpers/ring.js';
-import { fixture, outcome } from '../helpers/workers.js';
+import { fixture, outcome, waitFor } from '../helpers/workers.js';
 
 type How = 'return' | 'exit' | 'throw' | 'terminate';
 const WAYS: How[] = ['return', 'exit', 'throw', 'terminate'];
@@ -62,6 +62,8 @@ describe('a worker holding the sender role ends without close()', () => {
       expect(roleHolderDead(words(ch), 'sender')).toBe(true);
       // Takeover: another worker claims the dead thread's role and continues the stream.
       const next = peer(ch.handle, 'sender', 40, 10, 'close');
+      // Iterating before the new worker's claim would (rightly) meet the dead holder again.
+      expect(await waitFor(() => !roleHolderDead(words(ch), 'sender'), 10_000)).toBe(true);
       const rest: number[] = [];
       for await (const m of rx) rest.push(m);
       expect(rest).toEqual(Array.from({ length: 10 }, (_, i) => 40 + i));
