@@ -346,21 +346,32 @@ inline ProcInfo Probe(int32_t pid) {
 // the header at `base`, has ended: no such live thread (/proc/<tid>/stat works for any thread), or
 // a different thread that reused the tid (the start time recorded with the role differs). The same
 // rule as lib/core/roles.ts ownerDead, which claims roles (cpp/ring/layout.h describes the words).
-inline bool HolderDead(uint8_t* base, int role, int32_t owner) {
-  using namespace layout;
+// Where a holder's identity lives (byte offsets): the owner word holds its tid, then its start
+// time (u64) and an echo of the tid stored last. Channel roles and the log's reader slots are held
+// this one way (lib/core/roles.ts HolderWords).
+struct HolderWords {
+  size_t owner, echo, start;
+};
+
+// Whether `owner` (a tid), found in the owner word at `w`, is a thread that ended: no such live
+// thread, or a different one that reused the tid (the start time recorded with it differs).
+inline bool HolderEnded(uint8_t* base, HolderWords w, int32_t owner) {
   ProcInfo p = Probe(owner);
   if (!p.alive) return true;
   if (!p.start_known) return false;
-  const size_t owner_off = role == 0 ? kSenderOwnerOffset : kReceiverOwnerOffset;
-  const size_t echo_off = role == 0 ? kSenderEchoOffset : kReceiverEchoOffset;
-  const size_t start_off = role == 0 ? kSenderStartOffset : kReceiverStartOffset;
   // seq_cst, like the claimant's stores (JS Atomics): it stores the echo after its pid and start
   // time, so an echo equal to the owner, read before and after them, means they are its, complete.
   auto load = [base](size_t off) { return std::atomic_ref<uint32_t>(*ringwire::detail::Word(base, off)).load(std::memory_order_seq_cst); };
-  if (load(echo_off) != uint32_t(owner)) return false;  // identity still being written
-  uint64_t start = uint64_t(load(start_off)) | uint64_t(load(start_off + 4)) << 32;
-  if (load(echo_off) != uint32_t(owner) || load(owner_off) != uint32_t(owner)) return false;  // changed meanwhile
+  if (load(w.echo) != uint32_t(owner)) return false;  // identity still being written
+  uint64_t start = uint64_t(load(w.start)) | uint64_t(load(w.start + 4)) << 32;
+  if (load(w.echo) != uint32_t(owner) || load(w.owner) != uint32_t(owner)) return false;  // changed meanwhile
   return start != p.start;
+}
+
+inline bool HolderDead(uint8_t* base, int role, int32_t owner) {
+  using namespace layout;
+  return role == 0 ? HolderEnded(base, {kSenderOwnerOffset, kSenderEchoOffset, kSenderStartOffset}, owner)
+                   : HolderEnded(base, {kReceiverOwnerOffset, kReceiverEchoOffset, kReceiverStartOffset}, owner);
 }
 
 }  // namespace ringwire::shm

@@ -1,6 +1,6 @@
 // What `ringwire ls` shows: the channel files in /dev/shm, read from the page cache (the same bytes
 // the processes map) without mapping them, with their stream state and role holders.
-import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { codecNameOf } from './codecs.js';
 import * as L from '../core/layout.js';
 import { roleHolder, streamState, type Holder, type StreamState } from '../core/roles.js';
@@ -38,19 +38,22 @@ export interface NotAChannel {
 /** Reads the control block of the channel file at `path` (every field checked before use). */
 export function inspectChannel(path: string, name = path): ChannelInfo | NotAChannel {
   const bad = (problem: string): NotAChannel => ({ name, path, problem });
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    return bad((err as Error).message);
-  }
   const block = new Int32Array(L.W.DATA);
   let size: number;
   try {
-    size = fstatSync(fd).size;
-    if (readSync(fd, new Uint8Array(block.buffer), 0, L.CONTROL_BYTES, 0) < L.CONTROL_BYTES) return bad('shorter than a control block');
-  } finally {
-    closeSync(fd);
+    // O_NONBLOCK: a FIFO (or any file someone put at a channel's name) must not block the reader,
+    // and only a regular file is read at all.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) return bad('not a regular file');
+      size = st.size;
+      if (readSync(fd, new Uint8Array(block.buffer), 0, L.CONTROL_BYTES, 0) < L.CONTROL_BYTES) return bad('shorter than a control block');
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    return bad((err as Error).message); // gone meanwhile, a symlink, no permission, ...
   }
   const word = (off: number) => block[L.wordAt(off)]! >>> 0;
   if (word(L.MAGIC_OFFSET) !== L.MAGIC) return bad('no ringwire magic');

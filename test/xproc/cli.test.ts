@@ -1,7 +1,7 @@
 // `ringwire ls`, `ringwire rm` and `ringwire stat <name>` on named channels (issue #8, item 4), run
 // as the CLI itself (a child process).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
@@ -65,6 +65,25 @@ describe('ringwire ls / rm / stat on named channels', () => {
     } finally {
       await ch.close();
       Channel.unlink(name);
+    }
+  });
+
+  it('ls lists what else it finds under the prefix (a directory, a FIFO, a symlink, a short file) as not a channel, without blocking', () => {
+    const base = `/dev/shm/ringwire-${uniqueName('cli-odd')}`;
+    const odd = { dir: `${base}-dir`, fifo: `${base}-fifo`, link: `${base}-link`, short: `${base}-short` };
+    mkdirSync(odd.dir);
+    spawnSync('mkfifo', [odd.fifo]);
+    symlinkSync('/etc/hostname', odd.link);
+    writeFileSync(odd.short, 'x');
+    try {
+      const r = cli('ls', '--format', 'ndjson');
+      expect(r.status, r.stderr).toBe(0);
+      const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      for (const path of Object.values(odd)) {
+        expect(rows.find((c) => c.path === path), path).toMatchObject({ problem: expect.any(String) });
+      }
+    } finally {
+      for (const path of Object.values(odd)) rmSync(path, { recursive: true, force: true });
     }
   });
 

@@ -3,10 +3,12 @@
 // limit so that a wedged child fails the test instead of hanging it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, unlinkSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
+import { Channel } from '../../lib/index.js';
+import * as L from '../../lib/core/layout.js';
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -31,9 +33,16 @@ export interface Child {
 
 /** Runs `node fixtures/<script> <JSON args>` (or an absolute path); SIGKILLed after `limitMs`. */
 export function start(script: string, args: unknown, limitMs = 60_000): Child {
-  const proc = spawn(process.execPath, [isAbsolute(script) ? script : fixture(script), JSON.stringify(args)], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
+  return launch(process.execPath, [isAbsolute(script) ? script : fixture(script), JSON.stringify(args)], limitMs, script, true);
+}
+
+/** Runs a native program (no IPC channel: waitFor never matches); SIGKILLed after `limitMs`. */
+export function startProgram(path: string, argv: string[], limitMs = 60_000): Child {
+  return launch(path, argv, limitMs, `${path} ${argv[0] ?? ''}`, false);
+}
+
+function launch(command: string, argv: string[], limitMs: number, script: string, ipc: boolean): Child {
+  const proc = spawn(command, argv, { stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -135,5 +144,39 @@ export function removeQuietly(path: string): void {
     if (existsSync(path)) unlinkSync(path);
   } catch {
     // best effort
+  }
+}
+
+const readme = (): string => readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+const dist = pathToFileURL(fileURLToPath(new URL('../../dist/index.js', import.meta.url))).href;
+
+/**
+ * The README's cross-process example block that starts with `// <first>`, written runnable as
+ * `dir/file`: its channel 'orders' renamed to `name`, and 'ringwire' pointed at the built library.
+ */
+export function readmeExample(first: string, dir: string, file: string, name: string): string {
+  const block = [...readme().matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith(`// ${first}`));
+  if (block === undefined) throw new Error(`README has no code block starting with // ${first}`);
+  const path = join(dir, file);
+  writeFileSync(path, block.replaceAll("'orders'", JSON.stringify(name)).replaceAll("from 'ringwire'", `from '${dist}'`));
+  return path;
+}
+
+/** Waits for `kid` to exit and expects exit code 0, no signal and nothing on stderr; its stdout, trimmed. */
+export async function finished(kid: Child): Promise<string> {
+  const e = await kid.exit;
+  expect({ code: e.code, signal: e.signal, stderr: e.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+  return e.stdout.trim();
+}
+
+/** Whether a receiver holds the channel `name` (a consumer waiting for the next stream). */
+export function receiverClaimed(name: string): boolean {
+  try {
+    const ch = Channel.open(name);
+    const held = Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2) !== 0;
+    void ch.close();
+    return held;
+  } catch {
+    return false; // not created yet
   }
 }

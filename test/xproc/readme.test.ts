@@ -1,18 +1,14 @@
 // The README's cross-process example, as written there (its two code blocks, with the channel name
 // made unique and 'ringwire' pointed at the built library), run again and again on the same named
 // channel in both start orders: a named channel is a rendezvous point (issue #8, item 4).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
-import * as L from '../../lib/core/layout.js';
 import { waitFor } from '../helpers/workers.js';
-import { start, uniqueName, type Child } from './helpers.js';
+import { finished, readmeExample, receiverClaimed, start, uniqueName, type Child } from './helpers.js';
 
-const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
-const dist = pathToFileURL(fileURLToPath(new URL('../../dist/index.js', import.meta.url))).href;
 const dir = mkdtempSync(join(tmpdir(), 'ringwire-readme-'));
 const name = uniqueName('orders');
 afterAll(() => {
@@ -20,36 +16,9 @@ afterAll(() => {
   Channel.unlink(name);
 });
 
-/** The README code block that starts with `// <first>`, made runnable here as `file`. */
-function example(first: string, file: string): string {
-  const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith(`// ${first}`));
-  if (block === undefined) throw new Error(`README has no code block starting with // ${first}`);
-  const path = join(dir, file);
-  writeFileSync(path, block.replaceAll("'orders'", JSON.stringify(name)).replaceAll("from 'ringwire'", `from '${dist}'`));
-  return path;
-}
-
-const consumer = example('consumer.mjs: start it or the producer first', 'consumer.mjs');
-const producer = example('producer.mjs, another process', 'producer.mjs');
+const consumer = readmeExample('consumer.mjs: start it or the producer first', dir, 'consumer.mjs', name);
+const producer = readmeExample('producer.mjs, another process', dir, 'producer.mjs', name);
 const expected = Array.from({ length: 1000 }, (_, i) => `{ i: ${i} }`).join('\n');
-
-async function finished(kid: Child): Promise<string> {
-  const e = await kid.exit;
-  expect({ code: e.code, signal: e.signal, stderr: e.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
-  return e.stdout.trim();
-}
-
-/** The consumer has claimed the receiver role (it is waiting for the next stream). */
-function receiverClaimed(): boolean {
-  try {
-    const ch = Channel.open(name);
-    const held = Atomics.load(ch.mem.i32, L.RECEIVER_OWNER_OFFSET >> 2) !== 0;
-    void ch.close();
-    return held;
-  } catch {
-    return false; // not created yet
-  }
-}
 
 describe("the README's two-process example, run again and again", () => {
   for (const [run, order] of [[1, 'consumer first'], [2, 'producer first'], [3, 'producer first'], [4, 'consumer first']] as const) {
@@ -58,7 +27,7 @@ describe("the README's two-process example, run again and again", () => {
       let p: Child;
       if (order === 'consumer first') {
         c = start(consumer, null, 30_000);
-        expect(await waitFor(receiverClaimed, 10_000)).toBe(true);
+        expect(await waitFor(() => receiverClaimed(name), 10_000)).toBe(true);
         p = start(producer, null, 30_000);
       } else {
         p = start(producer, null, 30_000);
