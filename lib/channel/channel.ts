@@ -212,6 +212,11 @@ export class Channel<T = unknown> {
     }
     return this.#closing;
   }
+  /** `await using channel = Channel.open(...)`: close() at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   get capacity(): number {
     return this.mem.capacity;
   }

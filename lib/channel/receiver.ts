@@ -8,7 +8,7 @@ import { Reassembly } from '../core/fragments.js';
 import { RingReader, WORD } from '../core/ring.js';
 import { claimRole, epochOf, livenessSupported, markClosed, markStream, releaseRole, roleHolderDead } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
-import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
+import { deadlineOf, enqueue, Liveness, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
 
 const EMPTY = Symbol('empty');
 const END = Symbol('end');
@@ -57,7 +57,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
     this.#frag = new Reassembly(this.#r, channel.maxMessageBytes);
-    this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.RX_PARKED, watch: WORD.TAIL };
+    this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.RX_PARKED, watch: WORD.TAIL };
     if (livenessSupported()) {
       // ERR_PEER_DEAD once the ring is empty and the sender's thread is gone; a new sender may
       // take over, after which receiving goes on.
@@ -171,6 +171,26 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     this.flushStats();
     releaseRole(this.#i32, 'receiver', this.#token);
     if (this.#channel.localReceiver === this) this.#channel.localReceiver = undefined;
+  }
+
+  /**
+   * Pending recv()/send() calls and iterations no longer keep the process alive (like a
+   * MessagePort's unref()): Node may exit while they wait. Returns this.
+   */
+  unref(): this {
+    this.#site.live.set(false);
+    return this;
+  }
+
+  /** Undoes unref(): pending waits keep the process alive again (the default). Returns this. */
+  ref(): this {
+    this.#site.live.set(true);
+    return this;
+  }
+
+  /** `using rx = channel.receiver()`: close() at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   get closed(): boolean {
@@ -311,7 +331,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
         this.#pending--;
       }
     };
-    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what, timeoutMs: options?.timeout, signal: options?.signal });
+    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what, timeoutMs: options?.timeout, signal: options?.signal, live: this.#site.live });
     this.#queue = chain.catch(() => undefined);
     return result;
   }

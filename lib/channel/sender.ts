@@ -14,7 +14,7 @@ import { abandonFragments, DONE, type FragmentJob, noFragmentInProgress, writeFr
 import { FULL, RingWriter, WORD } from '../core/ring.js';
 import { claimRole, epochOf, livenessSupported, markClosed, releaseRole, roleHolderDead } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
-import { deadlineOf, enqueue, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
+import { deadlineOf, enqueue, Liveness, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
 
 const STATS_EVERY = 1023;
 /** #advance: the message is completely written. */
@@ -59,7 +59,7 @@ export class Sender<T = unknown> {
     this.#u8 = mem.u8;
     this.#capacity = mem.capacity;
     this.#maxMessage = channel.maxMessageBytes;
-    this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.TX_PARKED, watch: WORD.HEAD };
     if (livenessSupported()) this.#site.peer = { role: 'receiver', dead: () => roleHolderDead(mem.i32, 'receiver') };
     channel.localSender = this;
   }
@@ -132,7 +132,7 @@ export class Sender<T = unknown> {
         this.#pending--;
       }
     };
-    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what: 'send', timeoutMs: options?.timeout, signal: options?.signal });
+    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what: 'send', timeoutMs: options?.timeout, signal: options?.signal, live: this.#site.live });
     this.#queue = chain.catch(() => undefined);
     return result;
   }
@@ -222,6 +222,26 @@ export class Sender<T = unknown> {
 
   get corked(): boolean {
     return this.#w.corked;
+  }
+
+  /**
+   * Pending recv()/send() calls and iterations no longer keep the process alive (like a
+   * MessagePort's unref()): Node may exit while they wait. Returns this.
+   */
+  unref(): this {
+    this.#site.live.set(false);
+    return this;
+  }
+
+  /** Undoes unref(): pending waits keep the process alive again (the default). Returns this. */
+  ref(): this {
+    this.#site.live.set(true);
+    return this;
+  }
+
+  /** `await using tx = channel.sender()`: close() (the end of the stream) at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   get closed(): boolean {

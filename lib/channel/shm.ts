@@ -69,7 +69,7 @@ export class FutexWaiter implements Waiter {
     this.#native?.wait(index << 2, value, Math.min(timeoutMs, SLICE_MS));
   }
 
-  waitAsync(_i32: Int32Array, index: number, value: number, timeoutMs: number): Promise<unknown> {
+  waitAsync(_i32: Int32Array, index: number, value: number, timeoutMs: number, keepAlive = true): Promise<unknown> {
     const n = this.#native;
     if (n === undefined) return Promise.resolve(0);
     return new Promise((resolve) => {
@@ -77,6 +77,7 @@ export class FutexWaiter implements Waiter {
       // The native thread's thread-safe function does not keep the event loop alive (an idle
       // channel must not); this timer does, until the result is delivered.
       const alive = setTimeout(noop, 0x7fffffff);
+      if (!keepAlive) alive.unref();
       this.#resolvers.set(index << 2, (result) => {
         clearTimeout(alive);
         resolve(result);

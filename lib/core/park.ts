@@ -17,9 +17,46 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Whether a side's pending async waits keep the event loop alive (ref(), the default) or not
+ * (unref()), as a MessagePort's do: every timer of its waits is made through here.
+ */
+export class Liveness {
+  #ref = true;
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  get ref(): boolean {
+    return this.#ref;
+  }
+
+  /** Applies to the timers of waits pending now as well as to later ones. */
+  set(ref: boolean): void {
+    this.#ref = ref;
+    for (const t of this.#timers) void (ref ? t.ref() : t.unref());
+  }
+
+  timer(fn: () => void, ms: number): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, Math.min(Math.max(0, ms), 0x7fffffff));
+    if (!this.#ref) t.unref();
+    this.#timers.add(t);
+    return t;
+  }
+
+  clear(t: NodeJS.Timeout | undefined): void {
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.#timers.delete(t);
+  }
+}
+
 export interface ParkSite {
   i32: Int32Array;
   waiter: Waiter;
+  /** Whether its async waits keep the event loop alive. */
+  live: Liveness;
   /** Index of our park word. */
   parked: number;
   /** Index of the word we sleep on (the peer's position). */
@@ -70,6 +107,8 @@ export interface WaitFor {
   timeoutMs: number | undefined;
   /** Aborts the wait (async waits only). */
   signal?: AbortSignal;
+  /** Whether a queued async call's deadline timer keeps the event loop alive (default: yes). */
+  live?: Liveness;
 }
 
 /** One park: the condition, the watched word's value, and how long to spin first. */
@@ -123,10 +162,10 @@ export async function parkAsync(site: ParkSite, p: Park): Promise<void> {
         if (ready()) return;
         onPark();
         const slice = sliceOf(site, remaining);
-        timer = setTimeout(wakeSelf, Math.min(slice, 0x7fffffff));
-        await site.waiter.waitAsync(site.i32, site.watch, value(), slice);
+        timer = site.live.timer(wakeSelf, slice);
+        await site.waiter.waitAsync(site.i32, site.watch, value(), slice, site.live.ref);
       } finally {
-        clearTimeout(timer);
+        site.live.clear(timer);
         Atomics.store(site.i32, site.parked, 0);
       }
       if (ready()) return;
@@ -147,7 +186,7 @@ export function enqueue<R>(
   queue: Promise<unknown>,
   run: () => Promise<R>,
   skip: () => void,
-  { deadline, what, timeoutMs, signal }: WaitFor,
+  { deadline, what, timeoutMs, signal, live }: WaitFor,
 ): { result: Promise<R>; chain: Promise<unknown> } {
   let queued = true;
   let cancelled = false;
@@ -155,7 +194,8 @@ export function enqueue<R>(
   let cancel: (err: unknown) => void = () => {};
   const onAbort = () => cancel(abortedError(what, signal?.reason));
   const stopWatching = () => {
-    clearTimeout(timer);
+    if (live !== undefined) live.clear(timer);
+    else clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   };
   const chain = queue.then(() => {
@@ -174,7 +214,11 @@ export function enqueue<R>(
       reject(err);
     };
   });
-  if (deadline !== Infinity) timer = setTimeout(() => cancel(timeoutError(what, timeoutMs ?? 0)), Math.min(Math.max(0, deadline - performance.now()), 0x7fffffff));
+  if (deadline !== Infinity) {
+    const expire = () => cancel(timeoutError(what, timeoutMs ?? 0));
+    const ms = deadline - performance.now();
+    timer = live !== undefined ? live.timer(expire, ms) : setTimeout(expire, Math.min(Math.max(0, ms), 0x7fffffff));
+  }
   signal?.addEventListener('abort', onAbort, { once: true });
   return { result, chain };
 }

@@ -10,7 +10,7 @@ import * as L from '../core/layout.js';
 import { FULL, RingReader, RingWriter, WORD } from '../core/ring.js';
 import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
-import { parkAny, parkAsync, type ParkSite, type WakeWord } from '../core/park.js';
+import { Liveness, parkAny, parkAsync, type ParkSite, type WakeWord } from '../core/park.js';
 import { HEADER_BYTES, KEY_INT, KEY_STRING, keyBytesOf, type Meta } from './envelope.js';
 
 const STATS_EVERY = 1024;
@@ -177,7 +177,7 @@ export class OutputLink {
     this.#u8 = mem.u8;
     this.#buf = mem.buf;
     this.#f64 = new Float64Array(mem.i32.buffer, mem.i32.byteOffset, mem.i32.length >> 1);
-    this.#site = { i32: mem.i32, waiter: mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.TX_PARKED, watch: WORD.HEAD };
     this.#spinMicros = spinMicros;
     this.maxPayload = Math.min(this.#w.maxPayload, channel.maxMessageBytes);
   }

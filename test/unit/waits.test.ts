@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import { WORD } from '../../lib/core/ring.js';
-import { parkSync } from '../../lib/core/park.js';
+import { Liveness, parkSync } from '../../lib/core/park.js';
 import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
@@ -419,7 +419,7 @@ describe('parking', () => {
     const claimed = outcome(actor.call('claim', ['receiver']));
     const drained = outcome(actor.call('afterWord', [0, 'drain', [1000], sleeping]));
     let calls = 0;
-    const site = { i32: w, waiter: ch.mem.waiter, parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    const site = { i32: w, waiter: ch.mem.waiter, live: new Liveness(), parked: WORD.TX_PARKED, watch: WORD.HEAD };
     const ready = () => {
       calls++;
       if (calls === 2) {
