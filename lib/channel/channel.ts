@@ -65,6 +65,11 @@ const maxMessageOption = (v: unknown): number =>
   v === undefined ? DEFAULT_MAX_MESSAGE_BYTES : checkInteger('options.maxMessageBytes', v, 1, MAX_MESSAGE_BYTES);
 
 export class Channel<T = unknown> {
+  /**
+   * @internal A Channel does not cross threads (its handle does). Structured clone (workerData,
+   * postMessage) stops at the first value it cannot copy and names it: this one, first, says what to do.
+   */
+  readonly cloneHint = Symbol('ringwire: a Channel cannot be sent to another thread; pass channel.handle and Channel.attach() it there');
   /** @internal */ readonly mem: RingMemory;
   /** @internal */ readonly codecImpl: WireCodec;
   /** @internal */ readonly spinMicros: number;

@@ -281,4 +281,14 @@ describe('corrupt ring contents -> ERR_CORRUPT', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err).toMatchObject({ name: 'RingwireError', code: 'ERR_CORRUPT', message: 'x' });
   });
+
+  it('passing the Channel itself to a worker (instead of channel.handle) fails naming the fix', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const ch = Channel.create();
+    expect(() => new Worker('0', { eval: true, workerData: ch })).toThrow(/pass channel\.handle and Channel\.attach\(\) it there/);
+    const { port1, port2 } = new MessageChannel();
+    expect(() => port1.postMessage({ ch })).toThrow(/pass channel\.handle/);
+    port1.close();
+    port2.close();
+  });
 });
