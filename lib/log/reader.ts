@@ -16,7 +16,7 @@ import { logNative, MODE_READ, type LogFile } from './native.js';
 import { claimSlot, markAwake, markParked, releaseSlot } from './readers.js';
 import type { SegmentHeader } from './format.js';
 import { listSegments, openControl, parseHeader, readHeaderFile } from './segments.js';
-import { logCodec } from './writer.js';
+import { logCodec } from './options.js';
 
 export interface LogEntry<T = unknown> {
   sequence: number;

@@ -1,7 +1,7 @@
 // The files of a log directory: listing segments, segment headers, the control file.
 import { closeSync, existsSync, linkSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32c } from './crc32c.js';
+import { crc32c, recordCrc } from './crc32c.js';
 import { logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
 import type { SegmentHeader } from './format.js';
@@ -68,6 +68,20 @@ export function readHeaderFile(path: string): SegmentHeader {
   const h = n === buf.length ? parseHeader(buf, new Int32Array(buf.buffer)) : null;
   if (h === null) throw new LogCorruptError(path, 0, n < buf.length ? `file too short for a header (${n} bytes)` : 'bad segment header');
   return h;
+}
+
+/** Seals a segment: the end-of-segment record at p, pointing readers to the next segment
+ * (which must exist, complete, before this is called). */
+export function writeEndOfSegment(i32: Int32Array, u8: Uint8Array, p: number, epoch: number, seq: number): void {
+  const w = p >> 2;
+  i32[w] = F.IN_PROGRESS;
+  i32[w + 2] = F.TYPE_END_OF_SEGMENT;
+  i32[w + 3] = epoch;
+  F.writeU64(i32, p + F.REC_SEQ_OFFSET, seq);
+  F.writeU64(i32, p + F.REC_TIME_OFFSET, Date.now());
+  i32[w + 1] = recordCrc(u8, i32, p, F.END_OF_SEGMENT_BYTES);
+  // Commit point (release: seq_cst Atomics.store), as for a data record (lib/log/writer.ts).
+  Atomics.store(i32, w, F.END_OF_SEGMENT_BYTES);
 }
 
 /** A new random non-zero epoch. */

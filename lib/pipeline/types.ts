@@ -5,7 +5,7 @@ import type { Receiver } from '../channel/receiver.js';
 import type { Sender } from '../channel/sender.js';
 import type { LatencySummary } from './histogram.js';
 import type { StageRegistry } from './registry.js';
-import type { ErrorPolicy, ErrorRecord } from './stage-task.js';
+import type { ErrorPolicy, ErrorRecord } from './stage-loop.js';
 
 /** Something with an append(message) method: a ringwire LogWriter, or any object like it. */
 export interface AppendTarget<T = unknown> {
