@@ -35,8 +35,8 @@ import {
 } from './segments.js';
 
 const HDR = F.RECORD_HEADER_BYTES;
+const R = F.REC_W;
 const TWO_32 = 4294967296;
-const NOTIFY = F.CTL_NOTIFY_OFFSET >> 2;
 /** Milliseconds between two checks for dead parked followers (each reads /proc per parked slot). */
 const RECLAIM_MS = 100;
 /**
@@ -108,13 +108,13 @@ export class LogWriter<T = unknown> {
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
       if (!this.#ctl.lock()) {
-        const pid = this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2];
+        const pid = this.#ctlI32[F.CTL_W.WRITER_PID];
         throw logError('ERR_LOCKED', `the log in ${dir} already has a writer (pid ${pid}); one writer per log`);
       }
       upgradeControl(this.#ctlI32);
       resetReclaiming(this.#ctlI32);
-      this.#codec = logCodec(this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!, o.codec, o.codecSpec, dir);
-      this.#segmentBytes = requested ?? this.#ctlI32[F.CTL_SEGMENT_BYTES_OFFSET >> 2]!;
+      this.#codec = logCodec(this.#ctlI32[F.CTL_W.CODEC]!, o.codec, o.codecSpec, dir);
+      this.#segmentBytes = requested ?? this.#ctlI32[F.CTL_W.SEGMENT_BYTES]!;
       if (!F.validSegmentBytes(this.#segmentBytes)) {
         // Read from the control file: new segments would be created with it.
         throw logError('ERR_CORRUPT', `the control file of the log in ${dir} is corrupt: segment bytes ${this.#segmentBytes} (a multiple of ${F.PAGE_BYTES} from ${F.MIN_SEGMENT_BYTES} to ${F.MAX_SEGMENT_BYTES} expected)`);
@@ -130,7 +130,7 @@ export class LogWriter<T = unknown> {
       this.#setSequence(tail.nextSequence);
       this.#use(tail);
       this.recovery = report;
-      this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2] = process.pid;
+      this.#ctlI32[F.CTL_W.WRITER_PID] = process.pid;
       F.writeU64(this.#ctlI32, F.CTL_WRITER_START_OFFSET, Date.now());
       this.#publishStats();
       this.#applyRetention();
@@ -233,7 +233,7 @@ export class LogWriter<T = unknown> {
     } finally {
       // Even when the msync fails (EIO): the mapping is unmapped and the lock dropped, once.
       this.#publishStats();
-      this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2] = 0;
+      this.#ctlI32[F.CTL_W.WRITER_PID] = 0;
       this.#file.close();
       this.#ctl.close();
     }
@@ -288,9 +288,9 @@ export class LogWriter<T = unknown> {
   /** Writes one record at p (room checked); commits it unless `batch` (LogFile.commit does). */
   #write(wire: string | Uint8Array, p: number, bound: number, batch: boolean): number {
     const i32 = this.#i32;
-    const w = p >> 2;
+    const w = F.wordAt(p);
     // In progress: a crash from here to the commit leaves a record recovery recognises as unfinished.
-    i32[w] = F.IN_PROGRESS;
+    i32[w + R.LENGTH] = F.IN_PROGRESS;
     let n: number;
     if (typeof wire === 'string') n = this.#buf.write(wire, p + HDR, bound, 'utf8');
     else {
@@ -298,26 +298,26 @@ export class LogWriter<T = unknown> {
       n = bound;
     }
     const length = HDR + n;
-    i32[w + 2] = F.TYPE_DATA;
-    i32[w + 3] = this.#epoch;
+    i32[w + R.TYPE] = F.TYPE_DATA;
+    i32[w + R.EPOCH] = this.#epoch;
     const lo = this.#seqLo;
-    i32[w + 4] = lo;
-    i32[w + 5] = this.#seqHi;
+    i32[w + R.SEQ] = lo;
+    i32[w + R.SEQ + 1] = this.#seqHi;
     if (--this.#clockLeft < 0) this.#readClock();
-    i32[w + 6] = this.#tsLo;
-    i32[w + 7] = this.#tsHi;
+    i32[w + R.TIME] = this.#tsLo;
+    i32[w + R.TIME + 1] = this.#tsHi;
     if (batch) {
-      i32[w] = (F.IN_PROGRESS | length) | 0;
+      i32[w + R.LENGTH] = (F.IN_PROGRESS | length) | 0;
     } else if (length > JS_CRC_MAX) {
-      i32[w] = (F.IN_PROGRESS | length) | 0;
-      this.#file.commit(p, p + ((length + 7) & ~7)); // hardware CRC + the same release store
+      i32[w + R.LENGTH] = (F.IN_PROGRESS | length) | 0;
+      this.#file.commit(p, p + F.alignRecord(length)); // hardware CRC + the same release store
     } else {
-      i32[w + 1] = recordCrc(this.#u8, i32, p, length);
+      i32[w + R.CRC] = recordCrc(this.#u8, i32, p, length);
       // Commit point. Release (seq_cst Atomics.store): the payload, fields and CRC stored above are
       // visible to any reader that Atomics.loads this word and finds it without the in-progress bit.
-      Atomics.store(i32, w, length);
+      Atomics.store(i32, w + R.LENGTH, length);
     }
-    this.#pos = p + ((length + 7) & ~7);
+    this.#pos = p + F.alignRecord(length);
     this.#bytes += n;
     const seq = lo + this.#seqHi * TWO_32;
     if (lo === 0xffffffff) {
@@ -333,7 +333,7 @@ export class LogWriter<T = unknown> {
       this.#touchAt = this.#pos + TOUCH_STEP;
       this.#file.populate(this.#pos, this.#pos + TOUCH_WINDOW);
     }
-    Atomics.store(this.#ctlI32, NOTIFY, this.#seqLo | 0);
+    Atomics.store(this.#ctlI32, F.CTL_W.NOTIFY, this.#seqLo | 0);
     if (anyParked(this.#ctlI32)) this.#wake();
     if (--this.#statsLeft < 0) this.#publishStats();
   }
