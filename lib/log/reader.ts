@@ -206,6 +206,16 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
    * bumps notify after every commit and then reads the parked bitmap (see lib/log/writer.ts), so a
    * record committed after our check either changes notify before our futex wait starts (it
    * returns at once) or finds our bit set (and wakes us).
+   *
+   * This is the protocol of lib/core/park.ts, but not its code, on purpose: parkAsync's side has one
+   * park word that only its sleeper stores 1 / 0, sleeps in slices (to check a peer's liveness)
+   * and wakes itself once on abort (enough for Atomics.waitAsync, which registers synchronously).
+   * Here the parked state is this slot's bit in a bitmap shared by up to 64 followers (Atomics.or /
+   * and), cleared only when the last follow() of this reader sleeping leaves (#sleepers); the wait
+   * has no slices (a dead writer only means no records: nothing to poll); and it runs in a native
+   * thread that may not have reached futex_wait when abort or close comes, so ending it takes the
+   * repeated #kick. Fitting it into parkAsync would add three hooks (mark / unmark, a repeating
+   * self-wake, an unsliced waiter) to the channels' park path for this one user.
    */
   async #park(signal: AbortSignal | undefined): Promise<void> {
     const i32 = this.#ctlI32;
