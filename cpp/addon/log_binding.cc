@@ -431,11 +431,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
   // empty), closes the file and drops this object's reference to the mapping. Idempotent.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopWorkers();
-    if (!buffer_.IsEmpty()) {
-      Napi::ArrayBuffer ab = buffer_.Value();
-      if (!ab.IsDetached()) ab.Detach();
-      buffer_.Reset();
-    }
+    DetachBuffer(buffer_);
     if (map_ && map_->fd >= 0) {
       // Unlock now, not when the last reference goes: the mapping keeps the open file description
       // (and so a flock) alive until munmap, which waits for the ArrayBuffer's finalizer.
