@@ -4,6 +4,7 @@ import { checkInteger, checkOptions, describe, RingwireRangeError, RingwireTypeE
 import { logError } from './errors.js';
 import * as F from './format.js';
 import { checkRetention, type RetentionOptions } from './retention.js';
+import { DEFAULT_FILE_MODE } from './segments.js';
 
 export type Durability = 'process' | 'interval' | 'sync';
 
@@ -24,6 +25,14 @@ export interface LogWriterOptions {
   codec?: CodecSpec;
   /** Deletes old segments (at open and after each roll; never the one being written). */
   retention?: RetentionOptions;
+  /**
+   * Permission bits of the files this writer creates (segments, the control file), exactly,
+   * whatever the umask (default 0o600: the owner only). Directories it creates get the same bits
+   * plus search wherever read is granted (0o600 → 0o700, 0o640 → 0o750). A reader opens the control
+   * file read-write (follow() takes a reader slot in it): for readers in another account, grant
+   * them read and write, e.g. 0o660 with a shared group. Existing files and directories keep theirs.
+   */
+  mode?: number;
 }
 
 /** LogWriter's options, checked, with their defaults. */
@@ -36,9 +45,11 @@ export interface WriterSettings {
   codec: WireCodec | undefined;
   /** The codec option as given, for messages. */
   codecSpec: unknown;
+  /** Permission bits of created files. */
+  mode: number;
 }
 
-const KNOWN = new Set(['segmentBytes', 'durability', 'syncIntervalMs', 'codec', 'retention']);
+const KNOWN = new Set(['segmentBytes', 'durability', 'syncIntervalMs', 'codec', 'retention', 'mode']);
 
 export function writerSettings(options: unknown): WriterSettings {
   const o = checkOptions(options, KNOWN, 'LogWriter.open');
@@ -49,6 +60,7 @@ export function writerSettings(options: unknown): WriterSettings {
     segmentBytes: o.segmentBytes === undefined ? undefined : checkSegmentBytes(o.segmentBytes),
     codec: o.codec === undefined ? undefined : resolveCodec(o.codec),
     codecSpec: o.codec,
+    mode: o.mode === undefined ? DEFAULT_FILE_MODE : checkInteger('options.mode', o.mode, 0, 0o777),
   };
 }
 

@@ -23,6 +23,8 @@ export interface RecoverParams {
   dir: string;
   segmentBytes: number;
   codec: number;
+  /** Permission bits of new segment files. */
+  mode: number;
 }
 
 /** Where the writer continues: the mapped tail segment, its header, the offset and sequence of the next record. */
@@ -34,13 +36,14 @@ export interface Tail {
   nextSequence: number;
 }
 
-export const newHeader = (p: RecoverParams, index: number, baseSequence: number): SegmentHeader => ({
+/** The header of a new segment (a fresh epoch, created now). */
+export const newHeader = (codec: number, segmentBytes: number, index: number, baseSequence: number): SegmentHeader => ({
   epoch: newEpoch(),
   index,
   baseSequence,
-  segmentBytes: p.segmentBytes,
+  segmentBytes,
   created: Date.now(),
-  codec: p.codec,
+  codec,
 });
 
 /** Finds the tail, keeps its valid prefix, zeroes the rest; returns where to continue. */
@@ -48,8 +51,8 @@ export function recoverTail(p: RecoverParams): { tail: Tail; report: RecoveryRep
   const segments = listSegments(p.dir);
   const N = logNative();
   if (segments.length === 0) {
-    const h = newHeader(p, 0, 0);
-    const { file, path } = createSegment(p.dir, h);
+    const h = newHeader(p.codec, p.segmentBytes, 0, 0);
+    const { file, path } = createSegment(p.dir, h, p.mode);
     return {
       tail: { file, path, header: h, pos: F.SEGMENT_HEADER_BYTES, nextSequence: 0 },
       report: { segment: path, problem: '', discardedFrom: -1, discardedBytes: 0, records: 0 },
@@ -77,8 +80,8 @@ export function recoverTail(p: RecoverParams): { tail: Tail; report: RecoveryRep
     if (r.sealed) {
       // Sealed, yet the last: its successor is gone (deleted by hand). Start a new one.
       file.close();
-      const h = newHeader(p, last.index + 1, r.nextSequence);
-      const next = createSegment(p.dir, h);
+      const h = newHeader(p.codec, p.segmentBytes, last.index + 1, r.nextSequence);
+      const next = createSegment(p.dir, h, p.mode);
       return { tail: { file: next.file, path: next.path, header: h, pos: F.SEGMENT_HEADER_BYTES, nextSequence }, report };
     }
     return { tail: { file, path: last.path, header: base, pos: r.end, nextSequence }, report };

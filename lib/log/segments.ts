@@ -1,6 +1,6 @@
 // The files of a log directory: listing segments, segment headers, the control file.
-import { closeSync, existsSync, linkSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { crc32c, recordCrc } from './crc32c.js';
 import { logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
@@ -92,12 +92,33 @@ export function newEpoch(): number {
   return v[0]!;
 }
 
+/** The permission bits of a log's files when none are given: only the owner reads and writes. */
+export const DEFAULT_FILE_MODE = 0o600;
+
+/** The bits of a directory holding files of `fileMode`: the same, plus search wherever read is granted. */
+export const dirModeOf = (fileMode: number): number => fileMode | ((fileMode & 0o444) >> 2);
+
+/** Creates `dir` and its missing parents with dirModeOf(fileMode) exactly (mkdir applies the
+ * umask; chmod does not). Directories that exist keep their bits. */
+export function makeLogDir(dir: string, fileMode: number): void {
+  const mode = dirModeOf(fileMode);
+  const first = mkdirSync(dir, { recursive: true, mode });
+  if (first === undefined) return;
+  const top = resolve(first);
+  // Bounded: from dir up to the first directory mkdir created (an ancestor of dir, or dir itself).
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    chmodSync(d, mode);
+    if (d === top || d === dirname(d)) break;
+  }
+}
+
 /** Creates segment `h.index` of `dir` complete with its header (made under a temporary name and
- * renamed into place, so no reader ever sees a partial header). Returns the mapped file. */
-export function createSegment(dir: string, h: SegmentHeader): { file: LogFile; path: string } {
+ * renamed into place, so no reader ever sees a partial header), with permission bits `mode`.
+ * Returns the mapped file. */
+export function createSegment(dir: string, h: SegmentHeader, mode: number): { file: LogFile; path: string } {
   const path = join(dir, F.segmentName(h.index));
   const tmp = `${path}.${process.pid}.tmp`;
-  const file = new (logNative().LogFile)(tmp, MODE_CREATE, h.segmentBytes);
+  const file = new (logNative().LogFile)(tmp, MODE_CREATE, h.segmentBytes, mode);
   try {
     writeHeader(new Uint8Array(file.buffer), F.words(file.buffer), h);
     // link() fails if the name exists (a rename would silently replace a segment).
@@ -124,15 +145,15 @@ export function removeTemporaries(dir: string): void {
   }
 }
 
-/** Opens (creating it if `create` is given and it does not exist) the control file of `dir`. With
+/** Opens (creating it with `create.mode` if `create` is given and it does not exist) the control file of `dir`. With
  * `create` (the writer) a version-1 control file is accepted too: the writer upgrades it once it
  * holds the lock (upgradeControl); everyone else gets ERR_NOT_A_LOG for it. */
-export function openControl(dir: string, create?: { segmentBytes: number; codec: number }): LogFile {
+export function openControl(dir: string, create?: { segmentBytes: number; codec: number; mode: number }): LogFile {
   const path = join(dir, F.CONTROL_FILE);
   const N = logNative();
   if (create !== undefined && !existsSync(path)) {
     const tmp = `${path}.${process.pid}.tmp`;
-    const f = new N.LogFile(tmp, MODE_CREATE, F.CONTROL_BYTES);
+    const f = new N.LogFile(tmp, MODE_CREATE, F.CONTROL_BYTES, create.mode);
     const i32 = F.words(f.buffer);
     i32[F.CTL_W.VERSION] = F.CONTROL_VERSION;
     i32[F.CTL_W.SEGMENT_BYTES] = create.segmentBytes;

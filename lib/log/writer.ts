@@ -12,7 +12,6 @@
 // new record (or a changed notify word, and the futex wait returns at once). A follower killed
 // while asleep leaves its bit set: when a wake finds nobody asleep, the writer checks (at most
 // every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
-import { mkdirSync } from 'node:fs';
 import { resolveCodec, type WireCodec } from '../channel/codecs.js';
 import { describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
@@ -25,6 +24,7 @@ import { newHeader, recoverTail, type RecoveryReport, type Tail } from './recove
 import { applyRetention, type RetentionOptions } from './retention.js';
 import {
   createSegment,
+  makeLogDir,
   openControl,
   readControlStats,
   removeTemporaries,
@@ -62,6 +62,8 @@ export class LogWriter<T = unknown> {
   readonly #segmentBytes: number;
   readonly #syncIntervalMs: number;
   readonly #retention: RetentionOptions | undefined;
+  /** Permission bits of the files this writer creates. */
+  readonly #mode: number;
   readonly #ctl: LogFile;
   readonly #ctlI32: Int32Array;
   #file!: LogFile;
@@ -100,10 +102,12 @@ export class LogWriter<T = unknown> {
     this.#syncIntervalMs = o.syncIntervalMs;
     this.#retention = o.retention;
     const requested = o.segmentBytes;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.#mode = o.mode;
+    makeLogDir(dir, o.mode);
     this.#ctl = openControl(dir, {
       segmentBytes: requested ?? F.DEFAULT_SEGMENT_BYTES,
       codec: (o.codec ?? resolveCodec('json')).id,
+      mode: o.mode,
     });
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
@@ -126,7 +130,7 @@ export class LogWriter<T = unknown> {
       this.#rolls = before.rolls;
       this.#flushes = before.flushes;
       this.#wakes = before.wakes;
-      const { tail, report } = recoverTail({ dir, segmentBytes: this.#segmentBytes, codec: this.#codec.id });
+      const { tail, report } = recoverTail({ dir, segmentBytes: this.#segmentBytes, codec: this.#codec.id, mode: this.#mode });
       this.#setSequence(tail.nextSequence);
       this.#use(tail);
       this.recovery = report;
@@ -401,10 +405,10 @@ export class LogWriter<T = unknown> {
 
   /** Ends the current segment and continues in a new one. */
   #roll(): void {
-    const next = newHeader({ dir: this.dir, segmentBytes: this.#segmentBytes, codec: this.#codec.id }, this.#index + 1, this.nextSequence);
+    const next = newHeader(this.#codec.id, this.#segmentBytes, this.#index + 1, this.nextSequence);
     // The next segment exists (complete) before the EOS points readers to it. A full disk throws
     // here, with the current segment intact.
-    const { file, path } = createSegment(this.dir, next);
+    const { file, path } = createSegment(this.dir, next, this.#mode);
     writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
     const old = this.#file;
     if (this.durability !== 'process') {
