@@ -1,5 +1,6 @@
 // The files of a log directory: listing segments, segment headers, the control file.
-import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { crc32c, recordCrc } from './crc32c.js';
 import { logError, LogCorruptError } from './errors.js';
@@ -102,7 +103,12 @@ export const dirModeOf = (fileMode: number): number => fileMode | ((fileMode & 0
  * umask; chmod does not). Directories that exist keep their bits. */
 export function makeLogDir(dir: string, fileMode: number): void {
   const mode = dirModeOf(fileMode);
-  const first = mkdirSync(dir, { recursive: true, mode });
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true, mode });
+  } catch (err) {
+    throw notADirectory(dir, err) ?? err;
+  }
   if (first === undefined) return;
   const top = resolve(first);
   // Bounded: from dir up to the first directory mkdir created (an ancestor of dir, or dir itself).
@@ -110,6 +116,24 @@ export function makeLogDir(dir: string, fileMode: number): void {
     chmodSync(d, mode);
     if (d === top || d === dirname(d)) break;
   }
+}
+
+/**
+ * ERR_NOT_A_LOG if `dir`, or a directory above it, is a file (what `err`, an error opening or
+ * creating something at or below `dir`, came from); undefined otherwise.
+ */
+function notADirectory(dir: string, err: unknown): Error | undefined {
+  const code = (err as { code?: unknown }).code;
+  // Node's fs errors carry the errno name; the addon's (ERR_IO) the number.
+  if (code !== 'EEXIST' && code !== 'ENOTDIR' && (err as { errno?: unknown }).errno !== constants.errno.ENOTDIR) return undefined;
+  let isFile = false;
+  try {
+    isFile = !statSync(dir).isDirectory();
+  } catch {
+    isFile = true; // ENOTDIR: a directory above it is a file
+  }
+  if (!isFile) return undefined;
+  return logError('ERR_NOT_A_LOG', `${dir} is not a log directory: it, or a directory above it, is a file`, err);
 }
 
 /** Creates segment `h.index` of `dir` complete with its header (made under a temporary name and
@@ -176,7 +200,7 @@ export function openControl(dir: string, create?: { segmentBytes: number; codec:
     if ((err as { code?: string }).code === 'ERR_NOT_FOUND') {
       throw logError('ERR_NOT_A_LOG', `${dir} holds no ringwire log (no ${F.CONTROL_FILE})`, err);
     }
-    throw err;
+    throw notADirectory(dir, err) ?? err;
   }
   const i32 = F.words(f.buffer);
   const version = f.size < F.CONTROL_BYTES ? 0 : i32[F.CTL_W.VERSION];

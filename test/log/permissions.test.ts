@@ -79,3 +79,30 @@ describe('log mode', () => {
     expect(readdirSync(dir)).toEqual([]); // nothing was created
   });
 });
+
+describe('a path that is a file', () => {
+  it('LogWriter.open and LogReader.open say it is not a log directory (ERR_NOT_A_LOG), for the path or a parent', () => {
+    const file = join(tempDir('file'), 'plain');
+    writeFileSync(file, 'not a log');
+    const cases = {
+      writer: () => LogWriter.open(file),
+      reader: () => LogReader.open(file),
+      writerBelow: () => LogWriter.open(join(file, 'sub')),
+      readerBelow: () => LogReader.open(join(file, 'sub')),
+    };
+    for (const [name, open] of Object.entries(cases)) {
+      let err: unknown;
+      try {
+        open();
+      } catch (e) {
+        err = e;
+      }
+      const e = err as { code?: string; message?: string } | undefined;
+      expect({ name, code: e?.code, says: /is not a log directory: it, or a directory above it, is a file/.test(e?.message ?? '') }).toEqual({ name, code: 'ERR_NOT_A_LOG', says: true });
+    }
+  });
+
+  it('a missing directory is still "holds no ringwire log" for readers', () => {
+    expect(codeOf(() => LogReader.open(join(tempDir('file'), 'missing')))).toBe('ERR_NOT_A_LOG');
+  });
+});
