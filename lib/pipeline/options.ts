@@ -4,7 +4,9 @@ import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
 import { Receiver } from '../channel/receiver.js';
-import { checkCapacity, checkInteger, RingwireTypeError } from '../errors.js';
+import { Sender } from '../channel/sender.js';
+import { checkCapacity, checkInteger, describe, RingwireTypeError } from '../errors.js';
+import { LogWriter } from '../log/writer.js';
 import { deliverer, isSinkTarget } from './merge.js';
 import { stages as defaultRegistry } from './registry.js';
 import type { ErrorPolicy } from './stage-loop.js';
@@ -37,9 +39,12 @@ export interface PipelinePlan<I, O> {
   source: PipelineSource<I>;
   sink: (v: O, info: MessageInfo) => unknown;
   stages: StagePlan[];
+  /** The ringwire Senders and LogWriters given as targets, each once, to close when the pipeline
+   * ends (empty with closeTargets: false). */
+  closeAtEnd: Array<Sender<unknown> | LogWriter<unknown>>;
 }
 
-const KNOWN = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry']);
+const KNOWN = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry', 'closeTargets']);
 
 /** Validates `options` (RingwireTypeError / RingwireRangeError naming the option) and resolves the stages. */
 export function planPipeline<I, O>(options: PipelineOptions<I, O>): PipelinePlan<I, O> {
@@ -67,7 +72,12 @@ export function planPipeline<I, O>(options: PipelineOptions<I, O>): PipelinePlan
   const stages = options.stages.map((s, i) => planStage(options, s, i));
   const threads = 1 + stages.reduce((n, s) => n + s.workers, 0);
   const spinMicros = checkInteger('pipeline: options.spinMicros', options.spinMicros ?? (threads > availableParallelism() ? 2 : 20), 0, 1e6);
-  return { codec, codecName, capacity, batch, maxRestarts, spinMicros, key, source: options.source, sink, stages };
+  if (options.closeTargets !== undefined && typeof options.closeTargets !== 'boolean') {
+    throw new RingwireTypeError(`pipeline: options.closeTargets must be a boolean, got ${describe(options.closeTargets)}`);
+  }
+  const given = [options.sink, options.deadLetter, ...options.stages.map((s) => (typeof s === 'object' ? s.deadLetter : undefined))];
+  const closeAtEnd = options.closeTargets === false ? [] : [...new Set(given.filter((t) => t instanceof Sender || t instanceof LogWriter))];
+  return { codec, codecName, capacity, batch, maxRestarts, spinMicros, key, source: options.source, sink, stages, closeAtEnd };
 }
 
 function planStage<I, O>(options: PipelineOptions<I, O>, s: StageSpec | string, i: number): StagePlan {

@@ -16,7 +16,7 @@ import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram
 import { InputLink, OutputLink } from './link.js';
 import { deliverer, merge } from './merge.js';
 import { buildMesh, freeRoles, type PiscinaLike, type Slot, type StageRuntime } from './mesh.js';
-import { planPipeline } from './options.js';
+import { planPipeline, type PipelinePlan } from './options.js';
 import { moduleUrl } from './registry.js';
 import type { StageResult } from './stage-loop.js';
 import type { StageTask } from './stage-task.js';
@@ -68,6 +68,7 @@ export class Pipeline<I = unknown, O = unknown> {
   readonly #key: ((m: I) => string | number) | undefined;
   readonly #source: PipelineSource<I>;
   readonly #sink: (v: O, info: MessageInfo) => unknown;
+  readonly #closeAtEnd: PipelinePlan<I, O>['closeAtEnd'];
   readonly #stages: StageRuntime[];
   readonly #sourceLinks: OutputLink[];
   readonly #sinkHandles: ChannelHandle[];
@@ -102,6 +103,7 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#key = plan.key;
     this.#source = plan.source;
     this.#sink = plan.sink;
+    this.#closeAtEnd = plan.closeAtEnd;
 
     this.done = new Promise<PipelineSummary>((res, rej) => {
       this.#resolve = res;
@@ -202,6 +204,12 @@ export class Pipeline<I = unknown, O = unknown> {
       this.#state = 'done';
       const summary = this.#summary();
       await Promise.all(this.#stages.map((s) => s.pool.destroy()));
+      // Everything is delivered: the Senders have no send pending, so their close() is immediate.
+      try {
+        await Promise.all(this.#closeAtEnd.map((t) => t.close()));
+      } catch (err) {
+        throw new PipelineError('ERR_SINK', `the pipeline could not close its sink or dead-letter target: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
       this.#settled = true;
       this.#resolve(summary);
     } catch (err) {
@@ -508,5 +516,12 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#reject(err);
     for (const l of this.#sourceLinks) l.release();
     await Promise.allSettled(this.#stages.map((s) => s.pool?.destroy()));
+    // Not awaited: a Sender's close() waits for a send in progress (the sink's, waiting for room),
+    // which ends only if its reader reads on; the reader then sees the end after it.
+    for (const t of this.#closeAtEnd) {
+      try {
+        void Promise.resolve(t.close()).catch(() => undefined);
+      } catch {}
+    }
   }
 }

@@ -72,6 +72,12 @@ export interface PipelineOptions<I = unknown, O = unknown> {
   maxRestarts?: number;
   deadLetter?: SinkTarget<DeadLetter>;
   registry?: StageRegistry;
+  /**
+   * Close the ringwire Senders and LogWriters given as `sink` or dead-letter targets when the
+   * pipeline ends (done, close(), abort(), failure), so their readers end too (default true), as
+   * stream.pipeline ends its destination. Functions and other append() objects are never closed.
+   */
+  closeTargets?: boolean;
 }
 
 export interface StageStats {
