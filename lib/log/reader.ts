@@ -195,6 +195,11 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     }
   }
 
+  /** close(), for `using r = LogReader.open(...)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   #releaseSlot(): void {
     if (this.#slot < 0) return;
     releaseSlot(this.#ctlI32, this.#slot);

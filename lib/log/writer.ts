@@ -243,6 +243,11 @@ export class LogWriter<T = unknown> {
     }
   }
 
+  /** close(), for `using w = LogWriter.open(...)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** Deletes old segments now, by the retention options. Returns the deleted files. */
   applyRetention(): string[] {
     if (this.#closed) throw closedLogError('LogWriter.applyRetention');

@@ -151,6 +151,14 @@ export class Pipeline<I = unknown, O = unknown> {
     return this.done;
   }
 
+  /**
+   * close(), for `await using p = pipeline(...)`: at the end of the scope the pipeline stops taking
+   * messages, delivers what it took, and ends; rejects as close() does if the pipeline failed.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** Stops at once: workers are terminated, messages in flight are dropped, `done` rejects with ERR_ABORTED. */
   async abort(reason?: unknown): Promise<void> {
     await this.#fail(new PipelineError('ERR_ABORTED', 'the pipeline was aborted', { cause: reason }), 'aborted');
