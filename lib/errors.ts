@@ -24,7 +24,7 @@ export type RingwireErrorCode =
   | 'ERR_SYSTEM'
   | 'ERR_NATIVE'
   // The persistent log (lib/log):
-  | 'ERR_NOT_A_LOG' // the directory holds no log (or a file is not ours)
+  | 'ERR_NOT_A_LOG' // the directory holds no log, the path (or a parent) is a file, or a file is not ours
   | 'ERR_LOCKED' // another process is the log's writer
   | 'ERR_NO_SPACE' // preallocating a segment failed: the disk is full
   | 'ERR_LOG_CLOSED'

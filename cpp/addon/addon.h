@@ -28,6 +28,10 @@ Napi::Uint8Array Uint8ArrayArg(const Napi::CallbackInfo& info, size_t index, con
 // Returns the non-negative integer argument `index` (<= max) or throws naming `what`.
 uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* what, uint32_t max = UINT32_MAX);
 
+// Detaches the mapping's ArrayBuffer (every JS view of it becomes empty) and drops the reference;
+// idempotent. Called before the memory is unmapped.
+void DetachBuffer(Napi::Reference<Napi::ArrayBuffer>& buffer);
+
 void InitShmBindings(Napi::Env env, Napi::Object exports);  // shm_binding.cc: mapped channel files
 void InitLogBindings(Napi::Env env, Napi::Object exports);  // log_binding.cc: exports.log
 

@@ -68,4 +68,11 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+void DetachBuffer(Napi::Reference<Napi::ArrayBuffer>& buffer) {
+  if (buffer.IsEmpty()) return;
+  Napi::ArrayBuffer ab = buffer.Value();
+  if (!ab.IsDetached()) ab.Detach();
+  buffer.Reset();
+}
+
 }  // namespace ringwire::addon

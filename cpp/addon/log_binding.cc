@@ -157,19 +157,28 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
                         InstanceMethod<&LogFile::Zero>("zero"), InstanceMethod<&LogFile::Close>("close")});
   }
 
-  // new LogFile(path, mode, bytes): mode 0 read-only; 1 read-write, extended (zero-filled) to at
-  // least `bytes`; 2 create (must not exist, 0600) and preallocate `bytes`.
+  // new LogFile(path, mode, bytes, perm = 0600): mode 0 read-only; 1 read-write, extended
+  // (zero-filled) to at least `bytes`; 2 create (must not exist; permission bits exactly `perm`,
+  // whatever the umask) and preallocate `bytes`.
   explicit LogFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LogFile>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString()) throw ArgTypeError(env, "path must be a string");
     path_ = info[0].As<Napi::String>().Utf8Value();
     uint32_t mode = Uint32Arg(info, 1, "mode", 2);
     uint32_t bytes = Uint32Arg(info, 2, "bytes", uint32_t(kMaxSegmentBytes));
+    // Permission bits only: no setuid, setgid or sticky.
+    uint32_t perm = info.Length() > 3 && !info[3].IsUndefined() ? Uint32Arg(info, 3, "perm", 0777) : 0600;
     auto m = std::make_shared<Mapping>();
     m->writable = mode != 0;
     int flags = O_CLOEXEC | (mode == 0 ? O_RDONLY : O_RDWR) | (mode == 2 ? O_CREAT | O_EXCL : 0);
-    m->fd = ::open(path_.c_str(), flags, 0600);
+    m->fd = ::open(path_.c_str(), flags, mode_t(perm));
     if (m->fd < 0) throw SysError(env, errno == ENOENT ? "ERR_NOT_FOUND" : "ERR_IO", "open " + path_, errno);
+    // open() applied the umask: set the requested bits exactly (as channel files do, cpp/shm/shm.h).
+    if (mode == 2 && fchmod(m->fd, mode_t(perm)) != 0) {
+      int e = errno;
+      unlink(path_.c_str());
+      throw SysError(env, "ERR_IO", "fchmod " + path_, e);
+    }
     struct stat st;
     if (fstat(m->fd, &st) != 0) throw SysError(env, "ERR_IO", "fstat " + path_, errno);
     if (!S_ISREG(st.st_mode)) throw MakeError(env, "ERR_NOT_A_LOG", path_ + " is not a regular file");
@@ -431,11 +440,7 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
   // empty), closes the file and drops this object's reference to the mapping. Idempotent.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopWorkers();
-    if (!buffer_.IsEmpty()) {
-      Napi::ArrayBuffer ab = buffer_.Value();
-      if (!ab.IsDetached()) ab.Detach();
-      buffer_.Reset();
-    }
+    DetachBuffer(buffer_);
     if (map_ && map_->fd >= 0) {
       // Unlock now, not when the last reference goes: the mapping keeps the open file description
       // (and so a flock) alive until munmap, which waits for the ArrayBuffer's finalizer.

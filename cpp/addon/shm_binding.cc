@@ -289,11 +289,7 @@ class ShmChannel : public Napi::ObjectWrap<ShmChannel> {
   // close(): stops the waiter threads and detaches the buffer (every view of it becomes empty).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopWaiters();
-    if (!buffer_.IsEmpty()) {
-      Napi::ArrayBuffer ab = buffer_.Value();
-      if (!ab.IsDetached()) ab.Detach();
-      buffer_.Reset();
-    }
+    DetachBuffer(buffer_);
     mapping_.reset();
     return info.Env().Undefined();
   }

@@ -1,5 +1,7 @@
 // Mirror of cpp/log/format.h (the diagram and the ordering argument are there).
 // test/log/format.test.ts checks every value against the constants the native addon exports.
+// Byte offsets become Int32Array word indices here only (wordAt, REC_W, SEG_W, CTL_W, STAT_W,
+// SLOT_W); no other module of the log computes an offset.
 
 export const SEGMENT_MAGIC = 0x314c5752; // "RWL1"
 export const VERSION = 1;
@@ -65,6 +67,56 @@ export const SLOT_PID_OFFSET = 4;
 export const SLOT_START_OFFSET = 8;
 export const SLOT_ECHO_OFFSET = 16;
 
+/** The Int32Array index of the word at byte `offset` (4-aligned). */
+export const wordAt = (offset: number): number => offset >> 2;
+
+/** Word indices of a record's fields, relative to the record's first word (wordAt(p)). The u64
+ * fields take two words, low first. */
+export const REC_W = {
+  LENGTH: wordAt(REC_LENGTH_OFFSET),
+  CRC: wordAt(REC_CRC_OFFSET),
+  TYPE: wordAt(REC_TYPE_OFFSET),
+  EPOCH: wordAt(REC_EPOCH_OFFSET),
+  SEQ: wordAt(REC_SEQ_OFFSET),
+  TIME: wordAt(REC_TIME_OFFSET),
+} as const;
+
+/** Word indices of a segment header's 32-bit fields. */
+export const SEG_W = {
+  MAGIC: wordAt(SEG_MAGIC_OFFSET),
+  VERSION: wordAt(SEG_VERSION_OFFSET),
+  HEADER_BYTES: wordAt(SEG_HEADER_BYTES_OFFSET),
+  EPOCH: wordAt(SEG_EPOCH_OFFSET),
+  CODEC: wordAt(SEG_CODEC_OFFSET),
+  HEADER_CRC: wordAt(SEG_HEADER_CRC_OFFSET),
+} as const;
+
+/** Word indices in the control file. */
+export const CTL_W = {
+  MAGIC: wordAt(CTL_MAGIC_OFFSET),
+  VERSION: wordAt(CTL_VERSION_OFFSET),
+  SEGMENT_BYTES: wordAt(CTL_SEGMENT_BYTES_OFFSET),
+  CODEC: wordAt(CTL_CODEC_OFFSET),
+  NOTIFY: wordAt(CTL_NOTIFY_OFFSET),
+  PARKED: wordAt(CTL_PARKED_OFFSET),
+  WRITER_PID: wordAt(CTL_WRITER_PID_OFFSET),
+  STATS: wordAt(CTL_STATS_OFFSET),
+  READERS: wordAt(CTL_READERS_OFFSET),
+  /** One past the last reader slot's last word. */
+  READERS_END: wordAt(CTL_READERS_OFFSET + READER_SLOTS * READER_SLOT_BYTES),
+} as const;
+
+/** Word indices of the stats block's fields, relative to CTL_W.STATS (the u64 ones: two words, low first). */
+export const STAT_W = {
+  SEQ: wordAt(STAT_SEQ),
+  NEXT_SEQUENCE: wordAt(STAT_NEXT_SEQUENCE),
+  BYTES: wordAt(STAT_BYTES),
+  ROLLS: wordAt(STAT_ROLLS),
+  FLUSHES: wordAt(STAT_FLUSHES),
+  SEGMENT: wordAt(STAT_SEGMENT),
+  WAKES: wordAt(STAT_WAKES),
+} as const;
+
 /** File names in a log directory. */
 export const CONTROL_FILE = 'log.ctl';
 export const SEGMENT_SUFFIX = '.rwlog';
@@ -90,17 +142,19 @@ export const validSegmentBytes = (n: number): boolean =>
 const TWO_32 = 4294967296;
 /** Reads the u64 at byte offset `off` (8-aligned) as a number; -1 if it is not a safe integer. */
 export function readU64(i32: Int32Array, off: number): number {
-  const hi = i32[(off >> 2) + 1]! >>> 0;
+  const w = wordAt(off);
+  const hi = i32[w + 1]! >>> 0;
   if (hi >= 0x200000) return -1;
-  return (i32[off >> 2]! >>> 0) + hi * TWO_32;
+  return (i32[w]! >>> 0) + hi * TWO_32;
 }
 export function writeU64(i32: Int32Array, off: number, v: number): void {
-  i32[off >> 2] = v % TWO_32 | 0;
-  i32[(off >> 2) + 1] = Math.floor(v / TWO_32) | 0;
+  const w = wordAt(off);
+  i32[w] = v % TWO_32 | 0;
+  i32[w + 1] = Math.floor(v / TWO_32) | 0;
 }
 
 /** An Int32Array over the whole words of a mapping (a damaged file may end mid-word). */
-export const words = (ab: ArrayBuffer): Int32Array => new Int32Array(ab, 0, ab.byteLength >> 2);
+export const words = (ab: ArrayBuffer): Int32Array => new Int32Array(ab, 0, wordAt(ab.byteLength & ~3));
 
 /** The fields of a segment file's header. */
 export interface SegmentHeader {

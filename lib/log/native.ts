@@ -43,7 +43,8 @@ export interface ScanResult extends SegmentHeader {
 
 export interface LogAddon {
   constants: Record<string, number>;
-  LogFile: new (path: string, mode: 0 | 1 | 2, bytes: number) => LogFile;
+  /** `perm`: the permission bits of a created file (mode 2), exactly (default 0o600). */
+  LogFile: new (path: string, mode: 0 | 1 | 2, bytes: number, perm?: number) => LogFile;
   crc32c(bytes: Uint8Array, init?: number, software?: boolean): number;
   fsyncDir(path: string): void;
   hardwareCrc: boolean;

@@ -16,7 +16,8 @@
 // crash, on demand).
 import { EventEmitter } from 'node:events';
 import { describe, RingwireTypeError } from '../errors.js';
-import { LogWriter, type LogWriterOptions } from './writer.js';
+import type { LogWriterOptions } from './options.js';
+import { LogWriter } from './writer.js';
 
 export class LogDestination extends EventEmitter {
   readonly writer: LogWriter<unknown>;

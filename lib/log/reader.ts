@@ -16,7 +16,7 @@ import { logNative, MODE_READ, type LogFile } from './native.js';
 import { claimSlot, markAwake, markParked, releaseSlot } from './readers.js';
 import type { SegmentHeader } from './format.js';
 import { listSegments, openControl, parseHeader, readHeaderFile } from './segments.js';
-import { logCodec } from './writer.js';
+import { logCodec } from './options.js';
 
 export interface LogEntry<T = unknown> {
   sequence: number;
@@ -44,7 +44,6 @@ export interface FollowOptions {
 
 const KNOWN = new Set(['from', 'codec', 'verify', 'raw']);
 const HDR = F.RECORD_HEADER_BYTES;
-const NOTIFY = F.CTL_NOTIFY_OFFSET >> 2;
 const TWO_32 = 4294967296;
 /** Milliseconds between repeated wake-ups of our own parked follow() (see #kick). */
 const KICK_MS = 1;
@@ -94,7 +93,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     this.#ctl = openControl(dir);
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
-      this.#logCodecId = this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!;
+      this.#logCodecId = this.#ctlI32[F.CTL_W.CODEC]!;
       // Codecs decode into memory of the value's own (lib/channel/codecs.ts): never a view of the mapping.
       this.#decode = (o.raw === true ? resolveCodec('bytes') : logCodec(this.#logCodecId, requested, o.codec, dir)).decode;
       this.#start(from as 'start' | 'end' | number);
@@ -137,7 +136,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       if (p < 0) return undefined;
       const seq = this.#seq - 1;
       if (seq < this.#skipUntil) continue;
-      const length = this.#i32[p >> 2]!;
+      const length = this.#i32[F.wordAt(p) + F.REC_W.LENGTH]!;
       return {
         sequence: seq,
         timestamp: F.readU64(this.#i32, p + F.REC_TIME_OFFSET),
@@ -196,6 +195,11 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
     }
   }
 
+  /** close(), for `using r = LogReader.open(...)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   #releaseSlot(): void {
     if (this.#slot < 0) return;
     releaseSlot(this.#ctlI32, this.#slot);
@@ -207,11 +211,21 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
    * bumps notify after every commit and then reads the parked bitmap (see lib/log/writer.ts), so a
    * record committed after our check either changes notify before our futex wait starts (it
    * returns at once) or finds our bit set (and wakes us).
+   *
+   * This is the protocol of lib/core/park.ts, but not its code, on purpose: parkAsync's side has one
+   * park word that only its sleeper stores 1 / 0, sleeps in slices (to check a peer's liveness)
+   * and wakes itself once on abort (enough for Atomics.waitAsync, which registers synchronously).
+   * Here the parked state is this slot's bit in a bitmap shared by up to 64 followers (Atomics.or /
+   * and), cleared only when the last follow() of this reader sleeping leaves (#sleepers); the wait
+   * has no slices (a dead writer only means no records: nothing to poll); and it runs in a native
+   * thread that may not have reached futex_wait when abort or close comes, so ending it takes the
+   * repeated #kick. Fitting it into parkAsync would add three hooks (mark / unmark, a repeating
+   * self-wake, an unsliced waiter) to the channels' park path for this one user.
    */
   async #park(signal: AbortSignal | undefined): Promise<void> {
     const i32 = this.#ctlI32;
     const slot = this.#slot;
-    const seen = Atomics.load(i32, NOTIFY);
+    const seen = Atomics.load(i32, F.CTL_W.NOTIFY);
     markParked(i32, slot); // seq_cst: the store half of the handshake, before the re-check below
     this.#sleepers++;
     try {
@@ -252,7 +266,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   /** Whether read() would find something (a committed record, or a segment to open). */
   #available(): boolean {
     if (this.#file === undefined) return listSegments(this.dir).length > 0;
-    const w = Atomics.load(this.#i32, this.#pos >> 2);
+    const w = Atomics.load(this.#i32, F.wordAt(this.#pos) + F.REC_W.LENGTH);
     return w !== 0 && (w & F.IN_PROGRESS) === 0;
   }
 
@@ -363,20 +377,20 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       if (p + HDR > segBytes) throw new LogCorruptError(this.#path, p, 'segment full without an end-of-segment record');
       // Acquire (seq_cst Atomics.load): pairs with the writer's Atomics.store of the length word,
       // so the fields and payload of a committed record are visible.
-      const word = Atomics.load(i32, p >> 2);
+      const w = F.wordAt(p);
+      const word = Atomics.load(i32, w + F.REC_W.LENGTH);
       if (word === 0 || (word & F.IN_PROGRESS) !== 0) return -1; // nothing committed here yet
-      const w = p >> 2;
       const length = word;
       let problem = '';
-      const type = i32[w + 2];
+      const type = i32[w + F.REC_W.TYPE];
       if (length < HDR || p + length > segBytes) problem = `bad record length ${length}`;
       else if (type !== F.TYPE_DATA && type !== F.TYPE_END_OF_SEGMENT) problem = `bad record type ${type}`;
       else if (type === F.TYPE_DATA && p + F.alignRecord(length) + F.END_OF_SEGMENT_BYTES > segBytes) problem = `bad record length ${length}`;
       else if (type === F.TYPE_END_OF_SEGMENT && length !== F.END_OF_SEGMENT_BYTES) problem = `bad end-of-segment length ${length}`;
-      else if (i32[w + 3]! >>> 0 !== this.#header.epoch) problem = 'record epoch does not match the segment';
-      else if ((i32[w + 4]! >>> 0) + (i32[w + 5]! >>> 0) * TWO_32 !== this.#seq) {
-        problem = `record sequence ${(i32[w + 4]! >>> 0) + (i32[w + 5]! >>> 0) * TWO_32}, expected ${this.#seq}`;
-      } else if (this.#verify && (i32[w + 1]! >>> 0) !== this.#crc(p, length)) problem = 'record CRC mismatch';
+      else if (i32[w + F.REC_W.EPOCH]! >>> 0 !== this.#header.epoch) problem = 'record epoch does not match the segment';
+      else if ((i32[w + F.REC_W.SEQ]! >>> 0) + (i32[w + F.REC_W.SEQ + 1]! >>> 0) * TWO_32 !== this.#seq) {
+        problem = `record sequence ${(i32[w + F.REC_W.SEQ]! >>> 0) + (i32[w + F.REC_W.SEQ + 1]! >>> 0) * TWO_32}, expected ${this.#seq}`;
+      } else if (this.#verify && (i32[w + F.REC_W.CRC]! >>> 0) !== this.#crc(p, length)) problem = 'record CRC mismatch';
       if (problem !== '') throw new LogCorruptError(this.#path, p, problem);
       if (type === F.TYPE_END_OF_SEGMENT) {
         this.#nextSegment();

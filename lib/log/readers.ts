@@ -15,12 +15,13 @@ import { holderEnded, recordHolder, takeOver, threadIdentity, type HolderWords }
 import * as F from './format.js';
 
 const RECLAIMING = -1;
-const PARKED = F.CTL_PARKED_OFFSET >> 2;
+const PARKED = F.CTL_W.PARKED;
 
 /** The words of slot k. */
 function slotWords(k: number): HolderWords {
-  const base = (F.CTL_READERS_OFFSET + k * F.READER_SLOT_BYTES) >> 2;
-  return { owner: base + (F.SLOT_OWNER_OFFSET >> 2), echo: base + (F.SLOT_ECHO_OFFSET >> 2), pid: base + (F.SLOT_PID_OFFSET >> 2), start: base + (F.SLOT_START_OFFSET >> 2) };
+  const base = F.CTL_W.READERS + F.wordAt(k * F.READER_SLOT_BYTES);
+  const at = (offset: number) => base + F.wordAt(offset);
+  return { owner: at(F.SLOT_OWNER_OFFSET), echo: at(F.SLOT_ECHO_OFFSET), pid: at(F.SLOT_PID_OFFSET), start: at(F.SLOT_START_OFFSET) };
 }
 const SLOTS = Array.from({ length: F.READER_SLOTS }, (_, k) => slotWords(k));
 

@@ -1,7 +1,8 @@
 // The files of a log directory: listing segments, segment headers, the control file.
-import { closeSync, existsSync, linkSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { crc32c } from './crc32c.js';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { constants } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { crc32c, recordCrc } from './crc32c.js';
 import { logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
 import type { SegmentHeader } from './format.js';
@@ -25,7 +26,7 @@ export function listSegments(dir: string): SegmentRef[] {
 /** Parses and checks the header at the start of `i32`/`u8` (>= 128 bytes); null if invalid. */
 export function parseHeader(u8: Uint8Array, i32: Int32Array): SegmentHeader | null {
   if (u8.length < F.SEGMENT_HEADER_BYTES) return null;
-  const w = (off: number) => i32[off >> 2]! >>> 0;
+  const w = (off: number) => i32[F.wordAt(off)]! >>> 0;
   if (w(F.SEG_MAGIC_OFFSET) !== F.SEGMENT_MAGIC || w(F.SEG_VERSION_OFFSET) !== F.VERSION) return null;
   if (w(F.SEG_HEADER_BYTES_OFFSET) !== F.SEGMENT_HEADER_BYTES) return null;
   if (w(F.SEG_HEADER_CRC_OFFSET) !== crc32c(u8, 0, F.SEG_HEADER_CRC_OFFSET)) return null;
@@ -43,16 +44,16 @@ export function parseHeader(u8: Uint8Array, i32: Int32Array): SegmentHeader | nu
 
 export function writeHeader(u8: Uint8Array, i32: Int32Array, h: SegmentHeader): void {
   u8.fill(0, 0, F.SEGMENT_HEADER_BYTES);
-  i32[F.SEG_MAGIC_OFFSET >> 2] = F.SEGMENT_MAGIC;
-  i32[F.SEG_VERSION_OFFSET >> 2] = F.VERSION;
-  i32[F.SEG_HEADER_BYTES_OFFSET >> 2] = F.SEGMENT_HEADER_BYTES;
-  i32[F.SEG_EPOCH_OFFSET >> 2] = h.epoch | 0;
+  i32[F.SEG_W.MAGIC] = F.SEGMENT_MAGIC;
+  i32[F.SEG_W.VERSION] = F.VERSION;
+  i32[F.SEG_W.HEADER_BYTES] = F.SEGMENT_HEADER_BYTES;
+  i32[F.SEG_W.EPOCH] = h.epoch | 0;
   F.writeU64(i32, F.SEG_INDEX_OFFSET, h.index);
   F.writeU64(i32, F.SEG_BASE_SEQ_OFFSET, h.baseSequence);
   F.writeU64(i32, F.SEG_BYTES_OFFSET, h.segmentBytes);
   F.writeU64(i32, F.SEG_CREATED_OFFSET, h.created);
-  i32[F.SEG_CODEC_OFFSET >> 2] = h.codec;
-  i32[F.SEG_HEADER_CRC_OFFSET >> 2] = crc32c(u8, 0, F.SEG_HEADER_CRC_OFFSET) | 0;
+  i32[F.SEG_W.CODEC] = h.codec;
+  i32[F.SEG_W.HEADER_CRC] = crc32c(u8, 0, F.SEG_HEADER_CRC_OFFSET) | 0;
 }
 
 /** Reads a segment's header with read(2) (no mapping); throws LogCorruptError if it is invalid. */
@@ -70,6 +71,20 @@ export function readHeaderFile(path: string): SegmentHeader {
   return h;
 }
 
+/** Seals a segment: the end-of-segment record at p, pointing readers to the next segment
+ * (which must exist, complete, before this is called). */
+export function writeEndOfSegment(i32: Int32Array, u8: Uint8Array, p: number, epoch: number, seq: number): void {
+  const w = F.wordAt(p);
+  i32[w + F.REC_W.LENGTH] = F.IN_PROGRESS;
+  i32[w + F.REC_W.TYPE] = F.TYPE_END_OF_SEGMENT;
+  i32[w + F.REC_W.EPOCH] = epoch;
+  F.writeU64(i32, p + F.REC_SEQ_OFFSET, seq);
+  F.writeU64(i32, p + F.REC_TIME_OFFSET, Date.now());
+  i32[w + F.REC_W.CRC] = recordCrc(u8, i32, p, F.END_OF_SEGMENT_BYTES);
+  // Commit point (release: seq_cst Atomics.store), as for a data record (lib/log/writer.ts).
+  Atomics.store(i32, w + F.REC_W.LENGTH, F.END_OF_SEGMENT_BYTES);
+}
+
 /** A new random non-zero epoch. */
 export function newEpoch(): number {
   const v = new Uint32Array(1);
@@ -78,12 +93,56 @@ export function newEpoch(): number {
   return v[0]!;
 }
 
+/** The permission bits of a log's files when none are given: only the owner reads and writes. */
+export const DEFAULT_FILE_MODE = 0o600;
+
+/** The bits of a directory holding files of `fileMode`: the same, plus search wherever read is granted. */
+export const dirModeOf = (fileMode: number): number => fileMode | ((fileMode & 0o444) >> 2);
+
+/** Creates `dir` and its missing parents with dirModeOf(fileMode) exactly (mkdir applies the
+ * umask; chmod does not). Directories that exist keep their bits. */
+export function makeLogDir(dir: string, fileMode: number): void {
+  const mode = dirModeOf(fileMode);
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true, mode });
+  } catch (err) {
+    throw notADirectory(dir, err) ?? err;
+  }
+  if (first === undefined) return;
+  const top = resolve(first);
+  // Bounded: from dir up to the first directory mkdir created (an ancestor of dir, or dir itself).
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    chmodSync(d, mode);
+    if (d === top || d === dirname(d)) break;
+  }
+}
+
+/**
+ * ERR_NOT_A_LOG if `dir`, or a directory above it, is a file (what `err`, an error opening or
+ * creating something at or below `dir`, came from); undefined otherwise.
+ */
+function notADirectory(dir: string, err: unknown): Error | undefined {
+  const code = (err as { code?: unknown }).code;
+  // Node's fs errors carry the errno name; the addon's (ERR_IO) the number.
+  if (code !== 'EEXIST' && code !== 'ENOTDIR' && (err as { errno?: unknown }).errno !== constants.errno.ENOTDIR) return undefined;
+  let isFile = false;
+  try {
+    isFile = !statSync(dir).isDirectory();
+  } catch {
+    isFile = true; // ENOTDIR: a directory above it is a file
+  }
+  if (!isFile) return undefined;
+  return logError('ERR_NOT_A_LOG', `${dir} is not a log directory: it, or a directory above it, is a file`, err);
+}
+
 /** Creates segment `h.index` of `dir` complete with its header (made under a temporary name and
- * renamed into place, so no reader ever sees a partial header). Returns the mapped file. */
-export function createSegment(dir: string, h: SegmentHeader): { file: LogFile; path: string } {
+ * renamed into place, so no reader ever sees a partial header), with permission bits `mode`.
+ * Returns the mapped file. */
+export function createSegment(dir: string, h: SegmentHeader, mode: number): { file: LogFile; path: string } {
   const path = join(dir, F.segmentName(h.index));
   const tmp = `${path}.${process.pid}.tmp`;
-  const file = new (logNative().LogFile)(tmp, MODE_CREATE, h.segmentBytes);
+  const file = new (logNative().LogFile)(tmp, MODE_CREATE, h.segmentBytes, mode);
   try {
     writeHeader(new Uint8Array(file.buffer), F.words(file.buffer), h);
     // link() fails if the name exists (a rename would silently replace a segment).
@@ -110,21 +169,21 @@ export function removeTemporaries(dir: string): void {
   }
 }
 
-/** Opens (creating it if `create` is given and it does not exist) the control file of `dir`. With
+/** Opens (creating it with `create.mode` if `create` is given and it does not exist) the control file of `dir`. With
  * `create` (the writer) a version-1 control file is accepted too: the writer upgrades it once it
  * holds the lock (upgradeControl); everyone else gets ERR_NOT_A_LOG for it. */
-export function openControl(dir: string, create?: { segmentBytes: number; codec: number }): LogFile {
+export function openControl(dir: string, create?: { segmentBytes: number; codec: number; mode: number }): LogFile {
   const path = join(dir, F.CONTROL_FILE);
   const N = logNative();
   if (create !== undefined && !existsSync(path)) {
     const tmp = `${path}.${process.pid}.tmp`;
-    const f = new N.LogFile(tmp, MODE_CREATE, F.CONTROL_BYTES);
+    const f = new N.LogFile(tmp, MODE_CREATE, F.CONTROL_BYTES, create.mode);
     const i32 = F.words(f.buffer);
-    i32[F.CTL_VERSION_OFFSET >> 2] = F.CONTROL_VERSION;
-    i32[F.CTL_SEGMENT_BYTES_OFFSET >> 2] = create.segmentBytes;
-    i32[F.CTL_CODEC_OFFSET >> 2] = create.codec;
+    i32[F.CTL_W.VERSION] = F.CONTROL_VERSION;
+    i32[F.CTL_W.SEGMENT_BYTES] = create.segmentBytes;
+    i32[F.CTL_W.CODEC] = create.codec;
     F.writeU64(i32, F.CTL_CREATED_OFFSET, Date.now());
-    i32[F.CTL_MAGIC_OFFSET >> 2] = F.CONTROL_MAGIC;
+    i32[F.CTL_W.MAGIC] = F.CONTROL_MAGIC;
     f.close();
     try {
       linkSync(tmp, path); // fails if another writer created it first: we then use theirs
@@ -141,11 +200,11 @@ export function openControl(dir: string, create?: { segmentBytes: number; codec:
     if ((err as { code?: string }).code === 'ERR_NOT_FOUND') {
       throw logError('ERR_NOT_A_LOG', `${dir} holds no ringwire log (no ${F.CONTROL_FILE})`, err);
     }
-    throw err;
+    throw notADirectory(dir, err) ?? err;
   }
   const i32 = F.words(f.buffer);
-  const version = f.size < F.CONTROL_BYTES ? 0 : i32[F.CTL_VERSION_OFFSET >> 2];
-  if (f.size < F.CONTROL_BYTES || i32[F.CTL_MAGIC_OFFSET >> 2] !== F.CONTROL_MAGIC) {
+  const version = f.size < F.CONTROL_BYTES ? 0 : i32[F.CTL_W.VERSION];
+  if (f.size < F.CONTROL_BYTES || i32[F.CTL_W.MAGIC] !== F.CONTROL_MAGIC) {
     f.close();
     throw logError('ERR_NOT_A_LOG', `${path} is not a ringwire log control file (bad magic or size)`);
   }
@@ -163,10 +222,10 @@ export function openControl(dir: string, create?: { segmentBytes: number; codec:
  * alongside (every process using a log must run a ringwire that reads its control version).
  */
 export function upgradeControl(i32: Int32Array): void {
-  if (Atomics.load(i32, F.CTL_VERSION_OFFSET >> 2) !== F.CONTROL_VERSION_PARKED_COUNT) return;
-  i32.fill(0, F.CTL_PARKED_OFFSET >> 2, (F.CTL_PARKED_OFFSET >> 2) + F.PARKED_WORDS);
-  i32.fill(0, F.CTL_READERS_OFFSET >> 2, (F.CTL_READERS_OFFSET + F.READER_SLOTS * F.READER_SLOT_BYTES) >> 2);
-  Atomics.store(i32, F.CTL_VERSION_OFFSET >> 2, F.CONTROL_VERSION);
+  if (Atomics.load(i32, F.CTL_W.VERSION) !== F.CONTROL_VERSION_PARKED_COUNT) return;
+  i32.fill(0, F.CTL_W.PARKED, F.CTL_W.PARKED + F.PARKED_WORDS);
+  i32.fill(0, F.CTL_W.READERS, F.CTL_W.READERS_END);
+  Atomics.store(i32, F.CTL_W.VERSION, F.CONTROL_VERSION);
 }
 
 export interface ControlStats {
@@ -179,17 +238,16 @@ export interface ControlStats {
   wakes: number;
 }
 
-const STATS = F.CTL_STATS_OFFSET;
-const STAT_FIELDS = [F.STAT_NEXT_SEQUENCE, F.STAT_BYTES, F.STAT_ROLLS, F.STAT_FLUSHES, F.STAT_SEGMENT, F.STAT_WAKES] as const;
+const STAT_FIELDS = [F.STAT_W.NEXT_SEQUENCE, F.STAT_W.BYTES, F.STAT_W.ROLLS, F.STAT_W.FLUSHES, F.STAT_W.SEGMENT, F.STAT_W.WAKES] as const;
 
 /** Writer side: publishes counters under a sequence lock (odd while writing). */
 export function writeControlStats(i32: Int32Array, s: ControlStats): void {
-  const seqAt = (STATS + F.STAT_SEQ) >> 2;
+  const seqAt = F.CTL_W.STATS + F.STAT_W.SEQ;
   const seq = (Atomics.load(i32, seqAt) + 1) | 1;
   Atomics.store(i32, seqAt, seq);
   const values = [s.nextSequence, s.bytes, s.rolls, s.flushes, s.segment, s.wakes];
   for (let k = 0; k < STAT_FIELDS.length; k++) {
-    const at = (STATS + STAT_FIELDS[k]!) >> 2;
+    const at = F.CTL_W.STATS + STAT_FIELDS[k]!;
     Atomics.store(i32, at, values[k]! % 4294967296 | 0);
     Atomics.store(i32, at + 1, Math.floor(values[k]! / 4294967296) | 0);
   }
@@ -198,14 +256,14 @@ export function writeControlStats(i32: Int32Array, s: ControlStats): void {
 }
 
 export function readControlStats(i32: Int32Array): ControlStats {
-  const seqAt = (STATS + F.STAT_SEQ) >> 2;
+  const seqAt = F.CTL_W.STATS + F.STAT_W.SEQ;
   let v: number[] = [];
   // Bounded: a writer holds the lock for a few stores; one that died mid-update leaves it odd, and
   // after the bound we return what we read.
   for (let attempt = 0; attempt < 10_000; attempt++) {
     const s1 = Atomics.load(i32, seqAt);
     v = STAT_FIELDS.map((f) => {
-      const at = (STATS + f) >> 2;
+      const at = F.CTL_W.STATS + f;
       return (Atomics.load(i32, at) >>> 0) + (Atomics.load(i32, at + 1) >>> 0) * 4294967296;
     });
     if ((s1 & 1) === 0 && Atomics.load(i32, seqAt) === s1) break;

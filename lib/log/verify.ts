@@ -64,7 +64,7 @@ interface Scanned {
 function committedAfter(i32: Int32Array, p: number): boolean {
   // Bounded: p grows by at least one record header per pass.
   while (p + F.RECORD_HEADER_BYTES <= i32.length * 4) {
-    const word = i32[p >> 2]!;
+    const word = i32[F.wordAt(p) + F.REC_W.LENGTH]!;
     if (word === 0) return false;
     if ((word & F.IN_PROGRESS) === 0) return true;
     const length = word & F.LENGTH_MASK;
@@ -100,7 +100,7 @@ function unfinishedTail(scanned: Scanned[], writerRunning: boolean): UnfinishedT
 /** Verifies the log in `dir`; throws only if `dir` holds no log (ERR_NOT_A_LOG). */
 export function verifyLog(dir: string): VerifyReport {
   const ctl = openControl(dir); // ERR_NOT_A_LOG if it is not a log
-  const writerRunning = alive(F.words(ctl.buffer)[F.CTL_WRITER_PID_OFFSET >> 2]!);
+  const writerRunning = alive(F.words(ctl.buffer)[F.CTL_W.WRITER_PID]!);
   ctl.close();
   const N = logNative();
   const scanned: Scanned[] = listSegments(dir).map((s) => {
@@ -183,8 +183,8 @@ export function logStat(dir: string): LogStat {
       kind: 'log',
       dir,
       ...readControlStats(i32),
-      writerPid: i32[F.CTL_WRITER_PID_OFFSET >> 2]!,
-      writerAlive: alive(i32[F.CTL_WRITER_PID_OFFSET >> 2]!),
+      writerPid: i32[F.CTL_W.WRITER_PID]!,
+      writerAlive: alive(i32[F.CTL_W.WRITER_PID]!),
       parkedReaders: parkedCount(i32),
       segments: segments.length,
       oldestSegment: segments.length > 0 ? segments[0]!.index : -1,

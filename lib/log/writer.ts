@@ -12,77 +12,31 @@
 // new record (or a changed notify word, and the futex wait returns at once). A follower killed
 // while asleep leaves its bit set: when a wake finds nobody asleep, the writer checks (at most
 // every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
-import { closeSync, fstatSync, openSync, unlinkSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
-import { codecNameOf, resolveCodec, type CodecSpec, type WireCodec } from '../channel/codecs.js';
-import { checkInteger, checkOptions, describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
+import { resolveCodec, type WireCodec } from '../channel/codecs.js';
+import { describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { recordCrc } from './crc32c.js';
-import { closedLogError, logError, LogCorruptError } from './errors.js';
+import { closedLogError, logError } from './errors.js';
 import * as F from './format.js';
-import { logNative, MODE_WRITE, type LogFile } from './native.js';
+import { logNative, type LogFile } from './native.js';
+import { logCodec, writerSettings, type Durability, type LogWriterOptions } from './options.js';
 import { anyParked, reclaimDeadSlots, resetReclaiming } from './readers.js';
+import { newHeader, recoverTail, type RecoveryReport, type Tail } from './recovery.js';
+import { applyRetention, type RetentionOptions } from './retention.js';
 import {
   createSegment,
-  listSegments,
-  newEpoch,
+  makeLogDir,
   openControl,
   readControlStats,
-  readHeaderFile,
   removeTemporaries,
   upgradeControl,
   writeControlStats,
+  writeEndOfSegment,
   type ControlStats,
-  writeHeader,
 } from './segments.js';
-import type { SegmentHeader } from './format.js';
 
-export type Durability = 'process' | 'interval' | 'sync';
-
-export interface RetentionOptions {
-  /** Delete the oldest segments while all segments together exceed this many bytes. */
-  maxBytes?: number;
-  /** Delete segments whose newest record is older than this (milliseconds). */
-  maxAgeMs?: number;
-  /** Keep at most this many segments. */
-  maxSegments?: number;
-}
-
-export interface LogWriterOptions {
-  /** Size of each new segment file: a multiple of 4096 from 64 KiB to 1 GiB (default 64 MiB). */
-  segmentBytes?: number;
-  /**
-   * 'process' (default): an append is in the page cache when it returns; survives the process
-   * crashing or being killed, not the machine. 'interval': also msync'd every `syncIntervalMs` by a
-   * background thread; a machine crash loses at most that window. 'sync': msync'd before append /
-   * appendBatch returns; survives a machine crash (as far as the disk honours the flush).
-   */
-  durability?: Durability;
-  /** Milliseconds between background msyncs in 'interval' mode (default 1000). */
-  syncIntervalMs?: number;
-  /** 'json' (default for a new log), 'string', 'bytes', 'v8' or { encode, decode }. An existing
-   * log keeps the codec it was created with; naming another one is an error. */
-  codec?: CodecSpec;
-  /** Deletes old segments (at open and after each roll; never the one being written). */
-  retention?: RetentionOptions;
-}
-
-/** What opening found in the tail of the log. */
-export interface RecoveryReport {
-  segment: string;
-  /** Why the tail ended where it did ('' = cleanly). */
-  problem: string;
-  /** Offset of the first byte that was discarded (zeroed), or -1 if nothing was. */
-  discardedFrom: number;
-  discardedBytes: number;
-  /** Records kept in the tail segment. */
-  records: number;
-}
-
-const KNOWN = new Set(['segmentBytes', 'durability', 'syncIntervalMs', 'codec', 'retention']);
-const RETENTION_KNOWN = new Set(['maxBytes', 'maxAgeMs', 'maxSegments']);
 const HDR = F.RECORD_HEADER_BYTES;
+const R = F.REC_W;
 const TWO_32 = 4294967296;
-const NOTIFY = F.CTL_NOTIFY_OFFSET >> 2;
 /** Milliseconds between two checks for dead parked followers (each reads /proc per parked slot). */
 const RECLAIM_MS = 100;
 /**
@@ -108,6 +62,8 @@ export class LogWriter<T = unknown> {
   readonly #segmentBytes: number;
   readonly #syncIntervalMs: number;
   readonly #retention: RetentionOptions | undefined;
+  /** Permission bits of the files this writer creates. */
+  readonly #mode: number;
   readonly #ctl: LogFile;
   readonly #ctlI32: Int32Array;
   #file!: LogFile;
@@ -139,29 +95,30 @@ export class LogWriter<T = unknown> {
   #touchAt = 0;
   #closed = false;
 
-  private constructor(dir: string, o: Record<string, unknown>) {
+  private constructor(dir: string, options: unknown) {
     this.dir = dir;
-    this.durability = checkDurability(o.durability);
-    this.#syncIntervalMs =
-      o.syncIntervalMs === undefined ? 1000 : checkInteger('options.syncIntervalMs', o.syncIntervalMs, 1, 3_600_000);
-    this.#retention = checkRetention(o.retention);
-    const requested = o.segmentBytes === undefined ? undefined : checkSegmentBytes(o.segmentBytes);
-    const codec = o.codec === undefined ? undefined : resolveCodec(o.codec);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const o = writerSettings(options);
+    this.durability = o.durability;
+    this.#syncIntervalMs = o.syncIntervalMs;
+    this.#retention = o.retention;
+    const requested = o.segmentBytes;
+    this.#mode = o.mode;
+    makeLogDir(dir, o.mode);
     this.#ctl = openControl(dir, {
       segmentBytes: requested ?? F.DEFAULT_SEGMENT_BYTES,
-      codec: (codec ?? resolveCodec('json')).id,
+      codec: (o.codec ?? resolveCodec('json')).id,
+      mode: o.mode,
     });
     try {
       this.#ctlI32 = F.words(this.#ctl.buffer);
       if (!this.#ctl.lock()) {
-        const pid = this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2];
+        const pid = this.#ctlI32[F.CTL_W.WRITER_PID];
         throw logError('ERR_LOCKED', `the log in ${dir} already has a writer (pid ${pid}); one writer per log`);
       }
       upgradeControl(this.#ctlI32);
       resetReclaiming(this.#ctlI32);
-      this.#codec = logCodec(this.#ctlI32[F.CTL_CODEC_OFFSET >> 2]!, codec, o.codec, dir);
-      this.#segmentBytes = requested ?? this.#ctlI32[F.CTL_SEGMENT_BYTES_OFFSET >> 2]!;
+      this.#codec = logCodec(this.#ctlI32[F.CTL_W.CODEC]!, o.codec, o.codecSpec, dir);
+      this.#segmentBytes = requested ?? this.#ctlI32[F.CTL_W.SEGMENT_BYTES]!;
       if (!F.validSegmentBytes(this.#segmentBytes)) {
         // Read from the control file: new segments would be created with it.
         throw logError('ERR_CORRUPT', `the control file of the log in ${dir} is corrupt: segment bytes ${this.#segmentBytes} (a multiple of ${F.PAGE_BYTES} from ${F.MIN_SEGMENT_BYTES} to ${F.MAX_SEGMENT_BYTES} expected)`);
@@ -173,8 +130,11 @@ export class LogWriter<T = unknown> {
       this.#rolls = before.rolls;
       this.#flushes = before.flushes;
       this.#wakes = before.wakes;
-      this.recovery = this.#recover();
-      this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2] = process.pid;
+      const { tail, report } = recoverTail({ dir, segmentBytes: this.#segmentBytes, codec: this.#codec.id, mode: this.#mode });
+      this.#setSequence(tail.nextSequence);
+      this.#use(tail);
+      this.recovery = report;
+      this.#ctlI32[F.CTL_W.WRITER_PID] = process.pid;
       F.writeU64(this.#ctlI32, F.CTL_WRITER_START_OFFSET, Date.now());
       this.#publishStats();
       this.#applyRetention();
@@ -189,7 +149,7 @@ export class LogWriter<T = unknown> {
    * syscalls, plus a scan of the tail segment after a crash. */
   static open<T = unknown>(dir: string, options?: LogWriterOptions): LogWriter<T> {
     if (typeof dir !== 'string' || dir === '') throw new RingwireTypeError(`LogWriter.open: dir must be a path, got ${describe(dir)}`);
-    return new LogWriter<T>(dir, checkOptions(options, KNOWN, 'LogWriter.open'));
+    return new LogWriter<T>(dir, options);
   }
 
   /** The sequence number the next append gets. */
@@ -277,10 +237,15 @@ export class LogWriter<T = unknown> {
     } finally {
       // Even when the msync fails (EIO): the mapping is unmapped and the lock dropped, once.
       this.#publishStats();
-      this.#ctlI32[F.CTL_WRITER_PID_OFFSET >> 2] = 0;
+      this.#ctlI32[F.CTL_W.WRITER_PID] = 0;
       this.#file.close();
       this.#ctl.close();
     }
+  }
+
+  /** close(), for `using w = LogWriter.open(...)`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Deletes old segments now, by the retention options. Returns the deleted files. */
@@ -332,9 +297,9 @@ export class LogWriter<T = unknown> {
   /** Writes one record at p (room checked); commits it unless `batch` (LogFile.commit does). */
   #write(wire: string | Uint8Array, p: number, bound: number, batch: boolean): number {
     const i32 = this.#i32;
-    const w = p >> 2;
+    const w = F.wordAt(p);
     // In progress: a crash from here to the commit leaves a record recovery recognises as unfinished.
-    i32[w] = F.IN_PROGRESS;
+    i32[w + R.LENGTH] = F.IN_PROGRESS;
     let n: number;
     if (typeof wire === 'string') n = this.#buf.write(wire, p + HDR, bound, 'utf8');
     else {
@@ -342,26 +307,26 @@ export class LogWriter<T = unknown> {
       n = bound;
     }
     const length = HDR + n;
-    i32[w + 2] = F.TYPE_DATA;
-    i32[w + 3] = this.#epoch;
+    i32[w + R.TYPE] = F.TYPE_DATA;
+    i32[w + R.EPOCH] = this.#epoch;
     const lo = this.#seqLo;
-    i32[w + 4] = lo;
-    i32[w + 5] = this.#seqHi;
+    i32[w + R.SEQ] = lo;
+    i32[w + R.SEQ + 1] = this.#seqHi;
     if (--this.#clockLeft < 0) this.#readClock();
-    i32[w + 6] = this.#tsLo;
-    i32[w + 7] = this.#tsHi;
+    i32[w + R.TIME] = this.#tsLo;
+    i32[w + R.TIME + 1] = this.#tsHi;
     if (batch) {
-      i32[w] = (F.IN_PROGRESS | length) | 0;
+      i32[w + R.LENGTH] = (F.IN_PROGRESS | length) | 0;
     } else if (length > JS_CRC_MAX) {
-      i32[w] = (F.IN_PROGRESS | length) | 0;
-      this.#file.commit(p, p + ((length + 7) & ~7)); // hardware CRC + the same release store
+      i32[w + R.LENGTH] = (F.IN_PROGRESS | length) | 0;
+      this.#file.commit(p, p + F.alignRecord(length)); // hardware CRC + the same release store
     } else {
-      i32[w + 1] = recordCrc(this.#u8, i32, p, length);
+      i32[w + R.CRC] = recordCrc(this.#u8, i32, p, length);
       // Commit point. Release (seq_cst Atomics.store): the payload, fields and CRC stored above are
       // visible to any reader that Atomics.loads this word and finds it without the in-progress bit.
-      Atomics.store(i32, w, length);
+      Atomics.store(i32, w + R.LENGTH, length);
     }
-    this.#pos = p + ((length + 7) & ~7);
+    this.#pos = p + F.alignRecord(length);
     this.#bytes += n;
     const seq = lo + this.#seqHi * TWO_32;
     if (lo === 0xffffffff) {
@@ -377,7 +342,7 @@ export class LogWriter<T = unknown> {
       this.#touchAt = this.#pos + TOUCH_STEP;
       this.#file.populate(this.#pos, this.#pos + TOUCH_WINDOW);
     }
-    Atomics.store(this.#ctlI32, NOTIFY, this.#seqLo | 0);
+    Atomics.store(this.#ctlI32, F.CTL_W.NOTIFY, this.#seqLo | 0);
     if (anyParked(this.#ctlI32)) this.#wake();
     if (--this.#statsLeft < 0) this.#publishStats();
   }
@@ -421,7 +386,7 @@ export class LogWriter<T = unknown> {
 
   // ---- segments ----
 
-  #use(file: LogFile, path: string, h: SegmentHeader, pos: number): void {
+  #use({ file, path, header: h, pos }: Omit<Tail, 'nextSequence'>): void {
     this.#file = file;
     this.#path = path;
     this.#u8 = new Uint8Array(file.buffer);
@@ -445,203 +410,26 @@ export class LogWriter<T = unknown> {
 
   /** Ends the current segment and continues in a new one. */
   #roll(): void {
-    const next: SegmentHeader = {
-      epoch: newEpoch(),
-      index: this.#index + 1,
-      baseSequence: this.nextSequence,
-      segmentBytes: this.#segmentBytes,
-      created: Date.now(),
-      codec: this.#codec.id,
-    };
+    const next = newHeader(this.#codec.id, this.#segmentBytes, this.#index + 1, this.nextSequence);
     // The next segment exists (complete) before the EOS points readers to it. A full disk throws
     // here, with the current segment intact.
-    const { file, path } = createSegment(this.dir, next);
-    this.#writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
+    const { file, path } = createSegment(this.dir, next, this.#mode);
+    writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
     const old = this.#file;
     if (this.durability !== 'process') {
       old.msync(0, this.#pos + F.END_OF_SEGMENT_BYTES);
       logNative().fsyncDir(this.dir);
     }
     old.close();
-    this.#use(file, path, next, F.SEGMENT_HEADER_BYTES);
+    this.#use({ file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
     this.#rolls++;
     this.#published();
     this.#publishStats();
     this.#applyRetention();
   }
 
-  #writeEndOfSegment(i32: Int32Array, u8: Uint8Array, p: number, epoch: number, seq: number): void {
-    const w = p >> 2;
-    i32[w] = F.IN_PROGRESS;
-    i32[w + 2] = F.TYPE_END_OF_SEGMENT;
-    i32[w + 3] = epoch;
-    F.writeU64(i32, p + F.REC_SEQ_OFFSET, seq);
-    F.writeU64(i32, p + F.REC_TIME_OFFSET, Date.now());
-    i32[w + 1] = recordCrc(u8, i32, p, F.END_OF_SEGMENT_BYTES);
-    // Commit point (release), as for a data record.
-    Atomics.store(i32, w, F.END_OF_SEGMENT_BYTES);
-  }
-
-  /** Finds the tail, keeps its valid prefix, zeroes the rest, and positions the writer after it. */
-  #recover(): RecoveryReport {
-    const segments = listSegments(this.dir);
-    const N = logNative();
-    if (segments.length === 0) {
-      const h = this.#newHeader(0, 0);
-      const { file, path } = createSegment(this.dir, h);
-      this.#use(file, path, h, F.SEGMENT_HEADER_BYTES);
-      this.#setSequence(0);
-      return { segment: path, problem: '', discardedFrom: -1, discardedBytes: 0, records: 0 };
-    }
-    const tail = segments[segments.length - 1]!;
-    const header = readHeaderFile(tail.path);
-    if (header.index !== tail.index) throw new LogCorruptError(tail.path, F.SEG_INDEX_OFFSET, `header says segment ${header.index}`);
-    // Mode write extends a truncated file back to its size (zero-filled): no SIGBUS past the end.
-    const file = new N.LogFile(tail.path, MODE_WRITE, header.segmentBytes);
-    let report: RecoveryReport;
-    try {
-      const r = file.scan();
-      if (!r.headerValid) throw new LogCorruptError(tail.path, 0, 'bad segment header');
-      if (r.dirtyEnd > r.end) file.zero(r.end, r.dirtyEnd);
-      report = {
-        segment: tail.path,
-        problem: r.problem,
-        discardedFrom: r.dirtyEnd > r.end || r.problem !== '' ? r.end : -1,
-        discardedBytes: r.dirtyEnd - r.end,
-        records: r.records,
-      };
-      let base = header;
-      if (r.records === 0 && segments.length > 1) base = this.#sealPrevious(segments[segments.length - 2]!, file, header);
-      this.#setSequence(r.records === 0 ? base.baseSequence : r.nextSequence);
-      if (r.sealed) {
-        // Sealed, yet the last: its successor is gone (deleted by hand). Start a new one.
-        file.close();
-        const h = this.#newHeader(tail.index + 1, r.nextSequence);
-        const next = createSegment(this.dir, h);
-        this.#use(next.file, next.path, h, F.SEGMENT_HEADER_BYTES);
-      } else {
-        this.#use(file, tail.path, base, r.end);
-      }
-    } catch (err) {
-      file.close();
-      throw err;
-    }
-    return report;
-  }
-
-  /**
-   * The tail is empty: the previous writer may have died in a roll, after creating the tail but
-   * before sealing the previous segment. Seal it (after its valid prefix) and make the tail's base
-   * sequence follow it. Returns the tail's (possibly rewritten) header.
-   */
-  #sealPrevious(prev: { path: string }, tailFile: LogFile, tail: SegmentHeader): SegmentHeader {
-    const ph = readHeaderFile(prev.path);
-    const f = new (logNative().LogFile)(prev.path, MODE_WRITE, ph.segmentBytes);
-    try {
-      const r = f.scan();
-      if (!r.headerValid) return tail;
-      if (!r.sealed) {
-        if (r.dirtyEnd > r.end) f.zero(r.end, r.dirtyEnd);
-        if (r.end + F.END_OF_SEGMENT_BYTES > ph.segmentBytes) throw new LogCorruptError(prev.path, r.end, 'no room for the end-of-segment record');
-        this.#writeEndOfSegment(F.words(f.buffer), new Uint8Array(f.buffer), r.end, ph.epoch, r.nextSequence);
-      }
-      if (tail.baseSequence === r.nextSequence) return tail;
-      const fixed = { ...tail, baseSequence: r.nextSequence };
-      writeHeader(new Uint8Array(tailFile.buffer), F.words(tailFile.buffer), fixed);
-      return fixed;
-    } finally {
-      f.close();
-    }
-  }
-
-  #newHeader(index: number, baseSequence: number): SegmentHeader {
-    return { epoch: newEpoch(), index, baseSequence, segmentBytes: this.#segmentBytes, created: Date.now(), codec: this.#codec.id };
-  }
-
   /** Deletes the oldest segments (never the current one) by the retention options. */
   #applyRetention(): string[] {
-    const r = this.#retention;
-    if (r === undefined) return [];
-    const segments = listSegments(this.dir).filter((s) => s.index < this.#index);
-    const sizes = segments.map((s) => fileSize(s.path));
-    let total = sizes.reduce((a, b) => a + b, 0) + this.#segBytes;
-    let count = segments.length + 1;
-    const now = Date.now();
-    const deleted: string[] = [];
-    for (let k = 0; k < segments.length; k++) {
-      let drop = (r.maxSegments !== undefined && count > r.maxSegments) || (r.maxBytes !== undefined && total > r.maxBytes);
-      if (!drop && r.maxAgeMs !== undefined) {
-        // A segment's newest record is older than its successor's creation.
-        const successor = k + 1 < segments.length ? segments[k + 1]!.path : this.#path;
-        let end = now;
-        try {
-          end = readHeaderFile(successor).created;
-        } catch {}
-        drop = end < now - r.maxAgeMs;
-      }
-      if (!drop) break;
-      // A reader with the file open keeps reading it (unlink only removes the name); one that has
-      // not reached it yet skips ahead to the oldest segment left (LogReader.skipped counts).
-      try {
-        unlinkSync(segments[k]!.path);
-        deleted.push(segments[k]!.path);
-      } catch {}
-      total -= sizes[k]!;
-      count--;
-    }
-    return deleted;
+    return applyRetention(this.dir, this.#retention, { index: this.#index, path: this.#path, segmentBytes: this.#segBytes });
   }
-}
-
-function fileSize(path: string): number {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      return fstatSync(fd).size;
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return 0;
-  }
-}
-
-function checkDurability(v: unknown): Durability {
-  if (v === undefined) return 'process';
-  if (v === 'process' || v === 'interval' || v === 'sync') return v;
-  throw new RingwireTypeError(`options.durability must be 'process', 'interval' or 'sync', got ${describe(v)}`);
-}
-
-function checkSegmentBytes(v: unknown): number {
-  checkInteger('options.segmentBytes', v, F.MIN_SEGMENT_BYTES, F.MAX_SEGMENT_BYTES);
-  if ((v as number) % F.PAGE_BYTES !== 0) {
-    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `options.segmentBytes must be a multiple of ${F.PAGE_BYTES}, got ${v as number}`);
-  }
-  return v as number;
-}
-
-function checkRetention(v: unknown): RetentionOptions | undefined {
-  if (v === undefined) return undefined;
-  const o = checkOptions(v, RETENTION_KNOWN, 'options.retention');
-  const r: RetentionOptions = {};
-  if (o.maxBytes !== undefined) r.maxBytes = checkInteger('options.retention.maxBytes', o.maxBytes, 0, Number.MAX_SAFE_INTEGER);
-  if (o.maxAgeMs !== undefined) r.maxAgeMs = checkInteger('options.retention.maxAgeMs', o.maxAgeMs, 0, Number.MAX_SAFE_INTEGER);
-  if (o.maxSegments !== undefined) r.maxSegments = checkInteger('options.retention.maxSegments', o.maxSegments, 1, Number.MAX_SAFE_INTEGER);
-  return r;
-}
-
-/** The codec of a log whose control file says `id`; `requested` must agree with it. */
-export function logCodec(id: number, requested: WireCodec | undefined, spec: unknown, dir: string): WireCodec {
-  const name = codecNameOf(id);
-  if (name === undefined) throw logError('ERR_NOT_A_LOG', `the log in ${dir} has an unknown codec id ${id}`);
-  if (requested !== undefined) {
-    if (requested.id !== id) {
-      throw new RingwireTypeError(`options.codec is ${describe(spec)} but the log in ${dir} was created with codec '${name}'`);
-    }
-    return requested;
-  }
-  if (name === 'custom') {
-    throw new RingwireTypeError(`the log in ${dir} uses a custom codec: pass it as options.codec`);
-  }
-  return resolveCodec(name);
 }

@@ -18,7 +18,8 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkInteger, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { isLogDir } from '../log/verify.js';
-import { LogWriter, type LogWriterOptions } from '../log/writer.js';
+import type { LogWriterOptions } from '../log/options.js';
+import { LogWriter } from '../log/writer.js';
 import { checkConnect, checkName, checkSubject, H_CODEC, natsError, keepRunning, openConnection, type ConnectOptions } from './common.js';
 
 export interface ReplicaOptions extends ConnectOptions {

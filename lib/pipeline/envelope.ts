@@ -11,13 +11,17 @@
 // seq: the source's sequence number (outputs inherit their input's). t0: performance.now() in the
 // main thread when the source produced it (end-to-end latency is measured there too). hash: the
 // key's 32-bit hash, which routes every hop (so a key always takes the same path and keeps its
-// order). kind: 0 no key, 1 an int32 key (4 bytes), 2 a UTF-8 string key.
+// order). kind: 0 no key, 1 an int32 key (4 bytes), 2 a UTF-8 string key, 3 any other number
+// (an f64, 8 bytes: beyond int32, fractions, NaN, ±Infinity). A key comes back as the user's key
+// function returned it: a number as that number (-0 as 0), a string as that string; anything else
+// was converted with String() at the source.
 import { RingwireRangeError } from '../errors.js';
 
 export const HEADER_BYTES = 24;
 export const KEY_NONE = 0;
 export const KEY_INT = 1;
 export const KEY_STRING = 2;
+export const KEY_NUMBER = 3;
 export const MAX_KEY_BYTES = 0xffff;
 
 /** A message's routing metadata, carried from hop to hop. */
@@ -26,23 +30,26 @@ export interface Meta {
   t0: number;
   hash: number;
   kind: number;
-  /** KEY_INT: the key; KEY_STRING: unused. */
-  keyInt: number;
+  /** KEY_INT, KEY_NUMBER: the key; otherwise unused. */
+  keyNum: number;
   /** KEY_STRING: the UTF-8 bytes of the key. */
   keyBytes: Uint8Array | undefined;
 }
 
-export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyInt: 0, keyBytes: undefined });
+export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined });
 
 export function copyMeta(m: Meta): Meta {
-  return { seq: m.seq, t0: m.t0, hash: m.hash, kind: m.kind, keyInt: m.keyInt, keyBytes: m.keyBytes };
+  return { seq: m.seq, t0: m.t0, hash: m.hash, kind: m.kind, keyNum: m.keyNum, keyBytes: m.keyBytes };
 }
 
-export const keyBytesOf = (m: Meta): number => (m.kind === KEY_INT ? 4 : m.kind === KEY_STRING ? m.keyBytes!.byteLength : 0);
+/** The bytes of the key field of `kind` (KEY_STRING: the string's; -1 unknown kind). */
+export const keyFieldBytes = (kind: number, stringBytes: number): number =>
+  kind === KEY_INT ? 4 : kind === KEY_NUMBER ? 8 : kind === KEY_STRING ? stringBytes : kind === KEY_NONE ? 0 : -1;
+export const keyBytesOf = (m: Meta): number => keyFieldBytes(m.kind, m.kind === KEY_STRING ? m.keyBytes!.byteLength : 0);
 
-/** The key as the user's key function returned it (an integer, or its string form). */
+/** The key as the user's key function returned it (see the top). */
 export function keyOf(m: Meta): string | number | undefined {
-  if (m.kind === KEY_INT) return m.keyInt;
+  if (m.kind === KEY_INT || m.kind === KEY_NUMBER) return m.keyNum;
   if (m.kind === KEY_STRING) return Buffer.from(m.keyBytes!.buffer, m.keyBytes!.byteOffset, m.keyBytes!.byteLength).toString('utf8');
   return undefined;
 }
@@ -69,16 +76,24 @@ export function hashString(s: string): number {
 export function setKey(meta: Meta, key: unknown): void {
   if (typeof key === 'number' && (key | 0) === key) {
     meta.kind = KEY_INT;
-    meta.keyInt = key;
+    meta.keyNum = key;
     meta.hash = hashInt(key);
     meta.keyBytes = undefined;
     return;
   }
   const s = typeof key === 'string' ? key : String(key);
+  if (typeof key === 'number') {
+    // Hashed by its string form, as before numbers kept their type: the same key, the same route.
+    meta.kind = KEY_NUMBER;
+    meta.keyNum = key;
+    meta.hash = hashString(s);
+    meta.keyBytes = undefined;
+    return;
+  }
   const bytes = Buffer.from(s, 'utf8');
   if (bytes.byteLength > MAX_KEY_BYTES) throw new RingwireRangeError('ERR_OUT_OF_RANGE', `pipeline: a key must be at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes.byteLength}`);
   meta.kind = KEY_STRING;
   meta.keyBytes = bytes;
   meta.hash = hashString(s);
-  meta.keyInt = 0;
+  meta.keyNum = 0;
 }

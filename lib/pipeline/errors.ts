@@ -1,6 +1,5 @@
 // Pipeline failures: one class with a stable `code`, the stage involved and, for a handler's
 // failure, the message's source sequence number and key.
-import type { SerializedError } from './stage-task.js';
 
 export type PipelineErrorCode =
   | 'ERR_STAGE_FAILED' // a handler threw under the 'fail' policy
@@ -33,6 +32,22 @@ export class PipelineError extends Error {
     this.key = details.key;
     this.rolledBack = details.rolledBack;
   }
+}
+
+/** An error as a worker sends it to the coordinator (structured-clonable). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, message: err.message, stack: err.stack, ...(typeof code === 'string' ? { code } : {}) };
+  }
+  return { name: 'Error', message: String(err) };
 }
 
 /** An Error rebuilt from a worker's serialized one (for `cause`). */

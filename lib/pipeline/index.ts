@@ -4,8 +4,9 @@ export type {
   AppendTarget, DeadLetter, MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary,
   SinkTarget, StageSpec, StageStats, SwapOptions, SwapResult,
 } from './types.js';
-export { many } from './stage-task.js';
-export type { ErrorPolicy, ErrorRecord, StageContext, StageHandler } from './stage-task.js';
+export { many } from './handler.js';
+export type { StageContext, StageHandler } from './handler.js';
+export type { ErrorPolicy, ErrorRecord } from './stage-loop.js';
 export { StageRegistry, stages } from './registry.js';
 export type { Registration, StageDefaults } from './registry.js';
 export { PipelineError, type PipelineErrorCode } from './errors.js';

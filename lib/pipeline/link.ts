@@ -11,7 +11,7 @@ import { FULL, RingReader, RingWriter, WORD } from '../core/ring.js';
 import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
 import { Liveness, parkAny, parkAsync, type ParkSite, type WakeWord } from '../core/park.js';
-import { HEADER_BYTES, KEY_INT, KEY_STRING, keyBytesOf, type Meta } from './envelope.js';
+import { HEADER_BYTES, KEY_INT, KEY_NUMBER, KEY_STRING, keyBytesOf, keyFieldBytes, type Meta } from './envelope.js';
 
 const STATS_EVERY = 1024;
 /** Records an OutputLink appends before it publishes them (unless flushed earlier). */
@@ -68,8 +68,12 @@ export class InputLink {
     const klen = word & 0xffff;
     meta.kind = (word >>> 16) & 0xff;
     if (HEADER_BYTES + klen > len) throw corruptError(`pipeline hop: key of ${klen} bytes overruns a ${len}-byte record`);
+    if (keyFieldBytes(meta.kind, klen) !== klen) throw corruptError(`pipeline hop: a key of kind ${meta.kind} cannot be ${klen} bytes`);
     if (meta.kind === KEY_INT) {
-      meta.keyInt = this.i32[w + 6]!;
+      meta.keyNum = this.i32[w + 6]!;
+      meta.keyBytes = undefined;
+    } else if (meta.kind === KEY_NUMBER) {
+      meta.keyNum = this.#f64[f + 3]!;
       meta.keyBytes = undefined;
     } else if (meta.kind === KEY_STRING) {
       meta.keyBytes = this.buf.subarray(s + HEADER_BYTES, s + HEADER_BYTES + klen).slice();
@@ -200,7 +204,8 @@ export class OutputLink {
     this.#f64[f + 1] = meta.t0;
     this.i32[x + 4] = meta.hash;
     this.i32[x + 5] = (off - HEADER_BYTES) | (meta.kind << 16);
-    if (meta.kind === KEY_INT) this.i32[x + 6] = meta.keyInt;
+    if (meta.kind === KEY_INT) this.i32[x + 6] = meta.keyNum;
+    else if (meta.kind === KEY_NUMBER) this.#f64[f + 3] = meta.keyNum;
     else if (meta.kind === KEY_STRING) this.#u8.set(meta.keyBytes!, at + HEADER_BYTES);
     let len: number;
     if (typeof wire === 'string') len = off + this.#buf.write(wire, at + off, claim - off, 'utf8');

@@ -4,6 +4,7 @@
 import { Sender } from '../channel/sender.js';
 import { keyOf, newMeta, type Meta } from './envelope.js';
 import { PipelineError } from './errors.js';
+import { isThenable } from './handler.js';
 import { waitAny, type InputLink } from './link.js';
 import type { AppendTarget, MessageInfo, SinkTarget } from './types.js';
 
@@ -21,9 +22,6 @@ export function deliverer<T>(target: SinkTarget<T>): (value: T, info: MessageInf
   const log = target as AppendTarget<T>;
   return (v) => log.append(v);
 }
-
-export const isThenable = (r: unknown): r is PromiseLike<unknown> =>
-  r !== null && (typeof r === 'object' || typeof r === 'function') && typeof (r as { then?: unknown }).then === 'function';
 
 export interface MergeContext {
   links: InputLink[];

@@ -6,64 +6,25 @@
 // → N_last channels → the sink (main). Every hop is its own SPSC ring; a worker fans out over its
 // outputs (by key hash, or round-robin) and fans in over its inputs (round-robin batches).
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { ResourceLimits } from 'node:worker_threads';
-import { Channel, type ChannelHandle } from '../channel/channel.js';
+import type { ChannelHandle } from '../channel/channel.js';
 import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
 import * as L from '../core/layout.js';
-import { checkCapacity, checkInteger, RingwireRangeError, RingwireTypeError } from '../errors.js';
-import { Receiver } from '../channel/receiver.js';
 import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
 import { InputLink, OutputLink } from './link.js';
-import { moduleUrl, stages as defaultRegistry } from './registry.js';
-import type { ErrorPolicy, ErrorRecord, StageResult, StageTask } from './stage-task.js';
-import { deliverer, isSinkTarget, merge } from './merge.js';
+import { deliverer, merge } from './merge.js';
+import { buildMesh, freeRoles, type PiscinaLike, type Slot, type StageRuntime } from './mesh.js';
+import { planPipeline, type PipelinePlan } from './options.js';
+import { moduleUrl } from './registry.js';
+import type { StageResult } from './stage-loop.js';
+import type { StageTask } from './stage-task.js';
 import { pump } from './source.js';
-import type {
-  DeadLetter, MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary, SinkTarget,
-  StageSpec, StageStats, SwapOptions, SwapResult,
-} from './types.js';
+import type { MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary, SwapOptions, SwapResult, StageStats } from './types.js';
 
 interface PiscinaWorkerLike {
   readonly id: number;
-}
-interface PiscinaLike {
-  run(task: unknown): Promise<unknown>;
-  destroy(): Promise<void>;
-  on(event: string, fn: (...args: any[]) => void): unknown;
-}
-
-interface Slot {
-  partition: number;
-  inputs: ChannelHandle[];
-  outputs: ChannelHandle[];
-  deadLetter: ChannelHandle | undefined;
-  control: ControlBlock;
-  module: string;
-  exportName: string | undefined;
-  options: unknown;
-  /** The final (non-crash) result of this generation; restarts happen inside. */
-  result: Promise<StageResult>;
-}
-
-interface StageRuntime {
-  index: number;
-  name: string;
-  workers: number;
-  onError: ErrorPolicy;
-  deadLetter: SinkTarget<DeadLetter> | undefined;
-  partition: 'key' | 'round-robin';
-  resourceLimits: ResourceLimits | undefined;
-  pool: PiscinaLike;
-  slots: Slot[];
-  restarts: number;
-  swaps: number;
-  /** Counters and histogram of swapped-out generations. */
-  retired: { in: number; out: number; errors: number; skipped: number; deadLettered: number; maxNs: number; hist: number[] };
-  errors: ErrorRecord[];
 }
 
 /** Decodes dead-letter records (the stages v8-serialize them whatever the pipeline's codec). */
@@ -83,10 +44,6 @@ function stageWorkerFile(): string {
   }
   throw new PipelineError('ERR_STAGE_LOAD', `pipeline: the stage worker is missing (looked for ${candidates.map((c) => c.href).join(', ')}); build the library with tsup`);
 }
-
-
-
-
 
 /** Starts a pipeline. It runs until the source ends (`done`), `close()` or `abort()`. */
 export function pipeline<I = unknown, O = unknown>(options: PipelineOptions<I, O>): Pipeline<I, O> {
@@ -111,10 +68,11 @@ export class Pipeline<I = unknown, O = unknown> {
   readonly #key: ((m: I) => string | number) | undefined;
   readonly #source: PipelineSource<I>;
   readonly #sink: (v: O, info: MessageInfo) => unknown;
-  readonly #stages: StageRuntime[] = [];
-  readonly #sourceLinks: OutputLink[] = [];
-  readonly #sinkHandles: ChannelHandle[] = [];
-  readonly #deadHandles: Array<{ handle: ChannelHandle; stage: StageRuntime }> = [];
+  readonly #closeAtEnd: PipelinePlan<I, O>['closeAtEnd'];
+  readonly #stages: StageRuntime[];
+  readonly #sourceLinks: OutputLink[];
+  readonly #sinkHandles: ChannelHandle[];
+  readonly #deadHandles: Array<{ handle: ChannelHandle; stage: StageRuntime }>;
   readonly #threads = new Map<number, PiscinaWorkerLike>();
   readonly #stop = new AbortController();
   /** Aborted by close() and abort(): interrupts a wait for the source (a Receiver). */
@@ -135,60 +93,17 @@ export class Pipeline<I = unknown, O = unknown> {
   #settled = false;
 
   constructor(options: PipelineOptions<I, O>) {
-    if (typeof options !== 'object' || options === null) throw new RingwireTypeError('pipeline: options must be an object');
-    const known = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry']);
-    for (const k of Object.keys(options)) if (!known.has(k)) throw new RingwireTypeError(`pipeline: unknown option '${k}'`);
-    const src = options.source as unknown;
-    if (
-      !(src instanceof Receiver) &&
-      (typeof src !== 'object' || src === null || (typeof (src as Iterable<I>)[Symbol.iterator] !== 'function' && typeof (src as AsyncIterable<I>)[Symbol.asyncIterator] !== 'function'))
-    ) {
-      throw new RingwireTypeError('pipeline: options.source must be an array, an iterable, an async iterable or a ringwire Receiver');
-    }
-    if (!isSinkTarget(options.sink)) throw new RingwireTypeError('pipeline: options.sink must be a function, a ringwire Sender or a log writer (append)');
-    if (options.key !== undefined && typeof options.key !== 'function') throw new RingwireTypeError('pipeline: options.key must be a function');
-    if (!Array.isArray(options.stages) || options.stages.length === 0) throw new RingwireTypeError('pipeline: options.stages must be a non-empty array');
-    if (options.deadLetter !== undefined && !isSinkTarget(options.deadLetter)) throw new RingwireTypeError('pipeline: options.deadLetter must be a function, a ringwire Sender or a log writer');
-    this.#codecName = options.codec ?? 'v8';
-    this.#codec = resolveCodec(this.#codecName, 'pipeline: options.codec');
-    if (this.#codec.name === 'custom') throw new RingwireTypeError('pipeline: options.codec must be a built-in codec name');
-    this.#capacity = checkCapacity(options.capacity ?? 1 << 16, 'pipeline: options.capacity');
-    this.#batch = options.batch === undefined ? 64 : checkInteger('pipeline: options.batch', options.batch, 1, 1 << 20);
-    this.#maxRestarts = checkInteger('pipeline: options.maxRestarts', options.maxRestarts ?? 10, 0, Number.MAX_SAFE_INTEGER);
-    this.#key = options.key;
-    this.#source = options.source;
-    this.#sink = deliverer(options.sink) as (v: O, info: MessageInfo) => unknown;
-
-    const registry = options.registry ?? defaultRegistry;
-    const specs = options.stages.map((s, i) => {
-      const spec: StageSpec = typeof s === 'string' ? { module: s } : s;
-      if (typeof spec !== 'object' || spec === null || spec.module === undefined) throw new RingwireTypeError(`pipeline: options.stages[${i}] must be a module name/path or { module, ... }`);
-      const { name, registration } = registry.resolve(spec.module);
-      const workers = checkInteger(`pipeline: options.stages[${i}].workers`, spec.workers ?? registration.workers ?? 1, 1, 256);
-      const onError = spec.onError ?? registration.onError ?? 'fail';
-      if (onError !== 'fail' && onError !== 'skip' && onError !== 'dead-letter') {
-        throw new RingwireTypeError(`pipeline: options.stages[${i}].onError must be 'fail', 'skip' or 'dead-letter', got ${String(onError)}`);
-      }
-      const deadLetter = spec.deadLetter ?? options.deadLetter;
-      if (onError === 'dead-letter' && deadLetter === undefined) throw new RingwireTypeError(`pipeline: options.stages[${i}] dead-letters but no deadLetter target is given`);
-      if (spec.deadLetter !== undefined && !isSinkTarget(spec.deadLetter)) throw new RingwireTypeError(`pipeline: options.stages[${i}].deadLetter must be a function, a Sender or a log writer`);
-      const partition = spec.partition ?? (this.#key ? 'key' : 'round-robin');
-      if (partition === 'key' && this.#key === undefined) throw new RingwireTypeError(`pipeline: options.stages[${i}] partitions by key but the pipeline has no key function`);
-      if (partition !== 'key' && partition !== 'round-robin') throw new RingwireTypeError(`pipeline: options.stages[${i}].partition must be 'key' or 'round-robin'`);
-      return {
-        name: spec.name ?? name,
-        url: registration.url,
-        exportName: spec.export ?? registration.export,
-        options: spec.options ?? registration.options,
-        workers,
-        onError,
-        deadLetter: onError === 'dead-letter' ? deadLetter : undefined,
-        partition,
-        resourceLimits: spec.resourceLimits,
-      };
-    });
-    const threads = 1 + specs.reduce((n, s) => n + s.workers, 0);
-    this.#spin = checkInteger('pipeline: options.spinMicros', options.spinMicros ?? (threads > availableParallelism() ? 2 : 20), 0, 1e6);
+    const plan = planPipeline(options);
+    this.#codec = plan.codec;
+    this.#codecName = plan.codecName;
+    this.#capacity = plan.capacity;
+    this.#batch = plan.batch;
+    this.#maxRestarts = plan.maxRestarts;
+    this.#spin = plan.spinMicros;
+    this.#key = plan.key;
+    this.#source = plan.source;
+    this.#sink = plan.sink;
+    this.#closeAtEnd = plan.closeAtEnd;
 
     this.done = new Promise<PipelineSummary>((res, rej) => {
       this.#resolve = res;
@@ -204,50 +119,12 @@ export class Pipeline<I = unknown, O = unknown> {
     });
     this.ready.catch(() => undefined);
 
-    // The channel mesh.
-    const make = () => Channel.create<Uint8Array>({ capacity: this.#capacity, codec: 'bytes', spinMicros: this.#spin }).handle;
     const workerFile = stageWorkerFile();
-    let upstream: ChannelHandle[][] = []; // upstream[q][p]: from upstream partition q to partition p of this stage
-    upstream = [specs[0]!.workers > 0 ? Array.from({ length: specs[0]!.workers }, make) : []];
-    for (let s = 0; s < specs.length; s++) {
-      const spec = specs[s]!;
-      const next = specs[s + 1];
-      const outs: ChannelHandle[][] = Array.from({ length: spec.workers }, () => Array.from({ length: next ? next.workers : 1 }, make));
-      const stage: StageRuntime = {
-        index: s,
-        name: spec.name,
-        workers: spec.workers,
-        onError: spec.onError,
-        deadLetter: spec.deadLetter,
-        partition: spec.partition,
-        resourceLimits: spec.resourceLimits,
-        pool: undefined as unknown as PiscinaLike,
-        slots: [],
-        restarts: 0,
-        swaps: 0,
-        retired: { in: 0, out: 0, errors: 0, skipped: 0, deadLettered: 0, maxNs: 0, hist: new Array(BUCKETS).fill(0) },
-        errors: [],
-      };
-      for (let p = 0; p < spec.workers; p++) {
-        const dead = spec.onError === 'dead-letter' ? make() : undefined;
-        if (dead !== undefined) this.#deadHandles.push({ handle: dead, stage });
-        stage.slots.push({
-          partition: p,
-          inputs: upstream.map((row) => row[p]!),
-          outputs: outs[p]!,
-          deadLetter: dead,
-          control: new ControlBlock(),
-          module: spec.url,
-          exportName: spec.exportName,
-          options: spec.options,
-          result: undefined as unknown as Promise<StageResult>,
-        });
-      }
-      this.#stages.push(stage);
-      upstream = outs;
-    }
-    for (const row of upstream) this.#sinkHandles.push(row[0]!);
-    for (const h of this.#stages[0]!.slots.map((s) => s.inputs[0]!)) this.#sourceLinks.push(new OutputLink(h, this.#spin));
+    const mesh = buildMesh(plan.stages, { capacity: this.#capacity, spinMicros: this.#spin });
+    this.#stages = mesh.stages;
+    this.#sinkHandles = mesh.sinkHandles;
+    this.#deadHandles = mesh.deadHandles;
+    this.#sourceLinks = mesh.sourceHandles.map((h) => new OutputLink(h, this.#spin));
 
     void this.#run(workerFile);
   }
@@ -272,6 +149,14 @@ export class Pipeline<I = unknown, O = unknown> {
       this.#closeSignal.abort();
     }
     return this.done;
+  }
+
+  /**
+   * close(), for `await using p = pipeline(...)`: at the end of the scope the pipeline stops taking
+   * messages, delivers what it took, and ends; rejects as close() does if the pipeline failed.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** Stops at once: workers are terminated, messages in flight are dropped, `done` rejects with ERR_ABORTED. */
@@ -327,6 +212,12 @@ export class Pipeline<I = unknown, O = unknown> {
       this.#state = 'done';
       const summary = this.#summary();
       await Promise.all(this.#stages.map((s) => s.pool.destroy()));
+      // Everything is delivered: the Senders have no send pending, so their close() is immediate.
+      try {
+        await Promise.all(this.#closeAtEnd.map((t) => t.close()));
+      } catch (err) {
+        throw new PipelineError('ERR_SINK', `the pipeline could not close its sink or dead-letter target: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
       this.#settled = true;
       this.#resolve(summary);
     } catch (err) {
@@ -633,20 +524,12 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#reject(err);
     for (const l of this.#sourceLinks) l.release();
     await Promise.allSettled(this.#stages.map((s) => s.pool?.destroy()));
-  }
-}
-
-/** Frees the channel roles a dead worker held, so that its successor can claim them. */
-function freeRoles(slot: Slot): void {
-  const words = (h: ChannelHandle) => new Int32Array(h.buffer, h.byteOffset, L.W.DATA);
-  for (const h of slot.inputs) {
-    const i32 = words(h);
-    Atomics.store(i32, L.W.RECEIVER_OWNER, 0);
-    Atomics.store(i32, L.W.RX_PARKED, 0);
-  }
-  for (const h of slot.deadLetter === undefined ? slot.outputs : [...slot.outputs, slot.deadLetter]) {
-    const i32 = words(h);
-    Atomics.store(i32, L.W.SENDER_OWNER, 0);
-    Atomics.store(i32, L.W.TX_PARKED, 0);
+    // Not awaited: a Sender's close() waits for a send in progress (the sink's, waiting for room),
+    // which ends only if its reader reads on; the reader then sees the end after it.
+    for (const t of this.#closeAtEnd) {
+      try {
+        void Promise.resolve(t.close()).catch(() => undefined);
+      } catch {}
+    }
   }
 }

@@ -3,7 +3,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RingwireTypeError } from '../errors.js';
-import type { ErrorPolicy } from './stage-task.js';
+import type { ErrorPolicy } from './stage-loop.js';
 
 export interface StageDefaults {
   /** The handler's export name (default 'handler', else the default export). */

@@ -5,7 +5,7 @@ import type { Receiver } from '../channel/receiver.js';
 import type { Sender } from '../channel/sender.js';
 import type { LatencySummary } from './histogram.js';
 import type { StageRegistry } from './registry.js';
-import type { ErrorPolicy, ErrorRecord } from './stage-task.js';
+import type { ErrorPolicy, ErrorRecord } from './stage-loop.js';
 
 /** Something with an append(message) method: a ringwire LogWriter, or any object like it. */
 export interface AppendTarget<T = unknown> {
@@ -72,6 +72,12 @@ export interface PipelineOptions<I = unknown, O = unknown> {
   maxRestarts?: number;
   deadLetter?: SinkTarget<DeadLetter>;
   registry?: StageRegistry;
+  /**
+   * Close the ringwire Senders and LogWriters given as `sink` or dead-letter targets when the
+   * pipeline ends (done, close(), abort(), failure), so their readers end too (default true), as
+   * stream.pipeline ends its destination. Functions and other append() objects are never closed.
+   */
+  closeTargets?: boolean;
 }
 
 export interface StageStats {

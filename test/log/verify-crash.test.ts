@@ -123,7 +123,7 @@ describe('verify after a writer crash', () => {
       w.close();
       // What #roll has done when it dies before the end-of-segment record: the next segment exists.
       const h = readHeaderFile(last.path);
-      const { file } = createSegment(dir, { ...h, epoch: h.epoch + 1, index: h.index + 1, baseSequence: next, created: Date.now() });
+      const { file } = createSegment(dir, { ...h, epoch: h.epoch + 1, index: h.index + 1, baseSequence: next, created: Date.now() }, 0o600);
       file.close();
       let bytes = 0;
       if (eos === 'in progress') {

@@ -1,39 +1,63 @@
-// Explicit resource management: `using` / `await using` close receivers, senders and channels at
-// the end of their scope (in reverse order), as close() would.
-import { describe, expect, it } from 'vitest';
-import { Channel } from '../../lib/index.js';
+// Explicit resource management: `using` closes log writers and readers at the end of the scope,
+// `await using` closes pipelines (close(): deliver what was taken, then end). vitest transpiles the
+// declarations (Node 20 has the symbols, not the syntax).
+import { afterEach, describe, expect, it } from 'vitest';
+import { Channel, LogReader, LogWriter, pipeline, type Pipeline, type PipelineSummary } from '../../lib/index.js';
+import { cleanupDirs, tempDir } from '../log/helpers.js';
 
-describe('using and await using', () => {
-  it('a sender closes (the stream ends) and a receiver closes at the end of their scopes', async () => {
-    const ch = Channel.create<number>({ capacity: 1024 });
+afterEach(cleanupDirs);
+
+const fixture = (name: string) => new URL(`../pipeline/fixtures/${name}.mjs`, import.meta.url);
+
+describe('using', () => {
+  it('closes a LogWriter and a LogReader at the end of their scope, also when it throws', () => {
+    const dir = tempDir('dispose');
+    let w: LogWriter | undefined;
+    let r: LogReader | undefined;
     {
-      await using tx = ch.sender();
-      tx.trySend(1);
+      using writer = LogWriter.open(dir, { segmentBytes: 65536 });
+      w = writer;
+      writer.append('a');
+      expect(writer.closed).toBe(false);
     }
-    expect(ch.senderClosed).toBe(true);
-    let rxRef;
-    {
-      using rx = ch.receiver();
-      rxRef = rx;
-      expect(rx.tryRecv()).toBe(1);
-    }
-    expect(rxRef.closed).toBe(true);
-    expect(ch.receiverClosed).toBe(true);
+    expect(w.closed).toBe(true);
+    // The lock is released: another writer opens at once (ERR_LOCKED otherwise).
+    LogWriter.open(dir).close();
+    expect(() => {
+      using reader = LogReader.open(dir);
+      r = reader;
+      expect(reader.read()?.value).toBe('a');
+      throw new Error('boom');
+    }).toThrow('boom');
+    expect(() => r!.read()).toThrow(expect.objectContaining({ code: 'ERR_LOG_CLOSED' }));
   });
 
-  it('await using a channel file closes it: its roles go back and its memory is unmapped from this thread', async () => {
-    const name = `dispose-${process.pid}`;
-    let sender;
-    {
-      await using ch = Channel.open<string>(name, { create: true, codec: 'string' });
-      sender = ch.sender();
-      sender.trySend('x');
+  it('await using a pipeline closes it at the end of the scope: every message taken is delivered', async () => {
+    const out = Channel.create<number>({ capacity: 1 << 14 });
+    const tx = out.sender();
+    // Read while the pipeline runs (the sink's ring is small), until the sender ends the stream.
+    const got: number[] = [];
+    const reading = (async () => {
+      for await (const v of out.receiver()) got.push(v);
+    })();
+    let p: Pipeline<number, number> | undefined;
+    async function* slow() {
+      for (let i = 0; i < 1_000_000; i++) {
+        yield i;
+        await new Promise((res) => setImmediate(res));
+      }
     }
-    expect(sender.closed).toBe(true); // gave the role back (the stream did not end)
-    const again = Channel.open<string>(name);
-    expect(again.receiver().tryRecv()).toBe('x');
-    expect(again.senderClosed).toBe(false);
-    await again.close();
-    Channel.unlink(name);
+    {
+      await using running = pipeline<number, number>({ source: slow(), stages: [{ module: fixture('identity') }], sink: tx, codec: 'json' });
+      p = running;
+      await running.ready;
+    }
+    // The scope's end awaited close(): done is settled, the sink's stream ended (closeTargets).
+    const summary: PipelineSummary = await p.done;
+    expect(summary.state).toBe('done');
+    expect(summary.produced).toBeLessThan(1_000_000);
+    expect(tx.closed).toBe(true);
+    await reading;
+    expect(got).toEqual(Array.from({ length: summary.produced }, (_, i) => i));
   });
 });

@@ -1,8 +1,10 @@
 // cpp/ring/layout.h is the one description of the shared bytes; lib/core/layout.ts mirrors it. The addon
 // exports every C++ constant under its TS name: the two sets of names and every value must agree.
 import { describe, expect, it } from 'vitest';
+import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/core/layout.js';
 import { native } from '../../lib/native.js';
+import { bytes as memOf, setPositions, words } from '../helpers/ring.js';
 import { testing } from '../helpers/testing-addon.js';
 
 const tsConstants = Object.fromEntries(Object.entries(L).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
@@ -20,28 +22,81 @@ describe('layout', () => {
     }
   });
 
-  it('regions do not overlap and the header fits its region', () => {
-    const regions = [L.HEADER_OFFSET, L.TX_STATS_OFFSET, L.RX_STATS_OFFSET, L.TAIL_OFFSET, L.HEAD_OFFSET, L.PARK_OFFSET];
-    for (const r of regions) expect(r % L.REGION).toBe(0);
-    expect(new Set(regions).size).toBe(regions.length);
-    expect(L.PARK_OFFSET + L.REGION).toBeLessThanOrEqual(L.CONTROL_BYTES);
-    expect(L.RECEIVER_START_OFFSET + 8).toBeLessThanOrEqual(L.TX_STATS_OFFSET);
-    expect(L.STATS_BYTES).toBeLessThanOrEqual(L.REGION);
-    expect(L.HEAD_OFFSET - L.TAIL_OFFSET).toBeGreaterThanOrEqual(128);
+  // The regions' placement and the record arithmetic are pinned by layout.h's static_asserts and by
+  // the comparison above; what is left to check is that the TS ring writes where they say.
+  it('a message the TS sender writes lies at the offsets the layout names, and the C++ consumer reads it there', () => {
+    const capacity = 1024;
+    const ch = Channel.create<Uint8Array>({ capacity, codec: 'bytes' });
+    const tx = ch.sender();
+    const cpp = new (testing().NativeConsumer)(memOf(ch));
+    const w = words(ch);
+    const u8 = memOf(ch);
+    let pos = 0;
+    let pads = 0;
+    // Sizes that walk the ring several times: records at every 8-byte offset, some wrapping.
+    for (let k = 0; k < 60; k++) {
+      const size = (k * 37) % 300;
+      const m = new Uint8Array(size).map((_, i) => (k * 7 + i) & 255);
+      expect(tx.trySend(m)).toBe(true);
+      let at = pos % capacity;
+      let start = pos;
+      if (capacity - at < L.recordBytes(size)) {
+        // No room before the end: a padding record fills it, and the message starts at offset 0.
+        expect(w[L.W.DATA + L.wordAt(at) + 1]).toBe(L.TYPE_PAD);
+        start += capacity - at;
+        at = 0;
+        pads++;
+      }
+      const tail = Atomics.load(w, L.W.TAIL) >>> 0;
+      expect(tail).toBe(start + L.recordBytes(size));
+      expect([w[L.W.DATA + L.wordAt(at)], w[L.W.DATA + L.wordAt(at) + 1]]).toEqual([size, L.TYPE_MESSAGE]);
+      const payload = L.CONTROL_BYTES + at + L.RECORD_HEADER_BYTES;
+      expect(u8.subarray(payload, payload + size)).toEqual(m);
+      expect(cpp.read()).toEqual(m);
+      pos = tail;
+    }
+    expect(pads).toBeGreaterThan(0);
+    expect(cpp.read()).toBeNull();
   });
 
-  it('record arithmetic matches the static_asserts of layout.h', () => {
-    expect(L.recordBytes(1) - L.RECORD_HEADER_BYTES).toBe(8);
-    expect(L.recordBytes(0)).toBe(8);
-    expect(L.recordBytes(8)).toBe(16);
-    expect(L.recordBytes(9)).toBe(24);
-    // The static_asserts on FitsAtOnce and FragmentChunk in layout.h.
-    expect([L.fitsAtOnce(1024, 504), L.fitsAtOnce(1024, 505), L.fitsAtOnce(1024, 1024)]).toEqual([true, true, false]);
-    expect(L.fragmentChunk(1024, 0, 10000, true)).toBe(496);
-    expect(L.fragmentChunk(1024, 0, 10000, false)).toBe(504);
-    expect(L.fragmentChunk(1024, 1024 - 80, 10000, true)).toBe(64);
-    expect(L.fragmentChunk(1024, 1024 - 72, 10000, true)).toBe(496);
-    expect(L.maxRecordPayload(L.MIN_CAPACITY)).toBeGreaterThan(L.FRAG_PREFIX_BYTES);
+  it('a fragmented TS message is cut where fragmentChunk says, and the C++ consumer reassembles it', () => {
+    const capacity = 1024;
+    const size = 600; // more than one record (maxRecordPayload 504), fits the ring at once
+    for (const from of [0, capacity - 80, capacity - 72]) {
+      const ch = Channel.create<Uint8Array>({ capacity, codec: 'bytes' });
+      setPositions(ch, from); // before any role is claimed
+      const tx = ch.sender();
+      const cpp = new (testing().NativeConsumer)(memOf(ch));
+      const w = words(ch);
+      const m = new Uint8Array(size).map((_, i) => (i * 13) & 255);
+      expect(tx.trySend(m)).toBe(true);
+      // Walk the records from `from`: FRAG_FIRST (total length prefix), then FRAG_LAST, each as long
+      // as fragmentChunk says (a record that cannot start before the end is preceded by padding).
+      let pos = from;
+      let remaining = size;
+      const types: number[] = [];
+      // Bounded: each pass writes a fragment or moves past the end of the ring (at most twice per lap).
+      for (let first = true, guard = 0; remaining > 0 && guard < 8; guard++) {
+        const at = pos % capacity;
+        const chunk = L.fragmentChunk(capacity, at, remaining, first);
+        const prefix = first ? L.FRAG_PREFIX_BYTES : 0;
+        if (capacity - at < L.recordBytes(prefix + chunk)) {
+          expect(w[L.W.DATA + L.wordAt(at) + 1]).toBe(L.TYPE_PAD);
+          pos += capacity - at;
+          continue;
+        }
+        expect(w[L.W.DATA + L.wordAt(at)]).toBe(prefix + chunk);
+        types.push(w[L.W.DATA + L.wordAt(at) + 1]!);
+        if (first) expect(w[L.W.DATA + L.wordAt(at) + 2]).toBe(size);
+        pos += L.recordBytes(prefix + chunk);
+        remaining -= chunk;
+        first = false;
+      }
+      expect(remaining).toBe(0);
+      expect({ from, types: [types[0], types.at(-1)] }).toEqual({ from, types: [L.TYPE_FRAG_FIRST, L.TYPE_FRAG_LAST] });
+      expect(Atomics.load(w, L.W.TAIL) >>> 0).toBe(pos);
+      expect(cpp.read()).toEqual(m);
+    }
   });
 
   it('fitsAtOnce agrees with the C++ producer on an empty ring (TryWriteMessage: OK vs TOO_LARGE)', () => {
