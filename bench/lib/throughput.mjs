@@ -34,6 +34,16 @@ export const IMPLS = {
       ];
     },
   },
+  'ringwire-batch': {
+    label: 'ringwire (bytes, trySendMany 64 → drain)',
+    spawn(size) {
+      const channel = Channel.create({ capacity: RING_BYTES, codec: 'bytes' });
+      return [
+        new Peer('ringwire batch producer', 'tp-ringwire.mjs', { role: 'producer', handle: channel.handle, size, many: 64 }),
+        new Peer('ringwire consumer', 'tp-ringwire.mjs', { role: 'consumer', handle: channel.handle, size }),
+      ];
+    },
+  },
   messageport: {
     label: 'MessagePort (postMessage Uint8Array)',
     spawn(size) {
