@@ -4,8 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { si } from './lib/common.mjs';
 
-const COLORS = { ringwire: '#1f6feb', 'ringwire-cork': '#8250df', messageport: '#d1242f', ringbuf: '#9a6700' };
-const NAMES = { ringwire: 'ringwire trySend → drain', 'ringwire-cork': 'ringwire corked', messageport: 'MessagePort', ringbuf: 'ringbuf.js' };
+const COLORS = { ringwire: '#1f6feb', 'ringwire-cork': '#8250df', 'ringwire-batch': '#0a7f6f', messageport: '#d1242f', ringbuf: '#9a6700' };
+const NAMES = { ringwire: 'ringwire trySend → drain', 'ringwire-cork': 'ringwire corked', 'ringwire-batch': 'ringwire trySendMany', messageport: 'MessagePort', ringbuf: 'ringbuf.js' };
 
 export function chart(run) {
   const tp = run.results.filter((r) => r.scenario === 'throughput' && !r.error && r.msgsPerSec > 0);

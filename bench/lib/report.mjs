@@ -31,7 +31,7 @@ export const TARGETS = [
 ];
 
 const PEER_NAMES = { messageport: 'MessagePort', ringbuf: 'ringbuf.js' };
-const OURS = new Set(['ringwire', 'ringwire-cork']); // compared with the peers, not with each other
+const OURS = new Set(['ringwire', 'ringwire-cork', 'ringwire-batch']); // compared with the peers, not with each other
 const gcCell = (g) => (g ? `${fixed(g.producer.perMillion, 2)} / ${fixed(g.consumer.perMillion, 2)}` : '—');
 
 export function throughputTable(results) {

@@ -13,27 +13,22 @@ import { Peer, SETTINGS, si, sleep } from './common.mjs';
 
 const RING_BYTES = 1 << 20; // every ring gets 1 MiB of data space
 
+/** A ringwire case: a producer (tp-ringwire.mjs with `producer` options: cork, many) and a drain consumer. */
+const ringwireCase = (label, name, producer = {}) => ({
+  label,
+  spawn(size) {
+    const channel = Channel.create({ capacity: RING_BYTES, codec: 'bytes' });
+    return [
+      new Peer(`ringwire ${name}`, 'tp-ringwire.mjs', { role: 'producer', handle: channel.handle, size, ...producer }),
+      new Peer('ringwire consumer', 'tp-ringwire.mjs', { role: 'consumer', handle: channel.handle, size }),
+    ];
+  },
+});
+
 export const IMPLS = {
-  ringwire: {
-    label: 'ringwire (bytes, trySend → drain)',
-    spawn(size) {
-      const channel = Channel.create({ capacity: RING_BYTES, codec: 'bytes' });
-      return [
-        new Peer('ringwire producer', 'tp-ringwire.mjs', { role: 'producer', handle: channel.handle, size }),
-        new Peer('ringwire consumer', 'tp-ringwire.mjs', { role: 'consumer', handle: channel.handle, size }),
-      ];
-    },
-  },
-  'ringwire-cork': {
-    label: 'ringwire (bytes, cork 64 → drain)',
-    spawn(size) {
-      const channel = Channel.create({ capacity: RING_BYTES, codec: 'bytes' });
-      return [
-        new Peer('ringwire corked producer', 'tp-ringwire.mjs', { role: 'producer', handle: channel.handle, size, cork: 64 }),
-        new Peer('ringwire consumer', 'tp-ringwire.mjs', { role: 'consumer', handle: channel.handle, size }),
-      ];
-    },
-  },
+  ringwire: ringwireCase('ringwire (bytes, trySend → drain)', 'producer'),
+  'ringwire-cork': ringwireCase('ringwire (bytes, cork 64 → drain)', 'corked producer', { cork: 64 }),
+  'ringwire-batch': ringwireCase('ringwire (bytes, trySendMany 64 → drain)', 'batch producer', { many: 64 }),
   messageport: {
     label: 'MessagePort (postMessage Uint8Array)',
     spawn(size) {

@@ -105,34 +105,75 @@ export class Sender<T = unknown> {
       wire = this.#codec.toWire(message);
       if (this.#pending === 0 && this.#tryWrite(wire, false)) return Promise.resolve();
       deadline = deadlineOf('send', options?.timeout);
-      // Encoded at call time (like postMessage): bytes the caller owns (the 'bytes' codec passes
-      // the message itself, a custom encode() may reuse a buffer) are copied before queueing.
-      if (typeof wire !== 'string' && this.#codec.name !== 'v8') wire = new Uint8Array(wire);
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.#enqueue([this.#owned(wire)], 'send', deadline, options);
+  }
+
+  /**
+   * Sends messages[start..end) now, in order, while they fit; returns how many were sent (it stops
+   * at the first that does not fit). Each message is written whole or not at all, as by trySend,
+   * and the batch is published with one store (unless corked: then at uncork()).
+   */
+  trySendMany(messages: ArrayLike<T>, start = 0, end = messages.length): number {
+    if (this.#closed || this.#pending !== 0 || Atomics.load(this.#i32, CLOSED) !== this.#open) {
+      this.#checkOpen('trySendMany');
+      return 0; // earlier async sends go first
+    }
+    return this.#writeMany(messages, start, end, true) - start;
+  }
+
+  /**
+   * Sends every message, in order, waiting (without blocking the event loop) while the ring is
+   * full; keeps call order with send(). Each run of messages written without waiting is published
+   * with one store. Encoded at call time, like send(): messages that must wait are copied.
+   */
+  sendMany(messages: ArrayLike<T>, options?: WaitOptions): Promise<void> {
+    let wires: Array<string | Uint8Array>;
+    let deadline: number;
+    try {
+      this.#checkOpen('sendMany');
+      const from = this.#pending === 0 ? this.#writeMany(messages, 0, messages.length, false) : 0;
+      if (from === messages.length) return Promise.resolve();
+      deadline = deadlineOf('sendMany', options?.timeout);
+      wires = new Array(messages.length - from);
+      for (let i = from; i < messages.length; i++) wires[i - from] = this.#owned(this.#codec.toWire(messages[i]));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(wires, 'sendMany', deadline, options);
+  }
+
+  /** Queues encoded messages behind earlier async sends; each waits for room in turn. */
+  #enqueue(wires: Array<string | Uint8Array>, what: string, deadline: number, options: WaitOptions | undefined): Promise<void> {
     this.#pending++;
     const run = async () => {
       try {
-        this.#checkOpen('send');
-        if (options?.signal?.aborted) throw abortedError('send', options.signal.reason);
-        const job = this.#job(wire);
-        try {
-          for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
-            await parkAsync(this.#site, {
-              ready: this.#room(need), value: this.#headWord, spinMicros: this.#channel.spinMicros, deadline, what: 'send',
-              timeoutMs: options?.timeout, onPark: this.#onPark, signal: options?.signal,
-            });
+        for (let i = 0; i < wires.length; i++) {
+          this.#checkOpen(what);
+          if (options?.signal?.aborted) throw abortedError(what, options.signal.reason);
+          // One publish for the run of messages that fit now; then the first that does not waits.
+          i = this.#writeMany(wires, i, wires.length, false, false);
+          if (i === wires.length) break;
+          const job = this.#job(wires[i]!);
+          try {
+            for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
+              await parkAsync(this.#site, {
+                ready: this.#room(need), value: this.#headWord, spinMicros: this.#channel.spinMicros, deadline, what,
+                timeoutMs: options?.timeout, onPark: this.#onPark, signal: options?.signal,
+              });
+            }
+          } catch (err) {
+            this.#dropJob(job);
+            throw err;
           }
-        } catch (err) {
-          this.#dropJob(job);
-          throw err;
         }
       } finally {
         this.#pending--;
       }
     };
-    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what: 'send', timeoutMs: options?.timeout, signal: options?.signal, live: this.#site.live });
+    const { result, chain } = enqueue(this.#queue, run, () => void this.#pending--, { deadline, what, timeoutMs: options?.timeout, signal: options?.signal, live: this.#site.live });
     this.#queue = chain.catch(() => undefined);
     return result;
   }
@@ -142,23 +183,25 @@ export class Sender<T = unknown> {
    * Returns undefined when the ring has no room now. n is at most one record (capacity / 2 - 8).
    */
   reserve(n: number): Uint8Array | undefined {
-    this.#checkOpen('reserve');
-    if (!Number.isInteger(n) || n < 0 || n > this.#w.maxPayload || n > this.#maxMessage) {
-      throw new RingwireRangeError(
-        'ERR_OUT_OF_RANGE',
-        `reserve: n must be an integer from 0 to ${Math.min(this.#w.maxPayload, this.#maxMessage)} (one record, within maxMessageBytes), got ${n}`,
-      );
-    }
-    if (this.#reserved) throw new RingwireError('ERR_RESERVE', 'reserve: the previous reservation is not committed or aborted');
-    if (this.#pending !== 0) return undefined;
-    const at = this.#w.claim(n);
-    if (at === FULL) {
-      this.#full++;
-      return undefined;
-    }
-    this.#reserved = true;
-    this.#reservedBytes = n;
-    return this.#u8.subarray(at, at + n);
+    const at = this.#claim('reserve', n);
+    return at === FULL ? undefined : this.#u8.subarray(at, at + n);
+  }
+
+  /**
+   * The expert form of reserve(): the offset in `sender.buffer` of `n` bytes to fill, or -1 when
+   * the ring has no room now; then commit(len) or abort(). Nothing is allocated. Writes are not
+   * bounds-checked: only [offset, offset + n) is the caller's (see the README's rules).
+   */
+  tryClaim(n: number): number {
+    return this.#claim('tryClaim', n);
+  }
+
+  /**
+   * The ring's memory (control words and data) as one Buffer, for tryClaim() offsets. Write only
+   * inside an open claim.
+   */
+  get buffer(): Buffer {
+    return this.#buf;
   }
 
   /** Publishes the first `len` bytes of the reservation as one message. */
@@ -354,6 +397,55 @@ export class Sender<T = unknown> {
     const job = this.#job(wire);
     if (this.#advance(job) !== DONE) throw new Error('ringwire: internal error: fragments did not fit the free space');
     return true;
+  }
+
+  /** reserve()/tryClaim(): opens a claim of n bytes; its offset in the ring's Buffer, or FULL. */
+  #claim(what: string, n: number): number {
+    this.#checkOpen(what);
+    if (!Number.isInteger(n) || n < 0 || n > this.#w.maxPayload || n > this.#maxMessage) {
+      throw new RingwireRangeError(
+        'ERR_OUT_OF_RANGE',
+        `${what}: n must be an integer from 0 to ${Math.min(this.#w.maxPayload, this.#maxMessage)} (one record, within maxMessageBytes), got ${n}`,
+      );
+    }
+    if (this.#reserved) throw new RingwireError('ERR_RESERVE', `${what}: the previous reservation is not committed or aborted`);
+    if (this.#pending !== 0) return FULL;
+    const at = this.#w.claim(n);
+    if (at === FULL) return this.#full++, FULL;
+    this.#reserved = true;
+    this.#reservedBytes = n;
+    return at;
+  }
+
+  /**
+   * Writes messages[start..end) while each fits now, corked, then publishes them with one store
+   * (unless the user corked). Returns the index of the first message not written. A message that
+   * could never be written at once throws (throwIfNeverFits) or stops the batch. `encode` false:
+   * the messages are wires already (a queued sendMany).
+   */
+  #writeMany(messages: ArrayLike<any>, start: number, end: number, throwIfNeverFits: boolean, encode = true): number {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > messages.length || start > end) {
+      throw new RingwireRangeError('ERR_OUT_OF_RANGE', `trySendMany: start and end must be integers with 0 <= start <= end <= ${messages.length}, got ${start} and ${end}`);
+    }
+    const w = this.#w;
+    const corked = w.corked;
+    w.corked = true;
+    let i = start;
+    try {
+      if (encode) while (i < end && this.#tryWrite(this.#codec.toWire(messages[i]), throwIfNeverFits)) i++;
+      else while (i < end && this.#tryWrite(messages[i], throwIfNeverFits)) i++;
+    } finally {
+      // The messages written before a throw (an encode error, a message too large) are sent too.
+      w.corked = corked;
+      if (!corked) w.flush();
+    }
+    return i;
+  }
+
+  /** An encoded message in memory the caller cannot change later (for a queued send). */
+  #owned(wire: string | Uint8Array): string | Uint8Array {
+    // The 'bytes' codec passes the message itself and a custom encode() may reuse a buffer.
+    return typeof wire !== 'string' && this.#codec.name !== 'v8' ? new Uint8Array(wire) : wire;
   }
 
   #onFull(): boolean {
