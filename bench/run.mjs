@@ -64,12 +64,14 @@ console.log(`benchmark.js: minSamples ${SETTINGS.minSamples}, maxTime ${SETTINGS
 const t0 = performance.now();
 const results = [];
 const versions = [];
+const v8Of = new Map();
 for (const v of NODES) {
   const execPath = execPathOf(v);
   for (const name of chosen) {
     console.log(`== ${name} (Node ${v}) ==`);
     const s = await runChild(name, execPath);
     if (s.node && !versions.includes(s.node)) versions.push(s.node);
+    if (s.node && s.v8) v8Of.set(s.node, s.v8);
     results.push(...(s.results ?? []).map((r) => ({ ...r, node: s.node })));
     if (s.error) results.push({ scenario: s.name, label: '(scenario)', node: s.node, error: s.error });
   }
@@ -79,7 +81,7 @@ const seconds = (performance.now() - t0) / 1000;
 const after = machine();
 const report =
   versions.length > 1
-    ? [sideBySide(results, versions), ...versions.map((v) => `## Node ${v}\n\n${fullReport({ machine: { ...m, node: v }, results: results.filter((r) => r.node === v), date: started.toISOString(), seconds })}`)].join('\n\n')
+    ? [sideBySide(results, versions), ...versions.map((v) => `## Node ${v}\n\n${fullReport({ machine: { ...m, node: v, v8: v8Of.get(v) ?? '?' }, results: results.filter((r) => r.node === v), date: started.toISOString(), seconds })}`)].join('\n\n')
     : fullReport({ machine: m, results, date: started.toISOString(), seconds });
 console.log(`\n${report}`);
 console.log(`\nLoad average before ${m.loadavg.join(' ')}, after ${after.loadavg.join(' ')}.`);

@@ -16,7 +16,7 @@ export async function runScenario(name, fn, print) {
   }
   const seconds = (performance.now() - t0) / 1000;
   if (process.send) {
-    await new Promise((resolve) => process.send({ type: 'result', name, node: process.version, seconds, results, error }, resolve));
+    await new Promise((resolve) => process.send({ type: 'result', name, node: process.version, v8: process.versions.v8, seconds, results, error }, resolve));
     process.disconnect();
   } else if (print) {
     print(results);
