@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
+import { RX_PARKED, TX_PARKED, untilParked } from '../helpers/waits.js';
 import { Actor, outcome, waitFor } from '../helpers/workers.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
@@ -110,7 +111,7 @@ describe('receiver close', () => {
     const ch = Channel.create<number>({ capacity: 1024, spinMicros: 0 });
     const rx = ch.receiver();
     const pending = outcome(rx.recv({ timeout: 10_000 }));
-    await new Promise((r) => setTimeout(r, 10));
+    await untilParked(words(ch), RX_PARKED);
     rx.close();
     rx.close();
     expect((await pending).error).toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
@@ -125,7 +126,7 @@ describe('receiver close', () => {
     const rx = ch.receiver();
     while (tx.trySend(0));
     const pending = [tx.send(1, { timeout: 10_000 }), tx.send(2, { timeout: 10_000 })].map(outcome);
-    await new Promise((r) => setTimeout(r, 10));
+    await untilParked(words(ch), TX_PARKED);
     rx.close();
     for (const p of pending) expect((await p).error).toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
   });

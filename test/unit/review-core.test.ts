@@ -1,6 +1,8 @@
 // Regressions found in review of the TypeScript core (ring, sender, receiver, waits).
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
+import { words } from '../helpers/ring.js';
+import { RX_PARKED, untilParked } from '../helpers/waits.js';
 
 describe('review regressions', () => {
   it('uncork() during a reservation that padded the ring end does not publish the padding (abort() stays safe)', () => {
@@ -141,7 +143,7 @@ describe('review regressions', () => {
     const ch = Channel.create<number>({ capacity: 1024, spinMicros: 0 });
     const rx = ch.receiver();
     const parked = rx.recv({ timeout: 10_000 }).catch((e) => e.code);
-    await new Promise((r) => setTimeout(r, 20));
+    await untilParked(words(ch), RX_PARKED);
     const closing = ch.close();
     const other = Channel.attach<number>(ch.handle);
     // Synchronously after close() the parked call cannot have settled yet: the role is still held.

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
+import { RX_PARKED, untilParked } from '../helpers/waits.js';
 import * as seq from '../helpers/sequence.js';
 import { Actor, waitFor } from '../helpers/workers.js';
 
@@ -118,7 +119,7 @@ describe('stats', () => {
     const tx = ch.sender();
     const rx = ch.receiver();
     const waiting = rx.recv({ timeout: 5000 });
-    await new Promise((r) => setTimeout(r, 10));
+    await untilParked(words(ch), RX_PARKED);
     tx.trySend(new Uint8Array(3));
     await waiting;
     expect(ch.stats().received.parks).toBeGreaterThanOrEqual(1);
