@@ -2,6 +2,7 @@
 // test/log/format.test.ts checks every value against the constants the native addon exports.
 // Byte offsets become Int32Array word indices here only (wordAt, REC_W, SEG_W, CTL_W, STAT_W,
 // SLOT_W); no other module of the log computes an offset.
+import { wordAt } from '../core/layout.js';
 
 export const SEGMENT_MAGIC = 0x314c5752; // "RWL1"
 export const VERSION = 1;
@@ -67,8 +68,8 @@ export const SLOT_PID_OFFSET = 4;
 export const SLOT_START_OFFSET = 8;
 export const SLOT_ECHO_OFFSET = 16;
 
-/** The Int32Array index of the word at byte `offset` (4-aligned). */
-export const wordAt = (offset: number): number => offset >> 2;
+/** The Int32Array index of the word at byte `offset` (4-aligned): one definition, the ring's. */
+export { wordAt };
 
 /** Word indices of a record's fields, relative to the record's first word (wordAt(p)). The u64
  * fields take two words, low first. */
