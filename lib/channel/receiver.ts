@@ -124,6 +124,14 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     let n = 0;
     try {
       while (n < max) {
+        // Runs of whole messages in drainMessages' loop; fragments (and errors) through next().
+        const k = r.drainMessages(fn, max - n);
+        if (k !== 0) {
+          this.#frag.onMessage();
+          this.#countMany(k, r.drainedBytes);
+          n += k;
+          if (n >= max) break;
+        }
         const type = r.next();
         if (type === 0) break;
         if (type === L.TYPE_MESSAGE) {
@@ -228,6 +236,13 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
 
   #checkOpen(what: string): void {
     if (this.#closed) throw closedError(`${what}: this receiver`);
+  }
+
+  #countMany(messages: number, bytes: number): void {
+    const before = this.#messages;
+    this.#messages += messages;
+    this.#bytes += bytes;
+    if ((before & ~STATS_EVERY) !== (this.#messages & ~STATS_EVERY)) this.flushStats();
   }
 
   #count(n: number): void {

@@ -29,6 +29,8 @@ export class Sender<T = unknown> {
   readonly #u8: Uint8Array;
   readonly #capacity: number;
   readonly #maxMessage: number;
+  /** The largest message written as one record: min(maxMessageBytes, one record's payload). */
+  readonly #maxSimple: number;
   readonly #site: ParkSite;
   readonly #token: number;
   /** The stream word we claimed under: any change means this stream is over for us. */
@@ -59,6 +61,7 @@ export class Sender<T = unknown> {
     this.#u8 = mem.u8;
     this.#capacity = mem.capacity;
     this.#maxMessage = channel.maxMessageBytes;
+    this.#maxSimple = Math.min(this.#maxMessage, this.#w.maxPayload);
     this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.TX_PARKED, watch: WORD.HEAD };
     if (livenessSupported()) this.#site.peer = { role: 'receiver', dead: () => roleHolderDead(mem.i32, 'receiver') };
     channel.localSender = this;
@@ -71,7 +74,7 @@ export class Sender<T = unknown> {
       this.#checkOpen('trySend');
       return false; // earlier async sends go first
     }
-    return this.#tryWrite(this.#codec.toWire(message));
+    return this.#write(this.#codec.toWire(message));
   }
 
   /** Sends, blocking the thread while the ring is full. */
@@ -81,7 +84,7 @@ export class Sender<T = unknown> {
       throw new RingwireError('ERR_SEND_PENDING', 'sendSync: async send() calls are still pending on this sender; await them first');
     }
     const wire = this.#codec.toWire(message);
-    if (this.#tryWrite(wire, false)) return;
+    if (this.#write(wire, false)) return;
     const deadline = deadlineOf('sendSync', options?.timeout);
     const job = this.#job(wire);
     try {
@@ -103,7 +106,7 @@ export class Sender<T = unknown> {
     try {
       this.#checkOpen('send');
       wire = this.#codec.toWire(message);
-      if (this.#pending === 0 && this.#tryWrite(wire, false)) return Promise.resolve();
+      if (this.#pending === 0 && this.#write(wire, false)) return Promise.resolve();
       deadline = deadlineOf('send', options?.timeout);
     } catch (err) {
       return Promise.reject(err);
@@ -347,7 +350,24 @@ export class Sender<T = unknown> {
     return new RingwireRangeError('ERR_MESSAGE_TOO_LARGE', `message of ${n} bytes exceeds maxMessageBytes (${this.#maxMessage})`);
   }
 
-  /** Writes the whole message now or nothing; false when full. */
+  /**
+   * Writes the whole message now or nothing; false when full. The common case, bytes that fit one
+   * record, is kept small enough to inline (`.length`, not `.byteLength`: the same for a Uint8Array,
+   * but byteLength is not inlined on Node 20); everything else goes to #tryWrite.
+   */
+  #write(wire: string | Uint8Array, throwIfNeverFits = true): boolean {
+    if (typeof wire === 'string' || wire.length > this.#maxSimple || this.#reserved) return this.#tryWrite(wire, throwIfNeverFits);
+    const n = wire.length;
+    const w = this.#w;
+    const at = w.claim(n);
+    if (at === FULL) return this.#onFull();
+    this.#u8.set(wire, at);
+    w.commit(n, L.TYPE_MESSAGE);
+    this.#count(n);
+    return true;
+  }
+
+  /** #write's general case: strings, fragmented messages, errors. */
   #tryWrite(wire: string | Uint8Array, throwIfNeverFits = true): boolean {
     if (this.#reserved) throw new RingwireError('ERR_RESERVE', 'send: a reservation is open; commit or abort it first');
     const w = this.#w;
@@ -374,14 +394,7 @@ export class Sender<T = unknown> {
     }
     const n = wire.byteLength;
     if (n > this.#maxMessage) throw this.#tooLarge(n);
-    if (n <= w.maxPayload) {
-      const at = w.claim(n);
-      if (at === FULL) return this.#onFull();
-      this.#u8.set(wire, at);
-      w.commit(n, L.TYPE_MESSAGE);
-      this.#count(n);
-      return true;
-    }
+    if (n <= w.maxPayload) return this.#write(wire); // a long string's bytes: one record after all
     if (!L.fitsAtOnce(this.#capacity, n)) {
       if (!throwIfNeverFits) return false; // the blocking paths stream it instead
       throw new RingwireError(
@@ -432,8 +445,8 @@ export class Sender<T = unknown> {
     w.corked = true;
     let i = start;
     try {
-      if (encode) while (i < end && this.#tryWrite(this.#codec.toWire(messages[i]), throwIfNeverFits)) i++;
-      else while (i < end && this.#tryWrite(messages[i], throwIfNeverFits)) i++;
+      if (encode) while (i < end && this.#write(this.#codec.toWire(messages[i]), throwIfNeverFits)) i++;
+      else while (i < end && this.#write(messages[i], throwIfNeverFits)) i++;
     } finally {
       // The messages written before a throw (an encode error, a message too large) are sent too.
       w.corked = corked;
@@ -470,7 +483,7 @@ export class Sender<T = unknown> {
     const w = this.#w;
     const n = job.bytes.byteLength;
     // An empty message that finds the ring full returns 0 (room for an empty record), not DONE.
-    if (n <= w.maxPayload) return this.#tryWrite(job.bytes) ? DONE : n;
+    if (n <= w.maxPayload) return this.#write(job.bytes) ? DONE : n;
     const need = writeFragments(w, job);
     if (need !== DONE) return this.#onFull(), need;
     this.#count(n);

@@ -300,6 +300,54 @@ export class RingReader {
   length = 0;
 
   /**
+   * Receiver.drain's loop: calls fn(mem.buf, start, length) for each whole-message record published
+   * now, at most `max`, skipping padding, and stops at a fragment (left for next()). The positions
+   * stay in locals; the checks are next()'s. Returns how many; `drainedBytes` is their payload total.
+   * A message whose fn throws counts as read.
+   */
+  drainMessages(fn: (buf: Buffer, start: number, length: number) => void, max: number): number {
+    const i32 = this.i32;
+    const buf = this.mem.buf;
+    const mask = this.mask;
+    const capacity = this.capacity;
+    let head = this.head;
+    let tail = this.tailCache;
+    let n = 0;
+    let bytes = 0;
+    try {
+      while (n < max) {
+        if (head === tail) {
+          this.head = head; // refresh() compares with it
+          if (!this.refresh()) break;
+          tail = this.tailCache;
+        }
+        const off = head & mask;
+        const at = L.wordAt(DATA + off);
+        const len = i32[at]! >>> 0;
+        const type = i32[at + 1]!;
+        const size = len > capacity ? -1 : L.recordBytes(len);
+        if (size < 0 || size > ((tail - head) >>> 0) || size > capacity - off || (type !== L.TYPE_MESSAGE && type !== L.TYPE_PAD)) {
+          break; // a fragment, or a bad record: next() handles (or reports) it
+        }
+        if (type === L.TYPE_PAD) {
+          if (size !== capacity - off) break;
+          head = (head + size) | 0;
+          continue;
+        }
+        head = (head + size) | 0;
+        n++;
+        bytes += len;
+        fn(buf, DATA + off + L.RECORD_HEADER_BYTES, len);
+      }
+    } finally {
+      this.head = head;
+      this.drainedBytes = bytes;
+    }
+    return n;
+  }
+  drainedBytes = 0;
+
+  /**
    * While set, release() hands back nothing from `holdFrom` on: the first fragments of a message
    * being reassembled stay in the ring until it is complete, so a successor of a receiver that dies
    * meanwhile reads the whole message again (Receiver sets it only for messages that fit the ring).
