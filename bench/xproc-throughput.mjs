@@ -1,9 +1,11 @@
 // Scenario: process → process throughput at 32 B, 1 KiB and 64 KiB: ringwire over a channel file
-// (Channel.open; bytes codec, trySend → drain; the consumer polls and naps when empty like the
-// worker-thread scenario, and a second row has it park on the futex in recvSync), a Unix domain socket
+// (Channel.open, a 1 MiB ring as in the worker-thread scenario; bytes codec, trySend or trySendMany
+// of 64 → drain; the consumer polls and naps when empty like the worker-thread scenario, and
+// another row has it park on the futex in recvSync), a Unix domain socket
 // (node:net, one length-prefixed write per message, honouring backpressure) and child_process IPC
 // (process.send with 'advanced' serialization, bounded in flight). Each run is two fresh processes;
-// the consumer times from its first message to its last.
+// the ringwire consumer times the second half of its messages (the first half warms up), the
+// others from the first message to the last.
 //
 // export run() → rows { scenario: 'xproc-throughput', impl, label, size, sizeLabel, messages,
 // seconds, msgsPerSec, mbPerSec } (or { ..., error }). Directly: `node bench/xproc-throughput.mjs`.
@@ -16,14 +18,19 @@ const SIZES = [
   { size: 65536, sizeLabel: '64 KiB', count: QUICK ? 3_000 : 40_000, slowCount: QUICK ? 2_000 : 20_000 },
 ];
 
-const ringwire = (wait) => async (size, count) => {
+// The worker-thread scenario's ring size (bench/lib/throughput.mjs), so the two compare.
+const RING_BYTES = 1 << 20;
+
+const ringwire = (wait, many = 0) => async (size, count) => {
   const name = channelName('tp');
-  const ch = Channel.open(name, { create: true, capacity: 1 << 22, codec: 'bytes' });
+  const ch = Channel.open(name, { create: true, capacity: RING_BYTES, codec: 'bytes' });
   await ch.close();
   try {
-    const rx = runPeer('xproc-ringwire.mjs', { role: 'consumer', name, size, count, wait });
+    // As many messages again before the clock starts (the worker-thread cases warm up too).
+    const warmup = count;
+    const rx = runPeer('xproc-ringwire.mjs', { role: 'consumer', name, size, count, warmup, wait });
     await rx.ready;
-    const tx = runPeer('xproc-ringwire.mjs', { role: 'producer', name, size, count });
+    const tx = runPeer('xproc-ringwire.mjs', { role: 'producer', name, size, count, warmup, many });
     const [r] = await Promise.all([rx.result, tx.result]);
     return r;
   } finally {
@@ -33,6 +40,7 @@ const ringwire = (wait) => async (size, count) => {
 
 const IMPLS = [
   { impl: 'ringwire-xproc', label: 'ringwire (channel file, trySend → drain)', measure: ringwire('nap') },
+  { impl: 'ringwire-xproc-batch', label: 'ringwire (channel file, trySendMany 64 → drain)', measure: ringwire('nap', 64) },
   { impl: 'ringwire-xproc-park', label: 'ringwire, consumer parks (recvSync, futex)', measure: ringwire('park') },
   {
     impl: 'uds',
