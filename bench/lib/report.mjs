@@ -229,6 +229,12 @@ export function sideBySide(results, versions) {
     const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(rt.find((x) => x.node === v && x.impl === k.impl)?.p50Us, 2))]);
     parts.push('### Round trip p50 (µs), 32 B', markdownTable(['round trip', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
   }
+  const co = ok.filter((r) => r.scenario === 'cost');
+  if (co.length) {
+    const keys = [...new Map(co.map((r) => [r.impl, r])).values()];
+    const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(co.find((x) => x.node === v && x.impl === k.impl)?.nsPerMsg, 1))]);
+    parts.push('### Cost per 32 B message, one thread (ns)', markdownTable(['step', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
+  }
   const rc = ok.filter((r) => r.scenario === 'receive');
   if (rc.length) {
     const keys = [...new Map(rc.map((r) => [`${r.size} ${r.codec} ${r.label}`, r])).values()];
@@ -255,6 +261,8 @@ export function fullReport({ machine, results, date, seconds }) {
   }
   const rt = roundtripTable(results);
   if (rt) parts.push('### Round trip (ping-pong, two channels)', rt);
+  const co = results.filter((r) => r.scenario === 'cost' && !r.error);
+  if (co.length) parts.push('### Cost per 32 B message, one thread (ns)', markdownTable(['step', 'ns'], co.map((r) => [r.label, fixed(r.nsPerMsg, 1)]), ['l', 'r']));
   const rc = receiveTable(results);
   if (rc) parts.push('### Receive cost (one thread)', rc);
   const rl = ratioLines(results);
