@@ -14,7 +14,7 @@
 //
 // Exit codes: 0 ok, 1 corruption found (verify), a corrupt record met (tail/dump) or no such
 // channel (rm), 2 usage, not a log or not a channel. `ringwire [<command>] --help` says it all.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Channel, LogReader, channelPath, isLogDir, listChannels, metricsOf, statPath, verifyLog } from '../dist/index.js';
 
 const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -298,9 +298,8 @@ async function main(argv) {
   }
   if (cmd === 'stat' && sub !== undefined && o.positional.length === 2) {
     // A path that exists is that path; otherwise a plain name is the named channel.
-    const path = existsSync(sub) || sub.includes('/') ? sub : channelPath(sub);
-    if (o.prometheus) process.stdout.write(await metricsOf(statPath(path)));
-    else console.log(JSON.stringify(statPath(path), null, 2));
+    if (o.prometheus) process.stdout.write(await metricsOf(sub));
+    else console.log(JSON.stringify(statPath(sub), null, 2));
     return 0;
   }
   if (cmd === 'ls' && o.positional.length === 1) {

@@ -7,13 +7,15 @@
 //
 // The exposition is prom-client's (an optional peer dependency): registerMetrics() adds collectors
 // to a prom-client Registry of yours (objects with the get() its Registry reads of every metric),
-// and metricsOf() / .metrics() render one object in a private Registry.
+// and metricsOf() / .metrics() render one object in a private Registry. A channel file or a log can
+// also be named by its path (or a channel by its name): then each scrape reads it with statPath(),
+// from any process, as `ringwire stat` does.
 import type { ChannelInfo } from './channel/inspect.js';
 import { channelName } from './channel/shm.js';
 import type { ChannelStats } from './core/stats.js';
 import { checkOptions, describe, RingwireError, RingwireTypeError } from './errors.js';
 import type { ControlStats } from './log/segments.js';
-import type { ChannelFileStat, LogStat } from './log/verify.js';
+import { statPath, type LogStat } from './log/verify.js';
 import { countsBelowPowersOfTwo } from './pipeline/histogram.js';
 
 export interface MetricsOptions {
@@ -32,8 +34,8 @@ export interface PromRegistry {
   getSingleMetric(name: string): unknown;
 }
 
-/** A Channel, LogWriter, LogReader or Pipeline (live), or what statPath() returned (a snapshot). */
-export type MetricsTarget = { metrics(options?: MetricsOptions): Promise<string> } | ChannelFileStat | LogStat;
+/** A Channel, LogWriter, LogReader or Pipeline, or a channel's name, a channel file or a log directory. */
+export type MetricsTarget = { metrics(options?: MetricsOptions): Promise<string> } | string;
 
 /** @internal */
 export type Labels = Record<string, string>;
@@ -135,22 +137,34 @@ export const logWriterSource = (name: string, read: () => ControlStats | undefin
 /** @internal A LogReader of the log in `dir`. */
 export const logReaderSource = (dir: string, name: string, read: () => ReaderReading | undefined) => source('log reader', { log: dir, reader: name }, LOG_READER, read);
 
+/**
+ * A channel file or a log directory (or a channel's name), read with statPath() at each scrape, as
+ * `ringwire stat` reads it: what the writer and the channel's sides last published. It must be one
+ * now (statPath's error if not); if it goes away later, it reports nothing.
+ */
+function fileSource(nameOrPath: string, name: string | undefined): MetricsSource {
+  const first = statPath(nameOrPath);
+  const read = () => {
+    try {
+      const now = statPath(nameOrPath);
+      return now.kind === first.kind ? now : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (first.kind === 'channel') return channelSource(name ?? channelName(first.path), read as () => ChannelReading | undefined);
+  return source('log', { log: name ?? first.dir }, [...LOG, ...LOG_FILES], read as () => LogStat | undefined);
+}
+
 /** The source of a target (see MetricsTarget), its options checked. */
 function sourceOf(target: MetricsTarget, options: MetricsOptions | undefined, what: string): MetricsSource {
   const o = checkOptions(options, new Set(['name']), what);
   if (o.name !== undefined && typeof o.name !== 'string') throw new RingwireTypeError(`${what}: options.name must be a string, got ${describe(o.name)}`);
   const name = o.name as string | undefined;
-  const t = target as { metricsSource?: (name?: string) => MetricsSource; kind?: unknown } | null;
+  if (typeof target === 'string') return fileSource(target, name);
+  const t = target as { metricsSource?: (name?: string) => MetricsSource } | null;
   if (typeof t?.metricsSource === 'function') return t.metricsSource(name);
-  if (t?.kind === 'channel') {
-    const c = target as ChannelFileStat;
-    return channelSource(name ?? channelName(c.path), () => c);
-  }
-  if (t?.kind === 'log') {
-    const l = target as LogStat;
-    return source('log', { log: name ?? l.dir }, [...LOG, ...LOG_FILES], () => l);
-  }
-  throw new RingwireTypeError(`${what}: expected a Channel, LogWriter, LogReader, Pipeline or a statPath() result, got ${describe(target)}`);
+  throw new RingwireTypeError(`${what}: expected a Channel, LogWriter, LogReader, Pipeline, or a channel's name or a channel file or log directory, got ${describe(target)}`);
 }
 
 // ---- prom-client ---------------------------------------------------------------------------------

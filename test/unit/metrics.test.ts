@@ -1,13 +1,14 @@
 // Metrics in Prometheus' text format (lib/metrics.ts): channel.metrics(), a log writer's and
 // reader's, registerMetrics() into a prom-client Registry of the user's (live values, one series per
-// object, unregistering), metricsOf(statPath()) (what `ringwire stat --prometheus` prints). Every
+// object, unregistering), and of a channel file or log named by its path or name (what `ringwire
+// stat --prometheus` prints, read again at each scrape). Every
 // exposition is read back by a strict parser and compared with the counts the test itself kept.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Channel, LogReader, LogWriter, metricsOf, registerMetrics, statPath } from '../../lib/index.js';
+import { Channel, LogReader, LogWriter, metricsOf, registerMetrics } from '../../lib/index.js';
 import { parseExposition, samplesOf, valueOf } from '../helpers/prometheus.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ringwire-metrics-'));
@@ -129,8 +130,30 @@ describe('registerMetrics', () => {
     }
   });
 
+  it("a channel named by its name is read from its file at each scrape (what its sides last published), until it is removed", async () => {
+    const name = `metrics-named-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const ch = Channel.open(name, { create: true, capacity: 4096, codec: 'bytes' });
+    try {
+      const registry = new Registry();
+      registerMetrics(registry, name);
+      const sent = async () => samplesOf(parseExposition(await registry.metrics()), 'ringwire_channel_sent_messages_total', { channel: name }).map((s) => s.value);
+      expect(await sent()).toEqual([0]);
+      const tx = ch.sender();
+      for (let i = 0; i < 6; i++) tx.trySend(new Uint8Array(8));
+      await tx.close(); // publishes the sender's counters in the file
+      expect(await sent()).toEqual([6]);
+      Channel.unlink(name);
+      expect(await sent()).toEqual([]);
+    } finally {
+      await ch.close();
+      Channel.unlink(name);
+    }
+    expect(() => registerMetrics(new Registry(), `no-such-${name}`)).toThrow(expect.objectContaining({ code: 'ERR_NOT_A_LOG' }));
+  });
+
   it("in an OpenMetrics registry, counters keep one _total suffix", async () => {
-    const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+    const registry = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>();
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     const ch = Channel.create();
     registerMetrics(registry, ch, { name: 'om' });
     ch.sender().trySend(1);
@@ -186,7 +209,7 @@ describe('log metrics', () => {
     expect(parseExposition(await r.metrics()).samples).toEqual([]);
 
     // What `ringwire stat --prometheus` prints: the counters the writer published (at close), and the files.
-    e = parseExposition(await metricsOf(statPath(dir)));
+    e = parseExposition(await metricsOf(dir));
     expect(v('records_total')).toBe(5000);
     expect(v('bytes_total')).toBe(bytes);
     expect(v('rolls_total')).toBe(segments.size - 1);
