@@ -8,13 +8,14 @@
 //   ringwire log ship <dir> --server URL --stream S   publishes the log to a JetStream stream until
 //                                                     SIGINT/SIGTERM (ringwire/nats: needs the NATS client)
 //   ringwire stat <log-dir | channel-file | name>     counters read from shared memory, as JSON
+//                                                     (--prometheus: in Prometheus' text format)
 //   ringwire ls [--format text|ndjson]                named channels in /dev/shm: state, roles, depth
 //   ringwire rm <name | channel-file>                 removes a channel (processes using it go on)
 //
 // Exit codes: 0 ok, 1 corruption found (verify), a corrupt record met (tail/dump) or no such
 // channel (rm), 2 usage, not a log or not a channel. `ringwire [<command>] --help` says it all.
-import { existsSync, readFileSync } from 'node:fs';
-import { Channel, LogReader, channelPath, isLogDir, listChannels, statPath, verifyLog } from '../dist/index.js';
+import { readFileSync } from 'node:fs';
+import { Channel, LogReader, channelPath, isLogDir, listChannels, metricsOf, statPath, verifyLog } from '../dist/index.js';
 
 const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -55,10 +56,12 @@ optional packages @nats-io/transport-node and @nats-io/jetstream.
 Exit: 0 stopped by a signal; 2 usage, <dir> is not a log, or the NATS client is missing.`,
   },
   stat: {
-    usage: 'ringwire stat <log-dir | channel-file | channel-name>',
+    usage: 'ringwire stat [--prometheus] <log-dir | channel-file | channel-name>',
     help: `The counters of a log or a channel, read from its shared memory, as JSON. A plain name is the
 channel /dev/shm/ringwire-<name>.
-Exit: 0 ok; 2 usage, or neither a log nor a channel.`,
+  --prometheus    the same counters in Prometheus' text format, with the names and labels of
+                  channel.metrics() and a log writer's metrics() (needs the package prom-client)
+Exit: 0 ok; 2 usage, neither a log nor a channel, or prom-client is missing.`,
   },
   ls: {
     usage: 'ringwire ls [--format text|ndjson]',
@@ -88,7 +91,7 @@ class UsageError extends Error {
 class HelpRequest extends Error {}
 
 function parse(args) {
-  const out = { positional: [], follow: false, n: undefined, from: undefined, format: undefined, servers: [], stream: undefined, subject: undefined, replicas: undefined };
+  const out = { positional: [], follow: false, prometheus: false, n: undefined, from: undefined, format: undefined, servers: [], stream: undefined, subject: undefined, replicas: undefined };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -110,6 +113,7 @@ function parse(args) {
       if (out.format !== 'ndjson' && out.format !== 'text') throw new UsageError(`--format must be ndjson or text`);
     } else if (a === '--server') out.servers.push(value());
     else if (a === '--stream') out.stream = value();
+    else if (a === '--prometheus') out.prometheus = true;
     else if (a === '--subject') out.subject = value();
     else if (a === '--replicas') {
       out.replicas = Number(value());
@@ -294,8 +298,8 @@ async function main(argv) {
   }
   if (cmd === 'stat' && sub !== undefined && o.positional.length === 2) {
     // A path that exists is that path; otherwise a plain name is the named channel.
-    const path = existsSync(sub) || sub.includes('/') ? sub : channelPath(sub);
-    console.log(JSON.stringify(statPath(path), null, 2));
+    if (o.prometheus) process.stdout.write(await metricsOf(sub));
+    else console.log(JSON.stringify(statPath(sub), null, 2));
     return 0;
   }
   if (cmd === 'ls' && o.positional.length === 1) {
@@ -327,7 +331,7 @@ main(process.argv.slice(2)).then(
     } else if (err?.code === 'ERR_CORRUPT') {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 1;
-    } else if (err?.code === 'ERR_NOT_A_LOG' || err?.code === 'ERR_INVALID_ARG' || err?.code === 'ERR_NOT_A_CHANNEL' || err?.code?.startsWith?.('ERR_NATS_')) {
+    } else if (err?.code === 'ERR_NOT_A_LOG' || err?.code === 'ERR_INVALID_ARG' || err?.code === 'ERR_MISSING_DEPENDENCY' || err?.code === 'ERR_NOT_A_CHANNEL' || err?.code?.startsWith?.('ERR_NATS_')) {
       console.error(`ringwire: ${err.message}`);
       process.exitCode = 2;
     } else {

@@ -23,6 +23,7 @@ export type RingwireErrorCode =
   | 'ERR_NOT_SHAREABLE'
   | 'ERR_SYSTEM'
   | 'ERR_NATIVE'
+  | 'ERR_MISSING_DEPENDENCY' // an optional peer dependency a call needs is not installed (prom-client for metrics)
   // The persistent log (lib/log):
   | 'ERR_NOT_A_LOG' // the directory holds no log, the path (or a parent) is a file, or a file is not ours
   | 'ERR_LOCKED' // another process is the log's writer

@@ -9,4 +9,5 @@ export type { WaitOptions } from './core/park.js';
 export { toReadable, toWritable, type ReceiverStreamOptions, type SenderStreamOptions } from './channel/streams.js';
 export { channelPath, inspectChannel, listChannels, type ChannelInfo, type NotAChannel } from './channel/inspect.js';
 export * from './log/index.js';
+export { metricsOf, registerMetrics, type MetricsOptions, type MetricsTarget, type PromRegistry } from './metrics.js';
 export * from './pipeline/index.js';

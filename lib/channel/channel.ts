@@ -13,8 +13,9 @@ import {
 } from '../errors.js';
 import * as L from '../core/layout.js';
 import { RingMemory } from '../core/ring.js';
-import { DEFAULT_MODE, locateChannel, mapChannel, unlinkChannel, type MappedChannel } from './shm.js';
-import { readChannelStats, type ChannelStats } from '../core/stats.js';
+import { channelName, DEFAULT_MODE, locateChannel, mapChannel, unlinkChannel, type MappedChannel } from './shm.js';
+import { depthBytes, readChannelStats, type ChannelStats } from '../core/stats.js';
+import { channelSource, metricsOf, type MetricsOptions, type MetricsSource } from '../metrics.js';
 
 export type { ChannelStats } from '../core/stats.js';
 import { Receiver } from './receiver.js';
@@ -257,6 +258,19 @@ export class Channel<T = unknown> {
     this.localSender?.flushStats();
     this.localReceiver?.flushStats();
     return readChannelStats(this.mem.i32);
+  }
+
+  /** The same counters, with the ring's depth and capacity, in Prometheus text format (lib/metrics.ts; needs prom-client). */
+  metrics(options?: MetricsOptions): Promise<string> {
+    return metricsOf(this, options);
+  }
+
+  /** @internal What registerMetrics() and metrics() read at each scrape; nothing once this object is closed (its memory may be unmapped). */
+  metricsSource(name?: string): MetricsSource {
+    const capacity = this.capacity;
+    return channelSource(name ?? (this.path === undefined ? '' : channelName(this.path)), () =>
+      this.#closing === undefined ? { stats: this.stats(), depthBytes: depthBytes(this.mem.i32, capacity), capacity } : undefined,
+    );
   }
 }
 

@@ -5,7 +5,7 @@ import { codecNameOf } from './codecs.js';
 import * as L from '../core/layout.js';
 import { roleHolder, streamState, type Holder, type StreamState } from '../core/roles.js';
 import { locateChannel, NAME_PREFIX, SHM_DIR } from './shm.js';
-import { readChannelStats, type ChannelStats } from '../core/stats.js';
+import { depthBytes, readChannelStats, type ChannelStats } from '../core/stats.js';
 
 /** The file of a channel: a plain name is SHM_DIR/ringwire-<name>, a string with '/' a path. */
 export const channelPath = (nameOrPath: string): string => locateChannel(nameOrPath, 'channelPath').path;
@@ -71,7 +71,7 @@ export function inspectChannel(path: string, name = path): ChannelInfo | NotACha
     epoch: word(L.CLOSED_OFFSET) >>> L.EPOCH_SHIFT,
     sender: roleHolder(block, 'sender'),
     receiver: roleHolder(block, 'receiver'),
-    depthBytes: Math.min((word(L.TAIL_OFFSET) - word(L.HEAD_OFFSET)) >>> 0, capacity),
+    depthBytes: depthBytes(block, capacity),
     stats: readChannelStats(block),
   };
 }

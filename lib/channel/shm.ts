@@ -48,6 +48,12 @@ export function locateChannel(nameOrPath: unknown, what: string): ChannelLocatio
   return { path: `${SHM_DIR}/${NAME_PREFIX}${nameOrPath}`, named: true };
 }
 
+/** What a channel file goes by: `<name>` for SHM_DIR/ringwire-<name>, else its path. */
+export function channelName(path: string): string {
+  const prefix = `${SHM_DIR}/${NAME_PREFIX}`;
+  return path.startsWith(prefix) && !path.includes('/', prefix.length) ? path.slice(prefix.length) : path;
+}
+
 /** Sleeps on words of a mapping with shared futexes; a waiter thread per side for async waits. */
 export class FutexWaiter implements Waiter {
   #native: NativeShmChannel | undefined;

@@ -67,3 +67,10 @@ export function readStats(i32: Int32Array, region: number): Counters {
   }
   return out;
 }
+
+/** Bytes published and not yet handed back by the receiver (`tail - head`, at most the capacity). */
+export function depthBytes(i32: Int32Array, capacity: number): number {
+  // Two loads, each side's latest publish as seen now: a gauge, so a value one publish old is fine;
+  // the clamp keeps a position read mid-update (or a damaged one) within the ring.
+  return Math.min((Atomics.load(i32, L.W.TAIL) - Atomics.load(i32, L.W.HEAD)) >>> 0, capacity);
+}

@@ -9,6 +9,7 @@
 import { basename } from 'node:path';
 import { codecNameOf, resolveCodec, type WireCodec } from '../channel/codecs.js';
 import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
+import { logReaderSource, metricsOf, type MetricsOptions, type MetricsSource } from '../metrics.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
@@ -121,6 +122,14 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   /** Records this reader never saw because retention deleted their segment first. */
   get skipped(): number {
     return this.#skipped;
+  }
+  /** nextSequence and skipped in Prometheus text format (lib/metrics.ts; needs prom-client). */
+  metrics(options?: MetricsOptions): Promise<string> {
+    return metricsOf(this, options);
+  }
+  /** @internal What registerMetrics() and metrics() read at each scrape (nothing once closed). */
+  metricsSource(name = ''): MetricsSource {
+    return logReaderSource(this.dir, name, () => (this.#closed ? undefined : { nextSequence: this.nextSequence, skipped: this.#skipped }));
   }
   /** The segment file the reader is in, and the offset of the next record in it. */
   get position(): { segment: string; offset: number } {

@@ -1,9 +1,9 @@
 // verifyLog: checks every segment of a log (headers, every record's CRC32C, sequence continuity,
 // seals, bytes after the end) with the native scanner, read-only; and logStat: the counters the
 // writer publishes in the control file.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { inspectChannel, type ChannelInfo } from '../channel/inspect.js';
+import { channelPath, inspectChannel, type ChannelInfo } from '../channel/inspect.js';
 import * as L from '../core/layout.js';
 import { RingwireError } from '../errors.js';
 import { logError } from './errors.js';
@@ -229,8 +229,12 @@ export const isLogDir = (path: string): boolean => {
 /** `ringwire stat` of a channel file: what `ringwire ls` shows of it, counters included. */
 export type ChannelFileStat = { kind: 'channel' } & ChannelInfo;
 
-/** Counters of a log directory (logStat) or of a channel file (lib/channel/inspect.ts, the one reader of them). */
-export function statPath(path: string): LogStat | ChannelFileStat {
+/**
+ * Counters of a log directory (logStat) or of a channel file (lib/channel/inspect.ts, the one reader
+ * of them). A path that exists is that path; otherwise a plain name is the channel SHM_DIR/ringwire-<name>.
+ */
+export function statPath(nameOrPath: string): LogStat | ChannelFileStat {
+  const path = existsSync(nameOrPath) || nameOrPath.includes('/') ? nameOrPath : channelPath(nameOrPath);
   if (isLogDir(path)) return logStat(path);
   let magic = 0;
   try {

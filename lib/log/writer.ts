@@ -14,6 +14,7 @@
 // every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
 import { resolveCodec, type WireCodec } from '../channel/codecs.js';
 import { describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
+import { logWriterSource, metricsOf, type MetricsOptions, type MetricsSource } from '../metrics.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError } from './errors.js';
 import * as F from './format.js';
@@ -166,6 +167,14 @@ export class LogWriter<T = unknown> {
    * flushes, close and every 65536 appends). */
   stats(): ControlStats {
     return { nextSequence: this.nextSequence, bytes: this.#bytes, rolls: this.#rolls, flushes: this.#flushes, segment: this.#index, wakes: this.#wakes };
+  }
+  /** These counters in Prometheus text format (lib/metrics.ts; needs prom-client). */
+  metrics(options?: MetricsOptions): Promise<string> {
+    return metricsOf(this, options);
+  }
+  /** @internal What registerMetrics() and metrics() read at each scrape (nothing once closed). */
+  metricsSource(name?: string): MetricsSource {
+    return logWriterSource(name ?? this.dir, () => (this.#closed ? undefined : this.stats()));
   }
   /** The segment file being written. */
   get segment(): string {

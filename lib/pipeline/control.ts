@@ -33,7 +33,9 @@ export const C_ERRORS = 2;
 export const C_SKIPPED = 3;
 export const C_DEAD = 4;
 export const C_MAX_NS = 5;
-export const COUNTERS = 6;
+/** Sum of the latencies counted in the histogram (for Prometheus' `_sum`). */
+export const C_SUM_NS = 6;
+export const COUNTERS = 7;
 
 const HIST_AT = 128;
 const BYTES = HIST_AT + BUCKETS * 4;
@@ -72,8 +74,8 @@ export class ControlBlock {
     Atomics.store(this.i32, THREAD, id);
   }
 
-  counters(): { in: number; out: number; errors: number; skipped: number; deadLettered: number; maxNs: number } {
+  counters(): { in: number; out: number; errors: number; skipped: number; deadLettered: number; maxNs: number; sumNs: number } {
     const f = this.f64;
-    return { in: f[C_IN]!, out: f[C_OUT]!, errors: f[C_ERRORS]!, skipped: f[C_SKIPPED]!, deadLettered: f[C_DEAD]!, maxNs: f[C_MAX_NS]! };
+    return { in: f[C_IN]!, out: f[C_OUT]!, errors: f[C_ERRORS]!, skipped: f[C_SKIPPED]!, deadLettered: f[C_DEAD]!, maxNs: f[C_MAX_NS]!, sumNs: f[C_SUM_NS]! };
   }
 }

@@ -52,3 +52,19 @@ export function summarize(counts: ArrayLike<number>, maxNs: number): LatencySumm
   };
   return { count: total, p50: at(0.5), p99: at(0.99), max: maxNs / 1e6 };
 }
+
+/**
+ * How many samples are below 2^k ns, for each k from `from` to `to`: every power of two is a bucket
+ * edge (an octave starts there), so these counts are exact (Prometheus' cumulative buckets).
+ */
+export function countsBelowPowersOfTwo(counts: ArrayLike<number>, from: number, to: number): number[] {
+  const out: number[] = [];
+  let seen = 0;
+  let i = 0;
+  for (let k = from; k <= to; k++) {
+    const end = k <= 3 ? 2 ** k : (k - 2) << 3; // the first bucket at or above 2^k ns
+    for (; i < end; i++) seen += counts[i] ?? 0;
+    out.push(seen);
+  }
+  return out;
+}

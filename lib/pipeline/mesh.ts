@@ -43,7 +43,7 @@ export interface StageRuntime {
   restarts: number;
   swaps: number;
   /** Counters and histogram of swapped-out generations. */
-  retired: { in: number; out: number; errors: number; skipped: number; deadLettered: number; maxNs: number; hist: number[] };
+  retired: { in: number; out: number; errors: number; skipped: number; deadLettered: number; maxNs: number; sumNs: number; hist: number[] };
   errors: ErrorRecord[];
 }
 
@@ -80,7 +80,7 @@ export function buildMesh(plans: StagePlan[], ring: { capacity: number; spinMicr
       slots: [],
       restarts: 0,
       swaps: 0,
-      retired: { in: 0, out: 0, errors: 0, skipped: 0, deadLettered: 0, maxNs: 0, hist: new Array(BUCKETS).fill(0) },
+      retired: { in: 0, out: 0, errors: 0, skipped: 0, deadLettered: 0, maxNs: 0, sumNs: 0, hist: new Array(BUCKETS).fill(0) },
       errors: [],
     };
     for (let p = 0; p < plan.workers; p++) {

@@ -15,6 +15,8 @@ import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
 import { InputLink, OutputLink } from './link.js';
 import { deliverer, merge } from './merge.js';
+import { metricsOf, type MetricsOptions, type MetricsSource, type RawHistogram } from '../metrics.js';
+import { pipelineSource } from './metrics.js';
 import { buildMesh, freeRoles, type PiscinaLike, type Slot, type StageRuntime } from './mesh.js';
 import { planPipeline, type PipelinePlan } from './options.js';
 import { moduleUrl } from './registry.js';
@@ -79,6 +81,7 @@ export class Pipeline<I = unknown, O = unknown> {
   readonly #closeSignal = new AbortController();
   readonly #e2e = new Uint32Array(BUCKETS);
   #e2eMax = 0;
+  #e2eSumNs = 0;
   #state: PipelineStats['state'] = 'starting';
   #closing = false;
   /** Messages the source wrote (shared with the pump). */
@@ -131,12 +134,31 @@ export class Pipeline<I = unknown, O = unknown> {
 
   /** Live counters and queue depths. */
   stats(): PipelineStats {
+    return this.#stats();
+  }
+
+  /** The same counters, and the latency histograms, in Prometheus text format (lib/metrics.ts; needs prom-client). */
+  metrics(options?: MetricsOptions): Promise<string> {
+    return metricsOf(this, options);
+  }
+
+  /** @internal What registerMetrics() and metrics() read at each scrape. */
+  metricsSource(name = ''): MetricsSource {
+    return pipelineSource(name, () => {
+      const stages: RawHistogram[] = [];
+      const stats = this.#stats(stages);
+      return { stats, latency: { counts: this.#e2e, sumNs: this.#e2eSumNs }, stages };
+    });
+  }
+
+  /** stats(); with `raw`, each stage's merged latency histogram is pushed onto it too. */
+  #stats(raw?: RawHistogram[]): PipelineStats {
     return {
       state: this.#state,
       produced: this.#producedRef.n,
       consumed: this.#consumed,
       deadLettered: this.#deadLettered,
-      stages: this.#stages.map((s) => this.#stageStats(s)),
+      stages: this.#stages.map((s) => this.#stageStats(s, raw)),
       latency: summarize(this.#e2e, this.#e2eMax),
     };
   }
@@ -358,6 +380,7 @@ export class Pipeline<I = unknown, O = unknown> {
         const value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
         const ns = (performance.now() - meta.t0) * 1e6;
         record(e2e, ns);
+        this.#e2eSumNs += ns;
         if (ns > this.#e2eMax) this.#e2eMax = ns;
         this.#consumed++;
         return sink(value, info);
@@ -457,6 +480,7 @@ export class Pipeline<I = unknown, O = unknown> {
       r.skipped += c.skipped;
       r.deadLettered += c.deadLettered;
       r.maxNs = Math.max(r.maxNs, c.maxNs);
+      r.sumNs += c.sumNs;
       mergeHistogram(r.hist, s.control.hist);
     }
     stage.slots = fresh;
@@ -466,7 +490,7 @@ export class Pipeline<I = unknown, O = unknown> {
     return { stage: stage.name, version: stage.swaps };
   }
 
-  #stageStats(s: StageRuntime): StageStats {
+  #stageStats(s: StageRuntime, raw?: RawHistogram[]): StageStats {
     const r = s.retired;
     const out: StageStats = {
       name: s.name,
@@ -483,6 +507,7 @@ export class Pipeline<I = unknown, O = unknown> {
     };
     const hist = r.hist.slice();
     let maxNs = r.maxNs;
+    let sumNs = r.sumNs;
     for (const slot of s.slots) {
       const c = slot.control.counters();
       out.in += c.in;
@@ -491,12 +516,14 @@ export class Pipeline<I = unknown, O = unknown> {
       out.skipped += c.skipped;
       out.deadLettered += c.deadLettered;
       if (c.maxNs > maxNs) maxNs = c.maxNs;
+      sumNs += c.sumNs;
       mergeHistogram(hist, slot.control.hist);
       for (const h of slot.inputs) out.queued.bytes += InputLink.queuedBytes(new Int32Array(h.buffer, h.byteOffset, L.W.DATA));
     }
     const upstream = s.index === 0 ? this.#producedRef.n : this.#stageOut(this.#stages[s.index - 1]!);
     out.queued.messages = Math.max(0, upstream - out.in);
     out.latency = summarize(hist, maxNs);
+    raw?.push({ counts: hist, sumNs });
     return out;
   }
 

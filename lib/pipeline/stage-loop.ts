@@ -4,7 +4,7 @@
 import * as v8 from 'node:v8';
 import type { WireCodec } from '../channel/codecs.js';
 import { RingwireError } from '../errors.js';
-import { C_DEAD, C_ERRORS, C_IN, C_MAX_NS, C_OUT, C_SKIPPED, CMD, CMD_GO, CMD_PAUSE, CMD_RUN, type ControlBlock } from './control.js';
+import { C_DEAD, C_ERRORS, C_IN, C_MAX_NS, C_OUT, C_SKIPPED, C_SUM_NS, CMD, CMD_GO, CMD_PAUSE, CMD_RUN, type ControlBlock } from './control.js';
 import { keyOf, type Meta } from './envelope.js';
 import { serializeError, type SerializedError } from './errors.js';
 import { drainResult, isMulti, isThenable, type StageContext, type StageHandler } from './handler.js';
@@ -58,6 +58,7 @@ class Counters {
   skipped: number;
   dead: number;
   maxNs: number;
+  sumNs: number;
   constructor(ctl: ControlBlock) {
     const f = (this.#f = ctl.f64);
     this.in = f[C_IN]!;
@@ -66,6 +67,7 @@ class Counters {
     this.skipped = f[C_SKIPPED]!;
     this.dead = f[C_DEAD]!;
     this.maxNs = f[C_MAX_NS]!;
+    this.sumNs = f[C_SUM_NS]!;
   }
   flush(): void {
     const f = this.#f;
@@ -75,6 +77,7 @@ class Counters {
     f[C_SKIPPED] = this.skipped;
     f[C_DEAD] = this.dead;
     f[C_MAX_NS] = this.maxNs;
+    f[C_SUM_NS] = this.sumNs;
   }
 }
 
@@ -160,6 +163,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
             // Service time: read → decode → handler → outputs written.
             const ns = (performance.now() - t) * 1e6;
             record(hist, ns);
+            c.sumNs += ns;
             if (ns > c.maxNs) c.maxNs = ns;
           } catch (err) {
             if (err instanceof RingwireError && (err.code === 'ERR_CHANNEL_CLOSED' || err.code === 'ERR_CORRUPT')) throw err;

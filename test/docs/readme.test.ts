@@ -62,6 +62,12 @@ describe('README code blocks', () => {
         expect(lines).toHaveLength(1000);
         expect(lines[999]).toBe('{ i: 999 }');
       }
+      if (block.includes('/metrics endpoint')) {
+        // The metrics example prints the lines its comments show (three messages through one stage).
+        const shown = [...block.matchAll(/^\/\/ (ringwire_\S+ \d+)$/gm)].map((m) => m[1]);
+        expect(shown).toHaveLength(3);
+        expect(r.stdout.trim().split('\n')).toEqual(shown);
+      }
     }, 90_000);
   });
 });

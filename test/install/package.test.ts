@@ -50,7 +50,8 @@ function tryIn(dir: string, path = bare) {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }
 
-const WORKS = { worker: { ok: { hello: 'worker' } }, file: { ok: 'file' }, log: { ok: { hello: 'log' } } };
+/** What try.mjs gets where the addon loads; metrics need prom-client, which these projects lack. */
+const WORKS = { worker: { ok: { hello: 'worker' } }, file: { ok: 'file' }, log: { ok: { hello: 'log' } }, metrics: { code: 'ERR_MISSING_DEPENDENCY' } };
 
 beforeAll(() => {
   // The prebuilds as `npm pack` makes them (prepack); packed without re-running tsup (the suite's

@@ -1,12 +1,14 @@
 // The ringwire command on real logs: tail (once and -f), dump, verify (exit 1 + the first
-// corruption's file and offset), stat (a log and a channel file), usage errors.
+// corruption's file and offset), stat (a log and a channel file; as JSON and --prometheus), usage errors.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Channel } from '../../lib/index.js';
 import { LogWriter } from '../../lib/log/index.js';
 import { listSegments } from '../../lib/log/segments.js';
-import { cleanupDirs, ROOT, tempDir } from './helpers.js';
+import { cleanupDirs, FIXTURES, ROOT, tempDir } from './helpers.js';
+import { parseExposition, valueOf } from '../helpers/prometheus.js';
 import { testing } from '../helpers/testing-addon.js';
 
 afterAll(cleanupDirs);
@@ -103,6 +105,46 @@ describe('ringwire CLI', () => {
     const c = cli('stat', file);
     expect(c.status).toBe(0);
     expect(JSON.parse(c.stdout)).toMatchObject({ kind: 'channel', capacity: 4096, depthBytes: 0, stats: { sent: { messages: 0 }, received: { dropped: 0 } } });
+  });
+
+  it('stat --prometheus prints the counters of a named channel and of a log in the metrics vocabulary', async () => {
+    const name = `cli-prom-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const ch = Channel.open(name, { create: true, capacity: 4096, codec: 'bytes' });
+    try {
+      const tx = ch.sender();
+      let bytes = 0;
+      let depth = 0;
+      for (let i = 0; i < 37; i++) {
+        expect(tx.trySend(new Uint8Array(1 + i))).toBe(true);
+        bytes += 1 + i;
+        depth += (8 + 1 + i + 7) & ~7; // a record: 8-byte header, payload padded to 8
+      }
+      await tx.close(); // flushes the sender's counters to the file
+      const r = cli('stat', '--prometheus', name);
+      expect(r.status, r.stderr).toBe(0);
+      const e = parseExposition(r.stdout);
+      const v = (metric: string) => valueOf(e, `ringwire_channel_${metric}`, { channel: name });
+      expect(v('sent_messages_total')).toBe(37);
+      expect(v('sent_bytes_total')).toBe(bytes);
+      expect(v('received_messages_total')).toBe(0);
+      expect(v('depth_bytes')).toBe(depth);
+      expect(v('capacity_bytes')).toBe(4096);
+
+      const dir = makeLog(1234);
+      const l = cli('stat', '--prometheus', dir);
+      expect(l.status, l.stderr).toBe(0);
+      expect(valueOf(parseExposition(l.stdout), 'ringwire_log_records_total', { log: dir })).toBe(1234);
+      expect(valueOf(parseExposition(l.stdout), 'ringwire_log_writer_alive', { log: dir })).toBe(0);
+
+      // Without prom-client installed: exit 2, saying what to install.
+      const missing = spawnSync(process.execPath, ['--import', join(FIXTURES, 'without-prom-client.mjs'), BIN, 'stat', '--prometheus', name], { encoding: 'utf8', timeout: 30_000 });
+      expect(missing.status).toBe(2);
+      expect(missing.stdout).toBe('');
+      expect(missing.stderr).toContain('metrics need prom-client, an optional peer dependency of ringwire: npm install prom-client');
+    } finally {
+      await ch.close();
+      Channel.unlink(name);
+    }
   });
 
   it('usage errors exit 2', () => {

@@ -1,0 +1,121 @@
+// p.metrics() and registerMetrics() of a pipeline: per-stage messages in and out, errors, skipped,
+// the service-time histograms (their count is the messages handled without error, their buckets
+// and _sum agree with each other), source → sink; read back by a strict exposition parser.
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { pipeline, registerMetrics } from '../../lib/index.js';
+import { BUCKETS, countsBelowPowersOfTwo, record } from '../../lib/pipeline/histogram.js';
+import { prng } from '../helpers/sequence.js';
+import { histogramOf, parseExposition, valueOf, type Exposition } from '../helpers/prometheus.js';
+
+const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
+type Msg = { i: number; bad?: boolean };
+
+/** Checks a histogram's shape: cumulative buckets, +Inf = _count, and a _sum within what the buckets allow. */
+function checkHistogram(e: Exposition, name: string, labels: Record<string, string>, maxSeconds: number): number {
+  const h = histogramOf(e, name, labels);
+  expect(h.buckets.at(-1)).toEqual({ le: Infinity, count: h.count });
+  let low = 0;
+  let high = 0;
+  let below = 0;
+  let bound = 0;
+  for (const b of h.buckets) {
+    expect(b.count).toBeGreaterThanOrEqual(below);
+    const n = b.count - below;
+    low += n * bound; // each sample in (previous le, le]
+    high += n * Math.min(b.le, maxSeconds);
+    below = b.count;
+    bound = b.le;
+  }
+  expect(h.sum).toBeGreaterThanOrEqual(low * 0.999);
+  expect(h.sum).toBeLessThanOrEqual(high * 1.001);
+  return h.count;
+}
+
+describe('pipeline metrics', () => {
+  it('per stage: in, out, errors and skipped as counted, a latency histogram per stage counting the messages handled', async () => {
+    const N = 4000;
+    const bad = new Set<number>();
+    const random = prng(11);
+    for (let k = 0; k < 57; k++) bad.add(Math.floor(random() * N));
+    const source: Msg[] = Array.from({ length: N }, (_, i) => (bad.has(i) ? { i, bad: true } : { i }));
+    let sunk = 0;
+    const p = pipeline<Msg, Msg>({
+      source,
+      stages: [
+        { module: fixture('faulty'), name: 'check', workers: 2, onError: 'skip' },
+        { module: fixture('identity'), name: 'pass' },
+      ],
+      sink: () => void sunk++,
+      key: (m) => m.i % 7,
+      codec: 'json',
+    });
+    const registry = new Registry();
+    registerMetrics(registry, p, { name: 'orders' }); // registered while it runs
+    const summary = await p.done;
+
+    const E = bad.size;
+    expect(sunk).toBe(N - E);
+    const e = parseExposition(await p.metrics({ name: 'orders' }));
+    const stage = (name: string, s: string) => valueOf(e, `ringwire_pipeline_stage_${name}`, { pipeline: 'orders', stage: s });
+    expect(stage('messages_in_total', 'check')).toBe(N);
+    expect(stage('messages_out_total', 'check')).toBe(N - E);
+    expect(stage('errors_total', 'check')).toBe(E);
+    expect(stage('skipped_messages_total', 'check')).toBe(E);
+    expect(stage('dead_lettered_messages_total', 'check')).toBe(0);
+    expect(stage('messages_in_total', 'pass')).toBe(N - E);
+    expect(stage('messages_out_total', 'pass')).toBe(N - E);
+    expect(stage('errors_total', 'pass')).toBe(0);
+    expect(stage('workers', 'check')).toBe(2);
+    expect(stage('restarts_total', 'check')).toBe(0);
+    expect(stage('queued_messages', 'pass')).toBe(0);
+    expect(stage('queued_bytes', 'pass')).toBe(0);
+    expect(valueOf(e, 'ringwire_pipeline_source_messages_total', { pipeline: 'orders' })).toBe(N);
+    expect(valueOf(e, 'ringwire_pipeline_sink_messages_total', { pipeline: 'orders' })).toBe(N - E);
+
+    // Histograms: one sample per message handled without error; buckets and sum agree with the max p.stats() saw.
+    const [check, pass] = summary.stages;
+    const labels = (s: string) => ({ pipeline: 'orders', stage: s });
+    expect(checkHistogram(e, 'ringwire_pipeline_stage_latency_seconds', labels('check'), check!.latency.max / 1e3)).toBe(N - E);
+    expect(checkHistogram(e, 'ringwire_pipeline_stage_latency_seconds', labels('pass'), pass!.latency.max / 1e3)).toBe(N - E);
+    expect(checkHistogram(e, 'ringwire_pipeline_latency_seconds', { pipeline: 'orders' }, summary.latency.max / 1e3)).toBe(N - E);
+    expect(e.types.get('ringwire_pipeline_stage_latency_seconds')).toBe('histogram');
+
+    // The user's registry reads the same live object.
+    expect(parseExposition(await registry.metrics()).samples).toEqual(e.samples);
+  });
+
+  it("a stage's dead letters are counted", async () => {
+    const N = 1000;
+    const source: Msg[] = Array.from({ length: N }, (_, i) => (i % 50 === 3 ? { i, bad: true } : { i }));
+    const letters: unknown[] = [];
+    const p = pipeline<Msg, Msg>({
+      source,
+      stages: [{ module: fixture('faulty'), name: 'check', onError: 'dead-letter' }],
+      sink: () => undefined,
+      deadLetter: (d) => void letters.push(d),
+    });
+    await p.done;
+    const e = parseExposition(await p.metrics());
+    expect(letters).toHaveLength(N / 50);
+    expect(valueOf(e, 'ringwire_pipeline_stage_dead_lettered_messages_total', { pipeline: '', stage: 'check' })).toBe(N / 50);
+    expect(valueOf(e, 'ringwire_pipeline_stage_errors_total', { pipeline: '', stage: 'check' })).toBe(N / 50);
+    expect(valueOf(e, 'ringwire_pipeline_dead_lettered_messages_total', { pipeline: '' })).toBe(N / 50);
+  });
+});
+
+describe('latency buckets', () => {
+  it('the counts below each power of two of nanoseconds are exact (every power of two is a bucket edge)', () => {
+    const counts = new Uint32Array(BUCKETS);
+    const values: number[] = [];
+    const random = prng(5);
+    for (let i = 0; i < 20_000; i++) {
+      const ns = Math.floor(2 ** (random() * 33)); // 1 ns to ~8.6 s, past the top bucket
+      values.push(ns);
+      record(counts, ns);
+    }
+    for (const k of [0, 1, 2, 3, 4, 8, 10, 17, 24, 30]) values.push(2 ** k), record(counts, 2 ** k); // on an edge: not below it
+    const below = countsBelowPowersOfTwo(counts, 0, 30);
+    for (let k = 0; k <= 30; k++) expect(below[k], `2^${k} ns`).toBe(values.filter((v) => v < 2 ** k).length);
+  });
+});
