@@ -262,6 +262,40 @@ describe('rollback', () => {
     expect(seen).toEqual(st.changes);
   });
 
+  it('an automatic rollback that fails restarts the dying version, which then fails the pipeline as any crash loop does', async () => {
+    let done = false;
+    const sick = new Int32Array(new SharedArrayBuffer(4));
+    const p = pipeline<In, Out>({
+      source: flowing(() => done, 0),
+      stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1, sick: sick.buffer } }],
+      sink: () => {},
+      key: (m) => m.k,
+      capacity: 4096,
+      maxRestarts: 3,
+    });
+    const seen = events(p);
+    try {
+      await p.ready;
+      Atomics.store(sick, 0, 1); // version 0 can no longer start: the rollback will fail
+      await p.swap('s', fixture('crashy-v2'), { rollbackOn: { maxRestarts: 0, window: 20_000 } });
+      // Without the restart, the worker that died would wait for a rollback that never comes, and
+      // its partition (and the pipeline) would never end.
+      const t0 = performance.now();
+      const settled = await Promise.race([p.done.then(() => 'done', (e: PipelineError) => e.code), new Promise((r) => setTimeout(r, 30_000, 'hung'))]);
+      expect(settled).toBe('ERR_WORKER_DIED');
+      expect(performance.now() - t0).toBeLessThan(10_000); // a few worker starts, not the 30 s bound
+    } finally {
+      done = true;
+      await p.abort(); // (settled already, unless it hung)
+    }
+    expect(seen.map((c) => [c.type, c.automatic, c.ok])).toEqual([
+      ['swap', false, true],
+      ['rollback', true, false],
+    ]);
+    expect(seen[1]!.error).toMatch(/version 1 keeps running: counter: unhealthy now/);
+    expect(p.versions('s').map((v) => v.current)).toEqual([false, true]);
+  });
+
   it('checks swap() and rollback() options, naming the option', async () => {
     const p = pipeline({ source: flowing(() => true, 0), stages: [{ module: fixture('inc'), name: 'f' }, { module: fixture('identity'), name: 'k', onError: 'skip' }], sink: () => {} });
     const bad: Array<[Promise<unknown>, new (...a: any[]) => Error, RegExp]> = [
