@@ -21,7 +21,6 @@ import { deliverer, merge } from './merge.js';
 import { buildMesh, freeRoles, type PiscinaLike, type Slot, type StageRuntime } from './mesh.js';
 import { checkRollbackOptions, checkSwapOptions, planPipeline, type PipelinePlan } from './options.js';
 import { moduleUrl } from './registry.js';
-import type { StageResult } from './stage-loop.js';
 import type { StageTask, TaskResult } from './stage-task.js';
 import { pump } from './source.js';
 import type {
