@@ -356,9 +356,10 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
           freeRoles(slot);
           slot.control.thread = 0;
           slot.control.state = STATE_STARTING;
-          if (park) {
+          if (park && probation!.waiting) {
             // Its channels wait, where it left them, for the rollback's worker (as for a paused
-            // one); if the rollback fails, the slot is restarted on the current version.
+            // one); if the rollback fails, the slot is restarted on the current version. (A
+            // rollback that failed while this thread exited has ended the probation: restart now.)
             probation!.parked.push(() => void this.#startSlot(stage, slot, false));
             return { status: 'paused', errors: [] };
           }

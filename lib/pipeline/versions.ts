@@ -122,6 +122,11 @@ export class Probation {
     return true;
   }
 
+  /** A rollback was asked for and is not over: a worker of the version that dies waits for it. */
+  get waiting(): boolean {
+    return this.#phase === 'triggered';
+  }
+
   /** Stops watching (the window passed, the version was replaced, or its rollback is over). */
   end(): void {
     this.#phase = 'over';
