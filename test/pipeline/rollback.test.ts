@@ -296,6 +296,29 @@ describe('rollback', () => {
     expect(p.versions('s').map((v) => v.current)).toEqual([false, true]);
   });
 
+  it('a snapshot() that cannot be kept is reported, and its version comes back with fresh state', async () => {
+    let done = false;
+    const got: Out[] = [];
+    const p = pipeline<In, Out>({
+      source: flowing(() => done, 500),
+      stages: [{ module: fixture('unclonable-snapshot'), name: 's', workers: 2 }],
+      sink: (m) => void got.push(m),
+      key: (m) => m.k,
+      capacity: 4096,
+    });
+    try {
+      await p.swap('s', fixture('version2'));
+      expect(p.versions('s')[0]).toMatchObject({ snapshot: false, snapshotError: expect.stringMatching(/could not be cloned/) });
+      expect(await p.rollback('s')).toEqual({ stage: 's', version: 0, from: 1 });
+    } finally {
+      done = true;
+    }
+    const summary = await p.done;
+    eachOnceInOrder(got, summary.produced);
+    expect(got.at(-1)!.v).toBe(1);
+    expect(summary.stages[0]!.restarts).toBe(0);
+  });
+
   it('checks swap() and rollback() options, naming the option', async () => {
     const p = pipeline({ source: flowing(() => true, 0), stages: [{ module: fixture('inc'), name: 'f' }, { module: fixture('identity'), name: 'k', onError: 'skip' }], sink: () => {} });
     const bad: Array<[Promise<unknown>, new (...a: any[]) => Error, RegExp]> = [
