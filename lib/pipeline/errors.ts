@@ -6,6 +6,7 @@ export type PipelineErrorCode =
   | 'ERR_STAGE_LOAD' // a stage module could not be loaded
   | 'ERR_WORKER_DIED' // a stage's workers died more often than maxRestarts
   | 'ERR_SWAP_FAILED' // a hot swap was rolled back
+  | 'ERR_ROLLBACK_FAILED' // a rollback failed: the current version keeps running
   | 'ERR_SOURCE' // the source threw
   | 'ERR_SINK' // the sink (or the dead-letter target) threw
   | 'ERR_ABORTED'

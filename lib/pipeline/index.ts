@@ -1,8 +1,8 @@
 // Worker-thread pipelines over ringwire channels (hosted by piscina).
 export { pipeline, Pipeline } from './pipeline.js';
 export type {
-  AppendTarget, DeadLetter, MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary,
-  SinkTarget, StageSpec, StageStats, SwapOptions, SwapResult,
+  AppendTarget, DeadLetter, MessageInfo, PipelineEvents, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary,
+  RollbackOn, RollbackOptions, RollbackResult, SinkTarget, StageSpec, StageStats, StageVersion, SwapOptions, SwapResult, VersionChange,
 } from './types.js';
 export { many } from './handler.js';
 export type { StageContext, StageHandler } from './handler.js';

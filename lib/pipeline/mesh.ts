@@ -9,6 +9,7 @@ import { BUCKETS } from './histogram.js';
 import type { StagePlan } from './options.js';
 import type { ErrorPolicy, ErrorRecord, StageResult } from './stage-loop.js';
 import type { DeadLetter, SinkTarget } from './types.js';
+import { VersionHistory, type Probation } from './versions.js';
 
 export interface PiscinaLike {
   run(task: unknown): Promise<unknown>;
@@ -45,6 +46,10 @@ export interface StageRuntime {
   /** Counters and histogram of swapped-out generations. */
   retired: { in: number; out: number; errors: number; skipped: number; deadLettered: number; maxNs: number; sumNs: number; hist: number[] };
   errors: ErrorRecord[];
+  /** Every version the stage has run, and its swaps and rollbacks. */
+  history: VersionHistory;
+  /** The current version's probation (swapped in with rollbackOn), while it lasts. */
+  probation: Probation | undefined;
 }
 
 export interface Mesh {
@@ -82,6 +87,8 @@ export function buildMesh(plans: StagePlan[], ring: { capacity: number; spinMicr
       swaps: 0,
       retired: { in: 0, out: 0, errors: 0, skipped: 0, deadLettered: 0, maxNs: 0, sumNs: 0, hist: new Array(BUCKETS).fill(0) },
       errors: [],
+      history: new VersionHistory({ module: plan.url, exportName: plan.exportName, options: plan.options }),
+      probation: undefined,
     };
     for (let p = 0; p < plan.workers; p++) {
       const dead = plan.onError === 'dead-letter' ? make() : undefined;

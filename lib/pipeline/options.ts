@@ -5,12 +5,12 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
 import { Receiver } from '../channel/receiver.js';
 import { Sender } from '../channel/sender.js';
-import { checkCapacity, checkInteger, describe, RingwireTypeError } from '../errors.js';
+import { checkCapacity, checkInteger, checkOptions, describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { LogWriter } from '../log/writer.js';
 import { deliverer, isSinkTarget } from './merge.js';
 import { stages as defaultRegistry } from './registry.js';
 import type { ErrorPolicy } from './stage-loop.js';
-import type { DeadLetter, MessageInfo, PipelineOptions, PipelineSource, SinkTarget, StageSpec } from './types.js';
+import type { DeadLetter, MessageInfo, PipelineOptions, PipelineSource, RollbackOn, RollbackOptions, SinkTarget, StageSpec, SwapOptions } from './types.js';
 
 /** One stage, resolved. */
 export interface StagePlan {
@@ -107,4 +107,44 @@ function planStage<I, O>(options: PipelineOptions<I, O>, s: StageSpec | string, 
     partition,
     resourceLimits: spec.resourceLimits,
   };
+}
+
+const SWAP_KNOWN = new Set(['export', 'options', 'probe', 'timeout', 'label', 'rollbackOn']);
+const ROLLBACK_ON_KNOWN = new Set(['window', 'errorRate', 'minMessages', 'maxRestarts']);
+const ROLLBACK_KNOWN = new Set(['to', 'timeout', 'reason']);
+const MAX_TIMEOUT = 2 ** 31 - 1; // setTimeout's limit, ms
+
+/** Checks swap()'s options (for a stage with error policy `onError`); returns them. */
+export function checkSwapOptions(options: unknown, onError: ErrorPolicy): SwapOptions {
+  const o = checkOptions(options, SWAP_KNOWN, 'swap') as SwapOptions;
+  if (o.export !== undefined && typeof o.export !== 'string') throw new RingwireTypeError(`swap: options.export must be a string, got ${describe(o.export)}`);
+  if (o.probe !== undefined && !Array.isArray(o.probe)) throw new RingwireTypeError(`swap: options.probe must be an array, got ${describe(o.probe)}`);
+  if (o.timeout !== undefined) checkInteger('swap: options.timeout', o.timeout, 1, MAX_TIMEOUT);
+  if (o.label !== undefined && (typeof o.label !== 'string' || o.label.length === 0)) throw new RingwireTypeError(`swap: options.label must be a non-empty string, got ${describe(o.label)}`);
+  if (o.rollbackOn !== undefined) checkRollbackOn(o.rollbackOn, onError);
+  return o;
+}
+
+function checkRollbackOn(r: RollbackOn, onError: ErrorPolicy): void {
+  checkOptions(r, ROLLBACK_ON_KNOWN, 'swap: options.rollbackOn');
+  if (r.window === undefined) throw new RingwireTypeError('swap: options.rollbackOn.window (the probation, ms) is required');
+  checkInteger('swap: options.rollbackOn.window', r.window, 1, MAX_TIMEOUT);
+  if (r.errorRate === undefined && r.maxRestarts === undefined) throw new RingwireTypeError('swap: options.rollbackOn needs errorRate or maxRestarts (or both)');
+  if (r.errorRate !== undefined) {
+    if (typeof r.errorRate !== 'number' || Number.isNaN(r.errorRate)) throw new RingwireTypeError(`swap: options.rollbackOn.errorRate must be a number, got ${describe(r.errorRate)}`);
+    if (r.errorRate < 0 || r.errorRate >= 1) throw new RingwireRangeError('ERR_OUT_OF_RANGE', `swap: options.rollbackOn.errorRate must be from 0 to below 1, got ${r.errorRate}`);
+    // Under 'fail' the first handler error fails the pipeline: there is no rate to watch.
+    if (onError === 'fail') throw new RingwireTypeError("swap: options.rollbackOn.errorRate needs a stage whose onError is 'skip' or 'dead-letter' (under 'fail' a handler error fails the pipeline)");
+  }
+  if (r.minMessages !== undefined) checkInteger('swap: options.rollbackOn.minMessages', r.minMessages, 1, Number.MAX_SAFE_INTEGER);
+  if (r.maxRestarts !== undefined) checkInteger('swap: options.rollbackOn.maxRestarts', r.maxRestarts, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** Checks rollback()'s options (the version `to` names is checked when the rollback runs); returns them. */
+export function checkRollbackOptions(options: unknown): RollbackOptions {
+  const o = checkOptions(options, ROLLBACK_KNOWN, 'rollback') as RollbackOptions;
+  if (o.to !== undefined && typeof o.to !== 'string' && typeof o.to !== 'number') throw new RingwireTypeError(`rollback: options.to must be a version number or a label, got ${describe(o.to)}`);
+  if (o.timeout !== undefined) checkInteger('rollback: options.timeout', o.timeout, 1, MAX_TIMEOUT);
+  if (o.reason !== undefined && typeof o.reason !== 'string') throw new RingwireTypeError(`rollback: options.reason must be a string, got ${describe(o.reason)}`);
+  return o;
 }

@@ -1,15 +1,18 @@
 // The pipeline coordinator (main thread): builds the channel mesh, runs each stage's workers as
 // long-running tasks in a piscina pool of its own, pumps the source into the first stage, merges
-// the last stage into the sink, restarts dead workers on their channels, and hot-swaps stages.
+// the last stage into the sink, restarts dead workers on their channels, and hot-swaps stages
+// (and rolls them back to an earlier version, by request or when a new one misbehaves).
 //
 // Topology: the source (main) → N1 channels → stage 1 (N1 workers) → N1×N2 channels → stage 2 …
 // → N_last channels → the sink (main). Every hop is its own SPSC ring; a worker fans out over its
 // outputs (by key hash, or round-robin) and fans in over its inputs (round-robin batches).
+import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChannelHandle } from '../channel/channel.js';
 import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
 import * as L from '../core/layout.js';
+import { RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
@@ -18,12 +21,15 @@ import { deliverer, merge } from './merge.js';
 import { metricsOf, type MetricsOptions, type MetricsSource, type RawHistogram } from '../metrics.js';
 import { pipelineSource } from './metrics.js';
 import { buildMesh, freeRoles, type PiscinaLike, type Slot, type StageRuntime } from './mesh.js';
-import { planPipeline, type PipelinePlan } from './options.js';
+import { checkRollbackOptions, checkSwapOptions, planPipeline, type PipelinePlan } from './options.js';
 import { moduleUrl } from './registry.js';
-import type { StageResult } from './stage-loop.js';
-import type { StageTask } from './stage-task.js';
+import type { StageTask, TaskResult } from './stage-task.js';
 import { pump } from './source.js';
-import type { MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary, SwapOptions, SwapResult, StageStats } from './types.js';
+import type {
+  MessageInfo, PipelineEvents, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary, RollbackOn, RollbackOptions, RollbackResult,
+  StageStats, StageVersion, SwapOptions, SwapResult, VersionChange,
+} from './types.js';
+import { Probation, type VersionRecord } from './versions.js';
 
 interface PiscinaWorkerLike {
   readonly id: number;
@@ -35,6 +41,10 @@ const PISCINA: string = 'piscina';
 const PARK_POLL_MS = 2;
 const THREAD_EXIT_WAIT_MS = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const messageOf = (err: unknown): string => (err as Error)?.message ?? String(err);
+
+/** A stage's switch to another version: done (with what the old one leaves behind), or not (the old one runs on). */
+type Switched = { ok: true; oldPool: PiscinaLike; snapshot: unknown[]; snapshotError: string | undefined } | { ok: false; cause: unknown };
 
 let workerFileCache: string | undefined;
 /** dist/workers/stage-worker.js, from the built library or from the sources (tests run lib/ directly). */
@@ -52,7 +62,11 @@ export function pipeline<I = unknown, O = unknown>(options: PipelineOptions<I, O
   return new Pipeline<I, O>(options);
 }
 
-export class Pipeline<I = unknown, O = unknown> {
+/**
+ * A running pipeline. It is an EventEmitter (typed by PipelineEvents): 'swap' and 'rollback' report
+ * each stage's version changes as they complete or fail (never an 'error' event).
+ */
+export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEvents> {
   /** Resolves with the summary once the source has ended (or close()) and everything is delivered. */
   readonly done: Promise<PipelineSummary>;
   /**
@@ -96,6 +110,7 @@ export class Pipeline<I = unknown, O = unknown> {
   #settled = false;
 
   constructor(options: PipelineOptions<I, O>) {
+    super();
     const plan = planPipeline(options);
     this.#codec = plan.codec;
     this.#codecName = plan.codecName;
@@ -191,13 +206,47 @@ export class Pipeline<I = unknown, O = unknown> {
    * loads, passes its healthCheck() export and the probe messages, and only then takes over: each
    * old worker finishes and acknowledges its batch and hands its channels to its successor, which
    * continues from the same positions (no message lost, none reordered within a partition). If the
-   * new version fails to load or to pass, it is discarded and the old one keeps running (rollback):
-   * the promise rejects with ERR_SWAP_FAILED and `rolledBack: true`.
+   * new version fails to load or to pass, it is discarded and the old one keeps running: the promise
+   * rejects with ERR_SWAP_FAILED and `rolledBack: true`. The old version stays in versions(stage),
+   * with what its snapshot() export returned, for rollback(); `rollbackOn` puts the new version on
+   * probation (rolled back by itself if it misbehaves).
    */
   swap(stage: string | number, module: string | URL, options: SwapOptions = {}): Promise<SwapResult> {
-    const run = this.#swapping.then(() => this.#swap(stage, module, options));
-    this.#swapping = run.catch(() => undefined);
-    return run;
+    let st: StageRuntime;
+    let opts: SwapOptions;
+    try {
+      st = this.#stage(stage, 'swap');
+      if (typeof module !== 'string' && !(module instanceof URL)) throw new RingwireTypeError(`swap: module must be a path or a URL, got ${String(module)}`);
+      opts = checkSwapOptions(options, st.onError);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(() => this.#swap(st, moduleUrl(module), opts));
+  }
+
+  /**
+   * Switches a stage back to an earlier version (`to`: its index or label; default: the version the
+   * current one replaced), as swap() switches: per partition nothing lost, duplicated or reordered.
+   * Its workers restart from the state snapshot the version left when it was swapped out (its
+   * module's snapshot() / restore(state) exports), with its module, export and options. If they fail
+   * to load, restore or pass their health check, the current version keeps running and the promise
+   * rejects with ERR_ROLLBACK_FAILED.
+   */
+  rollback(stage: string | number, options: RollbackOptions = {}): Promise<RollbackResult> {
+    let st: StageRuntime;
+    let opts: RollbackOptions;
+    try {
+      st = this.#stage(stage, 'rollback');
+      opts = checkRollbackOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(() => this.#rollback(st, opts, undefined));
+  }
+
+  /** A stage's versions, oldest first: the one the pipeline started with, then one per swap(). */
+  versions(stage: string | number): StageVersion[] {
+    return this.#stage(stage, 'versions').history.list();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -232,6 +281,7 @@ export class Pipeline<I = unknown, O = unknown> {
       }
       if (this.#settled) return;
       this.#state = 'done';
+      for (const stage of this.#stages) stage.probation?.end();
       const summary = this.#summary();
       await Promise.all(this.#stages.map((s) => s.pool.destroy()));
       // Everything is delivered: the Senders have no send pending, so their close() is immediate.
@@ -265,7 +315,7 @@ export class Pipeline<I = unknown, O = unknown> {
     return pool;
   }
 
-  #task(stage: StageRuntime, slot: Slot, standby: boolean, probe?: readonly unknown[]): StageTask {
+  #task(stage: StageRuntime, slot: Slot, standby: boolean, probe?: readonly unknown[], restore?: unknown): StageTask {
     const next = this.#stages[stage.index + 1];
     return {
       stage: stage.name,
@@ -286,16 +336,17 @@ export class Pipeline<I = unknown, O = unknown> {
       standby,
       probe,
       options: slot.options,
+      restore,
     };
   }
 
   /** Runs a slot's task until it returns (restarting it on its channels when its worker dies). */
-  #startSlot(stage: StageRuntime, slot: Slot, standby: boolean, pool = stage.pool, probe?: readonly unknown[]): Promise<StageResult> {
-    const run = async (): Promise<StageResult> => {
+  #startSlot(stage: StageRuntime, slot: Slot, standby: boolean, pool = stage.pool, probe?: readonly unknown[], restore?: unknown): Promise<TaskResult> {
+    const run = async (): Promise<TaskResult> => {
       let first = true;
       for (;;) {
         try {
-          const res = (await pool.run(this.#task(stage, slot, standby && first, probe))) as StageResult;
+          const res = (await pool.run(this.#task(stage, slot, standby && first, probe, standby && first ? restore : undefined))) as TaskResult;
           if (res.status === 'failed') {
             throw new PipelineError('ERR_STAGE_FAILED', `stage '${stage.name}' failed on message ${res.seq}${res.key === undefined ? '' : ` (key ${JSON.stringify(res.key)})`}: ${res.error.message}`, {
               stage: stage.name,
@@ -312,6 +363,9 @@ export class Pipeline<I = unknown, O = unknown> {
           if (err instanceof PipelineError || this.#settled) throw err;
           // A crash while loading a standby (hot-swap) worker is the new version failing: no retry.
           if (standby && first && slot.control.state < STATE_RUNNING) throw err;
+          // A version on probation that dies too often is rolled back: its worker is not restarted.
+          const probation = stage.slots.includes(slot) ? stage.probation : undefined;
+          const park = probation?.death() ?? false;
           if (++stage.restarts > this.#maxRestarts) {
             throw new PipelineError('ERR_WORKER_DIED', `stage '${stage.name}': workers died ${stage.restarts} times (maxRestarts ${this.#maxRestarts}); last: ${(err as Error)?.message}`, {
               stage: stage.name,
@@ -324,6 +378,13 @@ export class Pipeline<I = unknown, O = unknown> {
           freeRoles(slot);
           slot.control.thread = 0;
           slot.control.state = STATE_STARTING;
+          if (park && probation!.waiting) {
+            // Its channels wait, where it left them, for the rollback's worker (as for a paused
+            // one); if the rollback fails, the slot is restarted on the current version. (A
+            // rollback that failed while this thread exited has ended the probation: restart now.)
+            probation!.parked.push(() => void this.#startSlot(stage, slot, false));
+            return { status: 'paused', errors: [] };
+          }
           first = false;
         }
       }
@@ -405,34 +466,142 @@ export class Pipeline<I = unknown, O = unknown> {
     });
   }
 
-  async #swap(ref: string | number, module: string | URL, options: SwapOptions): Promise<SwapResult> {
+  /** Runs swaps and rollbacks one at a time, in call order, once the pools exist. */
+  #enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#swapping.then(op);
+    this.#swapping = run.catch(() => undefined);
+    return run;
+  }
+
+  #stage(ref: string | number, what: string): StageRuntime {
     const stage = typeof ref === 'number' ? this.#stages[ref] : this.#stages.find((s) => s.name === ref);
-    if (stage === undefined) throw new PipelineError('ERR_PIPELINE_STATE', `swap: no stage ${JSON.stringify(ref)}`);
+    if (stage === undefined) throw new PipelineError('ERR_PIPELINE_STATE', `${what}: no stage ${JSON.stringify(ref)}`);
+    return stage;
+  }
+
+  #checkRunning(stage: StageRuntime, what: string): void {
     if (this.#settled || this.#Piscina === undefined) {
-      throw new PipelineError('ERR_PIPELINE_STATE', `swap: the pipeline is ${this.#settled ? this.#state : 'starting'}`, { stage: stage.name });
+      throw new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline is ${this.#settled ? this.#state : 'starting'}`, { stage: stage.name });
     }
-    const url = moduleUrl(module);
-    const pool = this.#makePool(this.#Piscina, this.#workerFile, stage);
+  }
+
+  async #swap(stage: StageRuntime, url: string, options: SwapOptions): Promise<SwapResult> {
+    this.#checkRunning(stage, 'swap');
+    const h = stage.history;
+    const { label } = options;
+    const taken = label === undefined ? -1 : h.records.findIndex((r) => r.label === label);
+    if (taken >= 0) throw new RingwireRangeError('ERR_OUT_OF_RANGE', `swap: options.label ${JSON.stringify(label)} names version ${taken} of stage '${stage.name}' already`);
+    const from = h.current;
+    const to = h.records.length;
+    const target = {
+      module: url,
+      exportName: options.export ?? h.active.exportName,
+      options: options.options === undefined ? h.active.options : options.options,
+    };
+    const sw = await this.#switch(stage, target, options.probe, options.timeout, undefined);
+    const change = { type: 'swap', from, to, label, automatic: false, reason: undefined } as const;
+    if (!sw.ok) {
+      const err = new PipelineError('ERR_SWAP_FAILED', `swap of stage '${stage.name}' to ${url} was rolled back: ${messageOf(sw.cause)}`, {
+        stage: stage.name,
+        cause: sw.cause,
+        rolledBack: true,
+      });
+      this.#change(stage, { ...change, ok: false, error: err.message });
+      throw err;
+    }
+    this.#retire(stage, sw);
+    h.records.push({ ...target, label, activatedAt: Date.now(), previous: from, snapshot: undefined, snapshotError: undefined });
+    h.current = to;
+    stage.swaps++;
+    if (options.rollbackOn !== undefined) this.#probation(stage, to, options.rollbackOn);
+    this.#change(stage, { ...change, ok: true, error: undefined });
+    await sw.oldPool.destroy();
+    return { stage: stage.name, version: to };
+  }
+
+  /** A rollback, asked for by a call or (`auto`) by the current version's probation. */
+  async #rollback(stage: StageRuntime, options: RollbackOptions, auto: { probation: Probation; reason: string } | undefined): Promise<RollbackResult> {
+    this.#checkRunning(stage, 'rollback');
+    const h = stage.history;
+    const from = h.current;
+    const to = auto === undefined ? h.target(stage.name, options.to) : h.active.previous!;
+    const target = h.records[to]!;
+    const change = { type: 'rollback', from, to, label: target.label, automatic: auto !== undefined, reason: auto?.reason ?? options.reason ?? 'manual' } as const;
+    const sw = await this.#switch(stage, target, undefined, options.timeout, target.snapshot);
+    if (!sw.ok) {
+      const err = new PipelineError('ERR_ROLLBACK_FAILED', `rollback of stage '${stage.name}' to version ${to} failed, version ${from} keeps running: ${messageOf(sw.cause)}`, {
+        stage: stage.name,
+        cause: sw.cause,
+      });
+      if (auto !== undefined) {
+        // The version stays: its probation is over, and its workers that died meanwhile restart.
+        auto.probation.end();
+        if (stage.probation === auto.probation) stage.probation = undefined;
+        for (const restart of auto.probation.parked.splice(0)) restart();
+      }
+      this.#change(stage, { ...change, ok: false, error: err.message });
+      throw err;
+    }
+    this.#retire(stage, sw);
+    target.activatedAt = Date.now();
+    h.current = to;
+    this.#change(stage, { ...change, ok: true, error: undefined });
+    await sw.oldPool.destroy();
+    return { stage: stage.name, version: to, from };
+  }
+
+  /** The rollback a probation asks for (queued behind any swap in progress, which may make it moot). */
+  #probation(stage: StageRuntime, version: number, rule: RollbackOn): void {
+    const probation: Probation = new Probation(
+      version,
+      rule,
+      () => {
+        let n = 0;
+        let errors = 0;
+        for (const slot of stage.slots) {
+          const c = slot.control.counters();
+          n += c.in;
+          errors += c.errors;
+        }
+        return { in: n, errors };
+      },
+      (reason) => {
+        const rollback = this.#enqueue(async () => {
+          // Replaced meanwhile (a swap or rollback completed, which took over the parked channels too).
+          if (stage.probation !== probation || this.#settled) return;
+          await this.#rollback(stage, {}, { probation, reason });
+        });
+        rollback.catch(() => undefined); // a failed rollback is reported by its 'rollback' event and stats()
+      },
+    );
+    stage.probation = probation;
+  }
+
+  /**
+   * Switches a stage to `target` (a new version, or one from its history): fresh workers in a pool
+   * of their own load it (restoring `restore[p]` in partition p when given), pass its health check
+   * and the probes, wait in standby, and only then take over each old worker's channels where it
+   * left them. Resolves with ok: false, the new workers discarded, if they do not get that far (the
+   * old ones keep running).
+   */
+  async #switch(
+    stage: StageRuntime,
+    target: Pick<VersionRecord, 'module' | 'exportName' | 'options'>,
+    probe: readonly unknown[] | undefined,
+    timeout = 30_000,
+    restore: unknown[] | undefined,
+  ): Promise<Switched> {
+    const pool = this.#makePool(this.#Piscina!, this.#workerFile, stage);
     const fresh: Slot[] = stage.slots.map((old) => ({
       ...old,
       control: new ControlBlock(),
-      module: url,
-      exportName: options.export ?? old.exportName,
-      options: options.options === undefined ? old.options : options.options,
+      module: target.module,
+      exportName: target.exportName,
+      options: target.options,
     }));
-    const results = fresh.map((slot) => this.#startSlot(stage, slot, true, pool, options.probe));
-    const rollback = async (why: unknown): Promise<never> => {
-      for (const s of fresh) s.control.command(CMD_ABANDON);
-      await pool.destroy();
-      const cause = why instanceof PipelineError && why.cause !== undefined ? why.cause : why;
-      throw new PipelineError('ERR_SWAP_FAILED', `swap of stage '${stage.name}' to ${url} was rolled back: ${(cause as Error)?.message ?? String(cause)}`, {
-        stage: stage.name,
-        cause,
-        rolledBack: true,
-      });
-    };
+    const results = fresh.map((slot, p) => this.#startSlot(stage, slot, true, pool, probe, restore?.[p]));
     // Wait until every new worker is loaded and healthy (standby), or one fails.
-    const deadline = performance.now() + (options.timeout ?? 30_000);
+    const deadline = performance.now() + timeout;
     let failure: unknown;
     results.map((r) =>
       r.then(
@@ -446,15 +615,19 @@ export class Pipeline<I = unknown, O = unknown> {
     );
     while (failure === undefined && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
       if (this.#settled) failure = new PipelineError('ERR_PIPELINE_STATE', 'the pipeline stopped during the swap');
-      else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${options.timeout ?? 30_000} ms`);
+      else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${timeout} ms`);
       else await sleep(PARK_POLL_MS);
     }
-    if (failure !== undefined) return rollback(failure);
+    if (failure !== undefined) {
+      for (const s of fresh) s.control.command(CMD_ABANDON);
+      await pool.destroy();
+      return { ok: false, cause: failure instanceof PipelineError && failure.cause !== undefined ? failure.cause : failure };
+    }
     // Hand over: pause the old workers, then let each successor take the same channels.
     const old = stage.slots;
     const oldPool = stage.pool;
     for (const s of old) s.control.command(CMD_PAUSE);
-    let oldResults: StageResult[];
+    let oldResults: TaskResult[];
     try {
       oldResults = await Promise.all(old.map((s) => s.result));
     } catch (err) {
@@ -485,9 +658,31 @@ export class Pipeline<I = unknown, O = unknown> {
     }
     stage.slots = fresh;
     stage.pool = pool;
-    stage.swaps++;
-    await oldPool.destroy();
-    return { stage: stage.name, version: stage.swaps };
+    return { ok: true, oldPool, snapshot: oldResults.map((r) => r.snapshot), snapshotError: oldResults.find((r) => r.snapshotError !== undefined)?.snapshotError };
+  }
+
+  /** After a switch: the version swapped out keeps its state snapshot; a probation it was on is over. */
+  #retire(stage: StageRuntime, sw: Extract<Switched, { ok: true }>): void {
+    const out = stage.history.active;
+    out.snapshot = sw.snapshot;
+    out.snapshotError = sw.snapshotError;
+    stage.probation?.end();
+    stage.probation = undefined;
+  }
+
+  /** Records a swap or rollback (stats) and emits it as a 'swap' or 'rollback' event. */
+  #change(stage: StageRuntime, c: Omit<VersionChange, 'stage' | 'at'>): void {
+    const change: VersionChange = { ...c, stage: stage.name, at: Date.now() };
+    stage.history.record(change);
+    try {
+      this.emit(change.type, change);
+    } catch (err) {
+      // A listener threw: like any listener error outside a caller's stack, it is uncaught (the
+      // change itself is done and recorded).
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   #stageStats(s: StageRuntime, raw?: RawHistogram[]): StageStats {
@@ -502,6 +697,9 @@ export class Pipeline<I = unknown, O = unknown> {
       deadLettered: r.deadLettered,
       restarts: s.restarts,
       swaps: s.swaps,
+      rollbacks: s.history.rollbacks,
+      version: s.history.current,
+      changes: s.history.changes.slice(),
       queued: { messages: 0, bytes: 0 },
       latency: { count: 0, p50: 0, p99: 0, max: 0 },
     };
@@ -549,6 +747,7 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#stop.abort(err);
     this.#closeSignal.abort();
     this.#reject(err);
+    for (const stage of this.#stages) stage.probation?.end();
     for (const l of this.#sourceLinks) l.release();
     await Promise.allSettled(this.#stages.map((s) => s.pool?.destroy()));
     // Not awaited: a Sender's close() waits for a send in progress (the sink's, waiting for room),

@@ -34,7 +34,12 @@ export interface StageTask {
   standby: boolean;
   probe: readonly unknown[] | undefined;
   options: unknown;
+  /** A rollback: what the module's snapshot() returned when this version was swapped out, for its restore(). */
+  restore: unknown;
 }
+
+/** A worker's result; after a hand-over, with what the module's snapshot() export returned. */
+export type TaskResult = StageResult & { snapshot?: unknown; snapshotError?: string };
 
 /** Waits (keeping the loop alive) until the command word leaves `from`. */
 async function awaitCommand(ctl: ControlBlock, from: number): Promise<number> {
@@ -50,7 +55,7 @@ async function awaitCommand(ctl: ControlBlock, from: number): Promise<number> {
   }
 }
 
-export default async function stageTask(task: StageTask): Promise<StageResult> {
+export default async function stageTask(task: StageTask): Promise<TaskResult> {
   const ctl = new ControlBlock(task.control);
   ctl.thread = threadId;
   const codec: WireCodec = resolveCodec(task.codec);
@@ -81,6 +86,10 @@ export default async function stageTask(task: StageTask): Promise<StageResult> {
 
   if (task.standby) {
     try {
+      if (task.restore !== undefined) {
+        if (typeof mod.restore !== 'function') throw new Error('the module has a state snapshot to restore but exports no restore(state)');
+        await (mod.restore as (s: unknown) => unknown)(task.restore);
+      }
       if (typeof mod.healthCheck === 'function') {
         const ok = await (mod.healthCheck as (o: unknown) => unknown)(task.options);
         if (ok === false) throw new Error('healthCheck() returned false');
@@ -104,7 +113,7 @@ export default async function stageTask(task: StageTask): Promise<StageResult> {
     for (const h of task.outputs) outputs.push(new OutputLink(h, task.spinMicros));
     if (task.deadLetter !== undefined) dead = new OutputLink(task.deadLetter, task.spinMicros);
     ctl.state = STATE_RUNNING;
-    return await runStage({
+    const res: TaskResult = await runStage({
       stage: task.stage,
       partition: task.partition,
       route: task.route,
@@ -113,6 +122,16 @@ export default async function stageTask(task: StageTask): Promise<StageResult> {
       spinMicros: task.spinMicros,
       ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors,
     });
+    if (res.status === 'paused' && typeof mod.snapshot === 'function') {
+      // Handed over: the state this version leaves behind, kept in its history for a rollback.
+      // Cloned here so that a value that cannot cross threads is this snapshot's failure, not the task's.
+      try {
+        res.snapshot = structuredClone(await (mod.snapshot as () => unknown)());
+      } catch (err) {
+        res.snapshotError = (err as Error)?.message ?? String(err);
+      }
+    }
+    return res;
   } catch (err) {
     // Not a death: the thread lives on. Give the roles back (what was read and not acknowledged
     // is read again by the successor) and say so, so the coordinator need not wait for an exit.

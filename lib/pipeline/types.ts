@@ -91,6 +91,12 @@ export interface StageStats {
   deadLettered: number;
   restarts: number;
   swaps: number;
+  /** Completed rollbacks (manual and automatic). */
+  rollbacks: number;
+  /** The version running now: its index in `versions(stage)` (0: the pipeline's own). */
+  version: number;
+  /** The stage's swaps and rollbacks (and failed attempts), oldest first (the last 100). */
+  changes: VersionChange[];
   /** Messages and ring bytes waiting in this stage's inputs (messages: from the counters, a batch behind). */
   queued: { messages: number; bytes: number };
   /** Time in the handler per message. */
@@ -124,10 +130,90 @@ export interface SwapOptions {
   probe?: readonly unknown[];
   /** How long the new workers may take to load and pass their health check (default 30 s). */
   timeout?: number;
+  /** Names the new version in versions(), rollback({ to }), events and stats (unique per stage). */
+  label?: string;
+  /** Watch the new version for a probation window and roll it back by itself if it misbehaves. */
+  rollbackOn?: RollbackOn;
+}
+
+/** When a swapped-in version is rolled back by itself. At least one of errorRate and maxRestarts. */
+export interface RollbackOn {
+  /** The probation window, ms from the moment the version took over. */
+  window: number;
+  /** Roll back when handler errors / messages handled since the version took over exceed this (0 ≤ rate < 1). */
+  errorRate?: number;
+  /** Messages the version must have handled before its error rate counts (default 20). */
+  minMessages?: number;
+  /** Roll back when more of the version's workers than this die within the window. */
+  maxRestarts?: number;
 }
 
 export interface SwapResult {
   stage: string;
-  /** How many times the stage has been swapped. */
+  /** The new version: its index in versions(stage), which is how many times the stage has been swapped. */
   version: number;
+}
+
+export interface RollbackOptions {
+  /** The version to return to: its index in versions(stage) or its label (default: the one the current version replaced). */
+  to?: number | string;
+  /** How long the version's workers may take to load, restore their state and pass their health check (default 30 s). */
+  timeout?: number;
+  /** Recorded with the rollback (stats, events; default 'manual'). */
+  reason?: string;
+}
+
+export interface RollbackResult {
+  stage: string;
+  /** The version running now (index in versions(stage)). */
+  version: number;
+  /** The version it replaced. */
+  from: number;
+}
+
+/** One entry of `versions(stage)`. */
+export interface StageVersion {
+  /** Its index: 0 is the version the pipeline started with, each swap() adds one. */
+  version: number;
+  label: string | undefined;
+  /** The module's URL. */
+  module: string;
+  export: string | undefined;
+  options: unknown;
+  /** Date.now() when it last took over. */
+  activatedAt: number;
+  current: boolean;
+  /** The version that was running when swap() installed this one: where rollback() goes by default. */
+  previous: number | undefined;
+  /** Whether it holds a state snapshot (its module exports snapshot(), and it was swapped out). */
+  snapshot: boolean;
+  /** Why a partition's snapshot() failed, if one did (that partition restarts without state). */
+  snapshotError?: string;
+}
+
+/** A swap or a rollback of a stage, as stats() records it and the 'swap' and 'rollback' events report it. */
+export interface VersionChange {
+  type: 'swap' | 'rollback';
+  stage: string;
+  /** The version running before. */
+  from: number;
+  /** The version switched to (for a failed swap: the one it would have been). */
+  to: number;
+  label: string | undefined;
+  /** Date.now() when it completed or failed. */
+  at: number;
+  /** A rollback asked for by rollbackOn (not by a call). */
+  automatic: boolean;
+  /** Rollbacks: why ('manual', the caller's reason, or the rollbackOn threshold exceeded). */
+  reason: string | undefined;
+  /** false: it failed, and `from` keeps running. */
+  ok: boolean;
+  /** Why it failed. */
+  error: string | undefined;
+}
+
+/** The events a Pipeline emits. */
+export interface PipelineEvents {
+  swap: [VersionChange];
+  rollback: [VersionChange];
 }
