@@ -14,6 +14,7 @@ import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNI
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
 import { InputLink, OutputLink } from './link.js';
+import type { WaitSpec } from '../core/park.js';
 import { deliverer, merge } from './merge.js';
 import { buildMesh, freeRoles, type PiscinaLike, type Slot, type StageRuntime } from './mesh.js';
 import { planPipeline, type PipelinePlan } from './options.js';
@@ -61,7 +62,7 @@ export class Pipeline<I = unknown, O = unknown> {
 
   readonly #codec: WireCodec;
   readonly #codecName: CodecName;
-  readonly #spin: number;
+  readonly #wait: WaitSpec;
   readonly #batch: number;
   readonly #maxRestarts: number;
   readonly #capacity: number;
@@ -99,7 +100,7 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#capacity = plan.capacity;
     this.#batch = plan.batch;
     this.#maxRestarts = plan.maxRestarts;
-    this.#spin = plan.spinMicros;
+    this.#wait = plan.wait;
     this.#key = plan.key;
     this.#source = plan.source;
     this.#sink = plan.sink;
@@ -120,11 +121,11 @@ export class Pipeline<I = unknown, O = unknown> {
     this.ready.catch(() => undefined);
 
     const workerFile = stageWorkerFile();
-    const mesh = buildMesh(plan.stages, { capacity: this.#capacity, spinMicros: this.#spin });
+    const mesh = buildMesh(plan.stages, this.#capacity);
     this.#stages = mesh.stages;
     this.#sinkHandles = mesh.sinkHandles;
     this.#deadHandles = mesh.deadHandles;
-    this.#sourceLinks = mesh.sourceHandles.map((h) => new OutputLink(h, this.#spin));
+    this.#sourceLinks = mesh.sourceHandles.map((h) => new OutputLink(h, this.#wait));
 
     void this.#run(workerFile);
   }
@@ -259,7 +260,7 @@ export class Pipeline<I = unknown, O = unknown> {
       onError: stage.onError,
       deadLetter: slot.deadLetter,
       control: slot.control.sab,
-      spinMicros: this.#spin,
+      wait: this.#wait,
       batch: this.#batch,
       standby,
       probe,
@@ -349,9 +350,9 @@ export class Pipeline<I = unknown, O = unknown> {
     const sink = this.#sink as (v: unknown, i: MessageInfo) => unknown;
     const e2e = this.#e2e;
     return merge({
-      links: this.#sinkHandles.map((h) => new InputLink(h, this.#spin)),
+      links: this.#sinkHandles.map((h) => new InputLink(h, this.#wait)),
       batch: this.#batch,
-      spinMicros: this.#spin,
+      wait: this.#wait,
       signal: this.#stop.signal,
       what: 'sink',
       deliver: (link, _i, meta, info) => {
@@ -369,9 +370,9 @@ export class Pipeline<I = unknown, O = unknown> {
   #drainDeadLetters(): Promise<void> {
     const targets = this.#deadHandles.map((d) => deliverer(d.stage.deadLetter!) as (v: unknown, i: MessageInfo) => unknown);
     return merge({
-      links: this.#deadHandles.map((d) => new InputLink(d.handle, this.#spin)),
+      links: this.#deadHandles.map((d) => new InputLink(d.handle, this.#wait)),
       batch: this.#batch,
-      spinMicros: this.#spin,
+      wait: this.#wait,
       signal: this.#stop.signal,
       what: 'dead-letter target',
       deliver: (link, i, _meta, info) => {
