@@ -17,18 +17,51 @@ export const TARGETS = [
     show: (v) => `${(v / 1000).toFixed(2)} GB/s`,
   },
   {
-    name: 'round trip p50 ≤ 2 µs, spinning',
-    measure: (rs) => rs.find((r) => r.scenario === 'roundtrip' && r.impl === 'ringwire-spin' && !r.error)?.p50Us,
-    ok: (v) => v <= 2,
-    show: (v) => `${v.toFixed(2)} µs`,
-  },
-  {
     name: 'round trip p50 ≤ 30 µs, parked',
     measure: (rs) => rs.find((r) => r.scenario === 'roundtrip' && r.impl === 'ringwire-park' && !r.error)?.p50Us,
     ok: (v) => v <= 30,
     show: (v) => `${v.toFixed(2)} µs`,
   },
+  {
+    name: 'round trip p50 ≤ 1 µs, spinning',
+    measure: (rs) => rs.find((r) => r.scenario === 'roundtrip' && r.impl === 'ringwire-spin' && !r.error)?.p50Us,
+    ok: (v) => v <= 1,
+    show: (v) => `${v.toFixed(2)} µs`,
+  },
+  {
+    name: "gap 5 µs: default p50 within 2x of 'spin'",
+    measure: (rs) => gapRatio(rs, 5, 'ringwire-adaptive', 'ringwire-spin'),
+    ok: (v) => v <= 2,
+    show: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    name: "every gap: default p50 no worse than 'park' (worst ratio)",
+    measure: (rs) => {
+      const ratios = [...new Set(rs.filter((r) => r.scenario === 'roundtrip-gap').map((r) => r.gapUs))].map((g) => gapRatio(rs, g, 'ringwire-adaptive', 'ringwire-park'));
+      return ratios.length === 0 || ratios.some((x) => x === undefined) ? undefined : Math.max(...ratios);
+    },
+    ok: (v) => v <= 1,
+    show: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    name: 'idle: default ≤ 1% of a core per waiting side (above the idle process, halved)',
+    measure: (rs) => {
+      const idle = (impl) => rs.find((r) => r.scenario === 'idle-cpu' && r.impl === impl && !r.error)?.cpuPercent;
+      const [both, none] = [idle('ringwire-adaptive'), idle('none')];
+      return both === undefined || none === undefined ? undefined : Math.max(0, both - none) / 2;
+    },
+    ok: (v) => v <= 1,
+    show: (v) => `${v.toFixed(2)}%`,
+  },
 ];
+
+/** p50 of impl a ÷ p50 of impl b at gap `gapUs` (undefined if either is missing). */
+function gapRatio(rs, gapUs, a, b) {
+  const p50 = (impl) => rs.find((r) => r.scenario === 'roundtrip-gap' && r.gapUs === gapUs && r.impl === impl && !r.error)?.p50Us;
+  const x = p50(a);
+  const y = p50(b);
+  return x === undefined || y === undefined ? undefined : x / y;
+}
 
 const PEER_NAMES = { messageport: 'MessagePort', ringbuf: 'ringbuf.js' };
 const OURS = new Set(['ringwire', 'ringwire-cork', 'ringwire-batch']); // compared with the peers, not with each other
@@ -102,6 +135,34 @@ export function roundtripTable(results) {
     ['round trip, 32 B', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'mean µs', 'round trips', 'MessagePort p50 ÷ this'],
     rows,
     ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
+/** Latency vs gap: one row per implementation, p50 / p99 per gap. */
+export function gapTable(results) {
+  const rg = results.filter((r) => r.scenario === 'roundtrip-gap');
+  if (rg.length === 0) return undefined;
+  const gaps = [...new Set(rg.map((r) => r.gapUs))];
+  const impls = [...new Map(rg.map((r) => [r.impl, r.label])).entries()];
+  const cell = (impl, g) => {
+    const r = rg.find((x) => x.impl === impl && x.gapUs === g);
+    return r === undefined ? '—' : r.error ? 'FAILED' : `${fixed(r.p50Us, 1)} / ${fixed(r.p99Us, 0)}`;
+  };
+  const gapLabel = (g) => (g >= 1000 ? `${g / 1000} ms` : `${g} µs`);
+  return markdownTable(
+    ['round trip, 32 B, p50 / p99 µs', ...gaps.map((g) => `gap ${gapLabel(g)}`)],
+    impls.map(([impl, label]) => [label, ...gaps.map((g) => cell(impl, g))]),
+    ['l', ...gaps.map(() => 'r')],
+  );
+}
+
+export function idleTable(results) {
+  const ic = results.filter((r) => r.scenario === 'idle-cpu');
+  if (ic.length === 0) return undefined;
+  return markdownTable(
+    [`waiting, ${ic[0].idleMs / 1000} s idle`, 'process CPU, % of one core'],
+    ic.map((r) => [r.label, r.error ? 'FAILED' : fixed(r.cpuPercent, 2)]),
+    ['l', 'r'],
   );
 }
 
@@ -206,6 +267,10 @@ export function fullReport({ machine, results, date, seconds }) {
   }
   const rt = roundtripTable(results);
   if (rt) parts.push('### Round trip (ping-pong, two channels)', rt);
+  const rg = gapTable(results);
+  if (rg) parts.push('### Round trip vs the gap between requests', 'Ping leaves the gap between a reply and its next request (busy-waited up to 50 µs, slept from 500 µs).', rg);
+  const ic = idleTable(results);
+  if (ic) parts.push('### CPU while idle', 'The whole process (every thread) while nothing is sent; ringwire rows: one thread in recvSync on an empty channel and one in sendSync on a full one.', ic);
   const rc = receiveTable(results);
   if (rc) parts.push('### Receive cost (one thread)', rc);
   const rl = ratioLines(results);
