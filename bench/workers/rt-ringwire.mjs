@@ -1,12 +1,12 @@
 // Round-trip worker, ringwire: two 'bytes' channels, ping → pong and pong → ping, both sides
-// blocking in recvSync. `wait` and `spinMicros` come from workerData (undefined: the defaults); ping
-// leaves `gapUs` between a reply and its next request (0: back to back).
+// blocking in recvSync, with workerData's `wait` strategy (undefined: the default); ping leaves
+// `gapUs` between a reply and its next request (0: back to back).
 import { workerData } from 'node:worker_threads';
 import { Channel } from '../../dist/index.js';
 import { gapFor, serve } from './serve.mjs';
 
-const { role, there, back, wait, spinMicros } = workerData;
-const options = { ...(wait === undefined ? {} : { wait }), ...(spinMicros === undefined ? {} : { spinMicros }) };
+const { role, there, back, wait } = workerData;
+const options = wait === undefined ? {} : { wait };
 const TIMEOUT = 10_000; // ms: no single wait may take longer (a stuck peer fails the run)
 
 if (role === 'ping') {

@@ -136,8 +136,12 @@ export const BACKOFF_MICROS = 1000;
 export const REACH = 4;
 /** 'adaptive': when its budget is 0, every PROBE_EVERY-th wait still waits its full reach, to notice traffic speeding up. */
 export const PROBE_EVERY = 16;
-/** 'adaptive': below this rate of waits that ended before parking, it parks at once (spins keep failing: idle, or oversubscribed). */
-export const HIT_FLOOR = 0.25;
+/**
+ * 'adaptive': what a park costs, in microseconds of latency (a futex wake-up and the thread getting
+ * a core again: ~35 µs per hop measured on a 2-vCPU VM). Waiting longer than hitRate x this, for a
+ * wait that pays off only at that rate, costs more than it saves.
+ */
+export const PARK_MICROS = 40;
 
 /** Atomics.pause (Node 24+): a CPU hint that this thread is spin-waiting; undefined where the runtime lacks it. */
 const pauseHint = (Atomics as typeof Atomics & { pause?: (n?: number) => void }).pause;
@@ -160,11 +164,12 @@ function pausePoll(ready: () => boolean, end: number): boolean {
  *
  * Adaptive keeps two moving averages over the waits that tried waiting before parking: how long
  * they lasted (`gapMicros`; a wait that had to park counts as twice the reach, since it lasted at
- * least that long) and how often they ended before parking (`hitRate`). It then waits about twice
- * the recent gap, at most REACH x spinMicros (spinning for the first spinMicros, then polling with
- * pause hints). When waits keep failing (hitRate under HIT_FLOOR: traffic stopped, or the peer
- * cannot run because the machine has more runnable threads than cores) it parks at once, but every
- * PROBE_EVERY-th wait still waits its full reach, so it notices when traffic comes back.
+ * least that long) and how often they ended before parking (`hitRate`). A wait then lasts about
+ * twice the recent gap, but at most REACH x spinMicros (spinning for the first spinMicros, then
+ * polling with pause hints) and at most hitRate x PARK_MICROS: what waiting is expected to save.
+ * When waits keep failing (traffic stopped, or the peer cannot run because the machine has more
+ * runnable threads than cores) that falls under 1 µs and it parks at once; every PROBE_EVERY-th
+ * wait still waits its full reach, so it notices when traffic comes back.
  */
 export class Patience {
   readonly strategy: WaitStrategy;
@@ -183,8 +188,8 @@ export class Patience {
 
   /** adaptive: how long, in microseconds, the next wait waits before it parks (unless it is a probe). */
   get budgetMicros(): number {
-    if (this.hitRate < HIT_FLOOR) return 0;
-    return Math.min(REACH * this.spinMicros, 2 * this.gapMicros + 1);
+    const budget = Math.min(REACH * this.spinMicros, 2 * this.gapMicros + 1, this.hitRate * PARK_MICROS);
+    return budget < 1 ? 0 : budget;
   }
 
   /** Waits as the strategy says, blocking the thread; true if ready() came true (no need to park). */
