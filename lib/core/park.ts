@@ -102,8 +102,8 @@ export function spin(ready: () => boolean, micros: number): boolean {
  * How a side waits before it parks. 'spin': spins `spinMicros`, then parks. 'park': parks at once.
  * 'backoff': spins `spinMicros`, then polls with CPU pause hints up to PAUSE_MICROS, then takes short
  * sleeps (sync calls) or yields to the event loop (async ones) up to BACKOFF_MICROS, then parks.
- * 'adaptive': learns from its recent waits how long waiting pays (Patience), spins up to that
- * (at most `spinMicros`), polls with pause hints for the rest, then parks.
+ * 'adaptive': learns from its recent waits how long waiting pays (Patience, at most `spinMicros`),
+ * spins for half of that and polls with pause hints for the rest, then parks.
  */
 export type WaitStrategy = 'adaptive' | 'spin' | 'backoff' | 'park';
 export const WAIT_STRATEGIES: readonly WaitStrategy[] = ['adaptive', 'spin', 'backoff', 'park'];
@@ -132,8 +132,6 @@ export function checkWait(value: unknown, name = 'options.wait'): WaitStrategy {
 export const PAUSE_MICROS = 100;
 /** 'backoff': parks this long into the wait. */
 export const BACKOFF_MICROS = 1000;
-/** 'adaptive': waits (spinning, then pausing) at most REACH x spinMicros before parking. */
-export const REACH = 4;
 /** 'adaptive': when its budget is 0, every PROBE_EVERY-th wait still waits its full reach, to notice traffic speeding up. */
 export const PROBE_EVERY = 16;
 /**
@@ -163,13 +161,13 @@ function pausePoll(ready: () => boolean, end: number): boolean {
  * does not wait never reaches it.
  *
  * Adaptive keeps two moving averages over the waits that tried waiting before parking: how long
- * they lasted (`gapMicros`; a wait that had to park counts as twice the reach, since it lasted at
+ * they lasted (`gapMicros`; a wait that had to park counts as 2 x spinMicros, since it lasted at
  * least that long) and how often they ended before parking (`hitRate`). A wait then lasts about
- * twice the recent gap, but at most REACH x spinMicros (spinning for the first spinMicros, then
- * polling with pause hints) and at most hitRate x PARK_MICROS: what waiting is expected to save.
- * When waits keep failing (traffic stopped, or the peer cannot run because the machine has more
- * runnable threads than cores) that falls under 1 µs and it parks at once; every PROBE_EVERY-th
- * wait still waits its full reach, so it notices when traffic comes back.
+ * twice the recent gap (spinning for the first half, then polling with pause hints), but at most
+ * spinMicros and at most hitRate x PARK_MICROS: what waiting is expected to save. When waits keep
+ * failing (traffic stopped, or the peer cannot run because the machine has more runnable threads
+ * than cores) that falls under 1 µs and it parks at once; every PROBE_EVERY-th wait still waits
+ * spinMicros, so it notices when traffic comes back.
  */
 export class Patience {
   readonly strategy: WaitStrategy;
@@ -188,7 +186,7 @@ export class Patience {
 
   /** adaptive: how long, in microseconds, the next wait waits before it parks (unless it is a probe). */
   get budgetMicros(): number {
-    const budget = Math.min(REACH * this.spinMicros, 2 * this.gapMicros + 1, this.hitRate * PARK_MICROS);
+    const budget = Math.min(this.spinMicros, 2 * this.gapMicros + 1, this.hitRate * PARK_MICROS);
     return budget < 1 ? 0 : budget;
   }
 
@@ -236,12 +234,12 @@ export class Patience {
     let budget = this.budgetMicros;
     if (budget === 0) {
       if (++this.#waits % PROBE_EVERY !== 0) return false;
-      budget = REACH * this.spinMicros;
+      budget = this.spinMicros;
       if (budget === 0) return false;
     }
     const t0 = performance.now();
-    const ok = spin(ready, Math.min(budget, this.spinMicros)) || pausePoll(ready, t0 + budget / 1000);
-    const us = ok ? (performance.now() - t0) * 1000 : 2 * REACH * this.spinMicros;
+    const ok = spin(ready, budget / 2) || pausePoll(ready, t0 + budget / 1000);
+    const us = ok ? (performance.now() - t0) * 1000 : 2 * this.spinMicros;
     this.gapMicros += (us - this.gapMicros) / 4;
     this.hitRate += ((ok ? 1 : 0) - this.hitRate) / 8;
     return ok;
