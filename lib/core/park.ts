@@ -132,7 +132,7 @@ export function checkWait(value: unknown, name = 'options.wait'): WaitStrategy {
 export const PAUSE_MICROS = 100;
 /** 'backoff': parks this long into the wait. */
 export const BACKOFF_MICROS = 1000;
-/** 'adaptive': when its budget is 0, every PROBE_EVERY-th wait still waits its full reach, to notice traffic speeding up. */
+/** 'adaptive': when its budget is 0, every PROBE_EVERY-th wait still waits spinMicros, to notice traffic speeding up. */
 export const PROBE_EVERY = 16;
 /**
  * 'adaptive': what a park costs, in microseconds of latency (a futex wake-up and the thread getting
