@@ -241,6 +241,18 @@ export function sideBySide(results, versions) {
     const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(rt.find((x) => x.node === v && x.impl === k.impl)?.p50Us, 2))]);
     parts.push('### Round trip p50 (µs), 32 B', markdownTable(['round trip', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
   }
+  const rg = ok.filter((r) => r.scenario === 'roundtrip-gap');
+  if (rg.length) {
+    const keys = [...new Map(rg.map((r) => [`${r.impl} ${r.gapUs}`, r])).values()];
+    const rows = keys.map((k) => [k.label, `${k.gapUs} µs`, ...versions.map((v) => fixed(rg.find((x) => x.node === v && x.impl === k.impl && x.gapUs === k.gapUs)?.p50Us, 1))]);
+    parts.push('### Round trip p50 (µs) by the gap between requests', markdownTable(['round trip', 'gap', ...versions.map((v) => `Node ${v}`)], rows, ['l', 'r', ...versions.map(() => 'r')]));
+  }
+  const ic = ok.filter((r) => r.scenario === 'idle-cpu');
+  if (ic.length) {
+    const keys = [...new Map(ic.map((r) => [r.impl, r])).values()];
+    const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(ic.find((x) => x.node === v && x.impl === k.impl)?.cpuPercent, 2))]);
+    parts.push(`### CPU while idle (% of one core, whole process, ${ic[0].idleMs / 1000} s)`, markdownTable(['waiting', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
+  }
   const rc = ok.filter((r) => r.scenario === 'receive');
   if (rc.length) {
     const keys = [...new Map(rc.map((r) => [`${r.size} ${r.codec} ${r.label}`, r])).values()];
