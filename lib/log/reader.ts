@@ -239,6 +239,8 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       const file = this.#file;
       // close() (during a back-off's yields) unmaps the segment: stop polling it at once.
       if (await patience.holdAsync(() => this.#file !== file || signal?.aborted === true || this.#available())) return;
+      // close() while we were suspended (it saw no sleeper, so it closed the control file itself).
+      if (this.#closed) return;
     }
     const i32 = this.#ctlI32;
     const slot = this.#slot;
