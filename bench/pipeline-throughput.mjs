@@ -4,15 +4,17 @@
 //   - piscina run() per message: each message is run() through three piscina task functions
 //   - MessagePort workers: three long-lived workers joined by MessageChannels, one postMessage per hop
 // Each contender runs `trials` times, interleaved, in this process; rows report the median.
-// Also a sweep of the ringwire pipeline's spinMicros (threads outnumber the cores here).
+// Also a sweep of the ringwire pipeline's waiting (threads outnumber the cores here): the default
+// (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100).
 //
 //   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
 //   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
 //   node bench/pipeline-throughput.mjs spin|compare   (one part; BENCH_TRIALS=n trials)
+//   BENCH_STAGE_WORKERS=2 ...                          (workers per stage in the sweep: 7 threads)
 //
-// export run({ quick?, trials?, compare?, spin? }) → rows (compare: the contenders; spin: the sweep):
-//   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds, msgPerSec,
-//     vsPiscina, spinMicros?, trials }
+// export run({ quick?, trials?, compare?, spin?, workers? }) → rows (compare: the contenders; spin:
+// the sweep): { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds,
+//   msgPerSec, vsPiscina, wait?, trials }
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -27,7 +29,7 @@ const CASES = [
   { label: 'small JSON', codec: 'json', make: () => ({ id: 12345, user: 'user-17', score: 0.75, tags: ['a', 'b'], hops: 0 }) },
 ];
 
-async function ringwire(c, n, spinMicros) {
+async function ringwire(c, n, waiting = {}, workers = 1) {
   const msg = c.make();
   let got = 0;
   let first = 0;
@@ -36,13 +38,13 @@ async function ringwire(c, n, spinMicros) {
   }
   const p = pipeline({
     source: source(),
-    stages: [{ module: STAGE }, { module: STAGE }, { module: STAGE }],
+    stages: [{ module: STAGE, workers }, { module: STAGE, workers }, { module: STAGE, workers }],
     sink: () => {
       if (got++ === 0) first = performance.now();
     },
     codec: c.codec,
     capacity: 1 << 16,
-    ...(spinMicros === undefined ? {} : { spinMicros }),
+    ...waiting,
   });
   await p.done;
   if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
@@ -111,7 +113,19 @@ async function ports(c, n) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-export async function run({ quick = process.env.BENCH_QUICK === '1', trials = quick ? 1 : 3, compare = true, spin = true } = {}) {
+/** The sweep: the default, then the fixed spins of before the wait option. */
+const SWEEP = [
+  { label: "default (wait 'adaptive')", waiting: {} },
+  ...[0, 2, 5, 20, 100].map((spinMicros) => ({ label: `wait 'spin', spinMicros ${spinMicros}`, waiting: { wait: 'spin', spinMicros } })),
+];
+
+export async function run({
+  quick = process.env.BENCH_QUICK === '1',
+  trials = quick ? 1 : 3,
+  compare = true,
+  spin = true,
+  workers = Number(process.env.BENCH_STAGE_WORKERS ?? 1),
+} = {}) {
   const rows = [];
   const size = (k) => (quick ? Math.max(2000, k / 20) : k);
   for (const c of compare ? CASES : []) {
@@ -132,13 +146,13 @@ export async function run({ quick = process.env.BENCH_QUICK === '1', trials = qu
   if (spin) {
     const c = CASES[0];
     const n = size(1_000_000);
-    const settings = [0, 2, 5, 20, 100];
-    const s = new Map(settings.map((x) => [x, []]));
+    const s = new Map(SWEEP.map((x) => [x, []]));
     // Interleaved, so that a change in the machine's load spreads over every setting.
-    for (let t = 0; t < trials; t++) for (const spinMicros of settings) s.get(spinMicros).push(await ringwire(c, n, spinMicros));
-    for (const spinMicros of settings) {
-      const m = median(s.get(spinMicros));
-      rows.push({ scenario: 'pipeline', label: `${c.label}, spinMicros ${spinMicros}`, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), spinMicros, trials });
+    for (let t = 0; t < trials; t++) for (const x of SWEEP) s.get(x).push(await ringwire(c, n, x.waiting, workers));
+    for (const x of SWEEP) {
+      const m = median(s.get(x));
+      const label = `${c.label}, ${workers} worker${workers > 1 ? 's' : ''}/stage, ${x.label}`;
+      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), wait: x.waiting, trials });
     }
   }
   return rows;

@@ -1,5 +1,6 @@
-// Scenario: ping-pong round-trip latency at 32 B (ringwire spinning, ringwire parked, MessagePort).
+// Scenario: ping-pong round-trip latency at 32 B (ringwire by wait strategy, MessagePort), back to
+// back and with gaps between requests, and the CPU a waiting side uses while nothing comes.
 import { runScenario } from './lib/scenario.mjs';
-import { roundtrip } from './lib/roundtrip.mjs';
+import { gaps, idleCpu, roundtrip } from './lib/roundtrip.mjs';
 
-await runScenario('round trip', roundtrip);
+await runScenario('round trip', async () => [...(await roundtrip()), ...(await gaps()), ...(await idleCpu())]);

@@ -1,7 +1,7 @@
 // Scenario: process ↔ process round trip (ping → pong → ping) at 32 B: ringwire over two channel
-// files (spinning with the default spinMicros, and parked: spinMicros 0, every wait a futex sleep),
-// a Unix domain socket (node:net) and child_process IPC (process.send). Every round trip is timed
-// on the ping side with performance.now(), after a warm-up.
+// files (the default, wait 'adaptive'; wait 'spin' with the default spinMicros; wait 'park': every
+// wait a futex sleep), a Unix domain socket (node:net) and child_process IPC (process.send). Every
+// round trip is timed on the ping side with performance.now(), after a warm-up.
 //
 // export run() → rows { scenario: 'xproc-roundtrip', impl, label, size, n, p50Us, p99Us, meanUs }
 // (or { ..., error }). Directly: `node bench/xproc-roundtrip.mjs`.
@@ -11,12 +11,12 @@ import { channelName, isMain, main, QUICK, runPeer, socketPath } from './lib/xpr
 const SIZE = 32;
 const BUDGET_MS = QUICK ? 1500 : 5000; // per mode, after the warm-up
 
-async function ringwire(spinMicros, n) {
+async function ringwire(wait, n) {
   const there = channelName('rt-there');
   const back = channelName('rt-back');
   for (const name of [there, back]) await Channel.open(name, { create: true, capacity: 1 << 16, codec: 'bytes' }).close();
   try {
-    const common = { there, back, spinMicros, size: SIZE, n, warmup: Math.round(n / 10), budgetMs: BUDGET_MS };
+    const common = { there, back, wait, size: SIZE, n, warmup: Math.round(n / 10), budgetMs: BUDGET_MS };
     const pong = runPeer('xproc-rt-ringwire.mjs', { role: 'pong', ...common });
     await pong.ready;
     const ping = runPeer('xproc-rt-ringwire.mjs', { role: 'ping', ...common });
@@ -29,8 +29,9 @@ async function ringwire(spinMicros, n) {
 }
 
 const MODES = [
-  { impl: 'ringwire-xproc-spin', label: `ringwire, spinning (spinMicros ${DEFAULT_SPIN_MICROS}, recvSync)`, n: QUICK ? 20_000 : 200_000, measure: (n) => ringwire(DEFAULT_SPIN_MICROS, n) },
-  { impl: 'ringwire-xproc-park', label: 'ringwire, parked (spinMicros 0, futex)', n: QUICK ? 5_000 : 50_000, measure: (n) => ringwire(0, n) },
+  { impl: 'ringwire-xproc-adaptive', label: "ringwire, default (wait 'adaptive', recvSync)", n: QUICK ? 20_000 : 200_000, measure: (n) => ringwire(undefined, n) },
+  { impl: 'ringwire-xproc-spin', label: `ringwire, spinning (wait 'spin', spinMicros ${DEFAULT_SPIN_MICROS}, recvSync)`, n: QUICK ? 20_000 : 200_000, measure: (n) => ringwire('spin', n) },
+  { impl: 'ringwire-xproc-park', label: "ringwire, parked (wait 'park', futex)", n: QUICK ? 5_000 : 50_000, measure: (n) => ringwire('park', n) },
   {
     impl: 'uds',
     label: 'Unix domain socket (node:net)',

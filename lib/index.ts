@@ -5,7 +5,7 @@ export { Sender } from './channel/sender.js';
 export { Receiver, type DrainCallback } from './channel/receiver.js';
 export type { Codec, CodecName, CodecSpec } from './channel/codecs.js';
 export { RingwireError, RingwireRangeError, RingwireTypeError, type RingwireErrorCode } from './errors.js';
-export type { WaitOptions } from './core/park.js';
+export type { WaitOptions, WaitStrategy } from './core/park.js';
 export { toReadable, toWritable, type ReceiverStreamOptions, type SenderStreamOptions } from './channel/streams.js';
 export { channelPath, inspectChannel, listChannels, type ChannelInfo, type NotAChannel } from './channel/inspect.js';
 export * from './log/index.js';

@@ -10,7 +10,7 @@ const percent = (v) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(0)}%`;
 /** a / b, or undefined when either is missing. */
 const over = (a, b) => (a !== undefined && b !== undefined ? a / b : undefined);
 
-/** Targets of issue #9; `measure` picks the number from this run's results (one Node version). */
+/** Targets of issues #9 and #14; `measure` picks the number from this run's results (one Node version). */
 export const TARGETS = [
   {
     name: '32 B worker → worker, batch API (trySendMany 64) ≥ 25 M msgs/s',
@@ -54,10 +54,43 @@ export const TARGETS = [
     ok: (v) => v <= 1,
     show: (v) => `${v.toFixed(2)} µs`,
   },
+  {
+    name: "gap 5 µs: default p50 within 2x of 'spin'",
+    measure: (rs) => gapRatio(rs, 5, 'ringwire-adaptive', 'ringwire-spin'),
+    ok: (v) => v <= 2,
+    show: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    name: "every gap: default p50 no worse than 'park' (worst ratio)",
+    measure: (rs) => {
+      const ratios = [...new Set(rs.filter((r) => r.scenario === 'roundtrip-gap').map((r) => r.gapUs))].map((g) => gapRatio(rs, g, 'ringwire-adaptive', 'ringwire-park'));
+      return ratios.length === 0 || ratios.some((x) => x === undefined) ? undefined : Math.max(...ratios);
+    },
+    ok: (v) => v <= 1,
+    show: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    name: 'idle: default ≤ 1% of a core per waiting side (above the idle process, halved)',
+    measure: (rs) => {
+      const idle = (impl) => rs.find((r) => r.scenario === 'idle-cpu' && r.impl === impl && !r.error)?.cpuPercent;
+      const [both, none] = [idle('ringwire-adaptive'), idle('none')];
+      return both === undefined || none === undefined ? undefined : Math.max(0, both - none) / 2;
+    },
+    ok: (v) => v <= 1,
+    show: (v) => `${v.toFixed(2)}%`,
+  },
 ];
 
 /** Process → process rows and the worker-thread case with the same API. */
 const XPROC_THREADS = { 'ringwire-xproc': 'ringwire', 'ringwire-xproc-batch': 'ringwire-batch', 'ringwire-xproc-park': 'ringwire' };
+
+/** p50 of impl a ÷ p50 of impl b at gap `gapUs` (undefined if either is missing). */
+function gapRatio(rs, gapUs, a, b) {
+  const p50 = (impl) => rs.find((r) => r.scenario === 'roundtrip-gap' && r.gapUs === gapUs && r.impl === impl && !r.error)?.p50Us;
+  const x = p50(a);
+  const y = p50(b);
+  return x === undefined || y === undefined ? undefined : x / y;
+}
 
 const PEER_NAMES = { messageport: 'MessagePort', ringbuf: 'ringbuf.js' };
 const OURS = new Set(['ringwire', 'ringwire-cork', 'ringwire-batch']); // compared with the peers, not with each other
@@ -131,6 +164,34 @@ export function roundtripTable(results) {
     ['round trip, 32 B', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'mean µs', 'round trips', 'MessagePort p50 ÷ this'],
     rows,
     ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
+/** Latency vs gap: one row per implementation, p50 / p99 per gap. */
+export function gapTable(results) {
+  const rg = results.filter((r) => r.scenario === 'roundtrip-gap');
+  if (rg.length === 0) return undefined;
+  const gaps = [...new Set(rg.map((r) => r.gapUs))];
+  const impls = [...new Map(rg.map((r) => [r.impl, r.label])).entries()];
+  const cell = (impl, g) => {
+    const r = rg.find((x) => x.impl === impl && x.gapUs === g);
+    return r === undefined ? '—' : r.error ? 'FAILED' : `${fixed(r.p50Us, 1)} / ${fixed(r.p99Us, 0)}`;
+  };
+  const gapLabel = (g) => (g >= 1000 ? `${g / 1000} ms` : `${g} µs`);
+  return markdownTable(
+    ['round trip, 32 B, p50 / p99 µs', ...gaps.map((g) => `gap ${gapLabel(g)}`)],
+    impls.map(([impl, label]) => [label, ...gaps.map((g) => cell(impl, g))]),
+    ['l', ...gaps.map(() => 'r')],
+  );
+}
+
+export function idleTable(results) {
+  const ic = results.filter((r) => r.scenario === 'idle-cpu');
+  if (ic.length === 0) return undefined;
+  return markdownTable(
+    [`waiting, ${ic[0].idleMs / 1000} s idle`, 'process CPU, % of one core'],
+    ic.map((r) => [r.label, r.error ? 'FAILED' : fixed(r.cpuPercent, 2)]),
+    ['l', 'r'],
   );
 }
 
@@ -235,6 +296,18 @@ export function sideBySide(results, versions) {
     const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(co.find((x) => x.node === v && x.impl === k.impl)?.nsPerMsg, 1))]);
     parts.push('### Cost per 32 B message, one thread (ns)', markdownTable(['step', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
   }
+  const rg = ok.filter((r) => r.scenario === 'roundtrip-gap');
+  if (rg.length) {
+    const keys = [...new Map(rg.map((r) => [`${r.impl} ${r.gapUs}`, r])).values()];
+    const rows = keys.map((k) => [k.label, `${k.gapUs} µs`, ...versions.map((v) => fixed(rg.find((x) => x.node === v && x.impl === k.impl && x.gapUs === k.gapUs)?.p50Us, 1))]);
+    parts.push('### Round trip p50 (µs) by the gap between requests', markdownTable(['round trip', 'gap', ...versions.map((v) => `Node ${v}`)], rows, ['l', 'r', ...versions.map(() => 'r')]));
+  }
+  const ic = ok.filter((r) => r.scenario === 'idle-cpu');
+  if (ic.length) {
+    const keys = [...new Map(ic.map((r) => [r.impl, r])).values()];
+    const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(ic.find((x) => x.node === v && x.impl === k.impl)?.cpuPercent, 2))]);
+    parts.push(`### CPU while idle (% of one core, whole process, ${ic[0].idleMs / 1000} s)`, markdownTable(['waiting', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
+  }
   const rc = ok.filter((r) => r.scenario === 'receive');
   if (rc.length) {
     const keys = [...new Map(rc.map((r) => [`${r.size} ${r.codec} ${r.label}`, r])).values()];
@@ -263,6 +336,10 @@ export function fullReport({ machine, results, date, seconds }) {
   if (rt) parts.push('### Round trip (ping-pong, two channels)', rt);
   const co = results.filter((r) => r.scenario === 'cost' && !r.error);
   if (co.length) parts.push('### Cost per 32 B message, one thread (ns)', markdownTable(['step', 'ns'], co.map((r) => [r.label, fixed(r.nsPerMsg, 1)]), ['l', 'r']));
+  const rg = gapTable(results);
+  if (rg) parts.push('### Round trip vs the gap between requests', 'Ping leaves the gap between a reply and its next request (busy-waited up to 50 µs, slept from 500 µs).', rg);
+  const ic = idleTable(results);
+  if (ic) parts.push('### CPU while idle', 'The whole process (every thread) while nothing is sent; ringwire rows: one thread in recvSync on an empty channel and one in sendSync on a full one.', ic);
   const rc = receiveTable(results);
   if (rc) parts.push('### Receive cost (one thread)', rc);
   const rl = ratioLines(results);

@@ -1,13 +1,14 @@
 // Round-trip worker, worker_threads MessagePort: ping posts a Uint8Array and waits for the echo
-// ('message' event); pong posts every message straight back.
+// ('message' event); pong posts every message straight back. Ping leaves `gapUs` between a reply and
+// its next request (0: back to back).
 import { workerData } from 'node:worker_threads';
-import { serve } from './serve.mjs';
+import { gapFor, serve } from './serve.mjs';
 
 const { role, port } = workerData;
 
 if (role === 'ping') {
   serve({
-    run({ warmup, n, budgetMs, size }) {
+    run({ warmup, n, budgetMs, size, gapUs = 0 }) {
       const msg = new Uint8Array(size);
       const samples = new Float64Array(n);
       return new Promise((resolve, reject) => {
@@ -19,6 +20,7 @@ if (role === 'ping') {
           reject(new Error(`MessagePort ping: stuck at round trip ${i}`));
         }, budgetMs + 30_000);
         const send = () => {
+          gapFor(gapUs);
           msg[0] = i & 255;
           t0 = performance.now();
           port.postMessage(msg);

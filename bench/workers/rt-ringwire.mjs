@@ -1,19 +1,22 @@
 // Round-trip worker, ringwire: two 'bytes' channels, ping → pong and pong → ping, both sides
-// blocking in recvSync. `spinMicros` comes from workerData (20 = the default spin; 0 = always park).
+// blocking in recvSync, with workerData's `wait` strategy (undefined: the default); ping leaves
+// `gapUs` between a reply and its next request (0: back to back).
 import { workerData } from 'node:worker_threads';
 import { Channel } from '../../dist/index.js';
-import { serve } from './serve.mjs';
+import { gapFor, serve } from './serve.mjs';
 
-const { role, there, back, spinMicros } = workerData;
+const { role, there, back, wait } = workerData;
+const options = wait === undefined ? {} : { wait };
 const TIMEOUT = 10_000; // ms: no single wait may take longer (a stuck peer fails the run)
 
 if (role === 'ping') {
-  const tx = Channel.attach(there, { spinMicros }).sender();
-  const rx = Channel.attach(back, { spinMicros }).receiver();
+  const tx = Channel.attach(there, options).sender();
+  const rx = Channel.attach(back, options).receiver();
   serve({
-    async run({ warmup, n, budgetMs, size }) {
+    async run({ warmup, n, budgetMs, size, gapUs = 0 }) {
       const msg = new Uint8Array(size);
       for (let i = 0; i < warmup; i++) {
+        gapFor(gapUs);
         tx.sendSync(msg, { timeout: TIMEOUT });
         rx.recvSync({ timeout: TIMEOUT });
       }
@@ -22,6 +25,7 @@ if (role === 'ping') {
       let i = 0;
       while (i < n) {
         msg[0] = i & 255;
+        gapFor(gapUs);
         const t0 = performance.now();
         tx.sendSync(msg, { timeout: TIMEOUT });
         const reply = rx.recvSync({ timeout: TIMEOUT });
@@ -35,8 +39,8 @@ if (role === 'ping') {
     },
   });
 } else {
-  const rx = Channel.attach(there, { spinMicros }).receiver();
-  const tx = Channel.attach(back, { spinMicros }).sender();
+  const rx = Channel.attach(there, options).receiver();
+  const tx = Channel.attach(back, options).sender();
   serve({
     run({ maxMessages }) {
       let echoed = 0;

@@ -76,3 +76,18 @@ export function overdue(deadline, what) {
 }
 
 export const BATCH_LIMIT_MS = 30_000;
+
+const nap = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * The gap before a request (latency-vs-gap runs): `us` microseconds, busy-waited when short (a
+ * sleep that short overshoots), slept (Atomics.wait) when 200 µs or longer.
+ */
+export function gapFor(us) {
+  if (us <= 0) return;
+  if (us >= 200) {
+    Atomics.wait(nap, 0, 0, us / 1000);
+    return;
+  }
+  const end = performance.now() + us / 1000;
+  while (performance.now() < end) {}
+}

@@ -1,13 +1,13 @@
 // Round-trip peer (bench/xproc-roundtrip.mjs), ringwire over two channel files: ping sends on
 // `there` and waits on `back` with recvSync; pong echoes. argv[2] = JSON { role, there, back,
-// spinMicros, size, n, warmup, budgetMs }. Ping reports the latency summary.
+// wait, size, n, warmup, budgetMs }. Ping reports the latency summary.
 import { Channel } from '../../dist/index.js';
 import { latency } from '../lib/xproc.mjs';
 
 const a = JSON.parse(process.argv[2]);
 const TIMEOUT = { timeout: 10_000 };
-const there = Channel.open(a.there, { codec: 'bytes', spinMicros: a.spinMicros });
-const back = Channel.open(a.back, { codec: 'bytes', spinMicros: a.spinMicros });
+const there = Channel.open(a.there, { codec: 'bytes', wait: a.wait });
+const back = Channel.open(a.back, { codec: 'bytes', wait: a.wait });
 if (a.role === 'ping') {
   const tx = there.sender();
   const rx = back.receiver();

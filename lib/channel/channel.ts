@@ -16,6 +16,7 @@ import { RingMemory } from '../core/ring.js';
 import { channelName, DEFAULT_MODE, locateChannel, mapChannel, unlinkChannel, type MappedChannel } from './shm.js';
 import { depthBytes, readChannelStats, type ChannelStats } from '../core/stats.js';
 import { channelSource, metricsOf, type MetricsOptions, type MetricsSource } from '../metrics.js';
+import { checkWait, DEFAULT_SPIN_MICROS, type WaitSpec, type WaitStrategy } from '../core/park.js';
 
 export type { ChannelStats } from '../core/stats.js';
 import { Receiver } from './receiver.js';
@@ -24,7 +25,7 @@ import { Sender } from './sender.js';
 export const DEFAULT_CAPACITY = 1 << 20;
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 << 20;
 export const MAX_MESSAGE_BYTES = 1 << 30;
-export const DEFAULT_SPIN_MICROS = 20;
+export { DEFAULT_SPIN_MICROS } from '../core/park.js';
 
 export interface ChannelOptions {
   /** Bytes of ring data, a power of two from 1 KiB to 1 GiB (default 1 MiB). */
@@ -33,13 +34,16 @@ export interface ChannelOptions {
   codec?: CodecSpec;
   /** Largest message accepted, in encoded bytes (default 256 MiB, at most 1 GiB). */
   maxMessageBytes?: number;
-  /** Microseconds a waiting call spins before it parks (default 20; 0 parks at once). */
+  /** How a waiting call waits before it parks: 'adaptive' (default), 'spin', 'backoff' or 'park'. */
+  wait?: WaitStrategy;
+  /** Microseconds a waiting call spins at most before it parks (default 20; 0: no spinning). */
   spinMicros?: number;
 }
 
 export interface AttachOptions {
   /** Required when the channel was created with a custom codec object. */
   codec?: CodecSpec;
+  wait?: WaitStrategy;
   spinMicros?: number;
 }
 
@@ -50,8 +54,8 @@ export interface ChannelHandle {
   readonly byteOffset: number;
 }
 
-const KNOWN_OPTIONS = new Set(['capacity', 'codec', 'maxMessageBytes', 'spinMicros']);
-const OPEN_OPTIONS = new Set(['create', 'mode', 'capacity', 'codec', 'maxMessageBytes', 'spinMicros']);
+const KNOWN_OPTIONS = new Set(['capacity', 'codec', 'maxMessageBytes', 'wait', 'spinMicros']);
+const OPEN_OPTIONS = new Set(['create', 'mode', 'capacity', 'codec', 'maxMessageBytes', 'wait', 'spinMicros']);
 
 export interface OpenOptions extends ChannelOptions {
   /** Create the channel if it does not exist (default false). Race-free: concurrent creators share one. */
@@ -60,8 +64,10 @@ export interface OpenOptions extends ChannelOptions {
   mode?: number;
 }
 
-const spinOption = (v: unknown): number =>
-  v === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', v, 0, 1e6);
+const waitOptions = (o: Record<string, unknown>): WaitSpec => ({
+  wait: checkWait(o.wait),
+  spinMicros: o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6),
+});
 const maxMessageOption = (v: unknown): number =>
   v === undefined ? DEFAULT_MAX_MESSAGE_BYTES : checkInteger('options.maxMessageBytes', v, 1, MAX_MESSAGE_BYTES);
 
@@ -73,7 +79,7 @@ export class Channel<T = unknown> {
   readonly cloneHint = Symbol('ringwire: a Channel cannot be sent to another thread; pass channel.handle and Channel.attach() it there');
   /** @internal */ readonly mem: RingMemory;
   /** @internal */ readonly codecImpl: WireCodec;
-  /** @internal */ readonly spinMicros: number;
+  /** @internal How its senders and receivers wait before they park. */ readonly wait: WaitSpec;
   /** @internal */ readonly maxMessageBytes: number;
   readonly #handle: ChannelHandle | undefined;
   readonly #mapped: MappedChannel | undefined;
@@ -87,7 +93,7 @@ export class Channel<T = unknown> {
     mem: RingMemory,
     codec: WireCodec,
     maxMessageBytes: number,
-    spinMicros: number,
+    wait: WaitSpec,
     mapped?: MappedChannel,
   ) {
     this.#handle = handle;
@@ -95,7 +101,7 @@ export class Channel<T = unknown> {
     this.mem = mem;
     this.codecImpl = codec;
     this.maxMessageBytes = maxMessageBytes;
-    this.spinMicros = spinMicros;
+    this.wait = wait;
   }
 
   /** A new channel in a new SharedArrayBuffer. The codec bounds the message type: bytes, strings, or any. */
@@ -109,16 +115,16 @@ export class Channel<T = unknown> {
     const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkCapacity(o.capacity);
     const codec = resolveCodec(o.codec);
     const maxMessageBytes = maxMessageOption(o.maxMessageBytes);
-    const spinMicros = spinOption(o.spinMicros);
+    const wait = waitOptions(o);
     const buffer = new SharedArrayBuffer(L.totalBytes(capacity));
     initControlBlock(new Int32Array(buffer, 0, L.W.DATA), capacity, maxMessageBytes, codec.id);
     const handle: ChannelHandle = { kind: 'ringwire.channel', buffer, byteOffset: 0 };
-    return new Channel<T>(handle, new RingMemory(buffer, 0, capacity), codec, maxMessageBytes, spinMicros);
+    return new Channel<T>(handle, new RingMemory(buffer, 0, capacity), codec, maxMessageBytes, wait);
   }
 
   /** Re-opens a channel from its handle (in another thread, or the same one). */
   static attach<T = unknown>(handle: ChannelHandle, options?: AttachOptions): Channel<T> {
-    const o = checkOptions(options, new Set(['codec', 'spinMicros']), 'Channel.attach');
+    const o = checkOptions(options, new Set(['codec', 'wait', 'spinMicros']), 'Channel.attach');
     if (
       typeof handle !== 'object' ||
       handle === null ||
@@ -130,10 +136,10 @@ export class Channel<T = unknown> {
     ) {
       throw new RingwireError('ERR_NOT_A_CHANNEL', `Channel.attach needs a channel.handle, got ${describe(handle)}`);
     }
-    const spinMicros = spinOption(o.spinMicros);
+    const wait = waitOptions(o);
     const info = validateControlBlock(handle.buffer, handle.byteOffset);
     const codec = attachCodec(info.codecId, o.codec as CodecSpec | undefined);
-    return new Channel<T>(handle, new RingMemory(handle.buffer, handle.byteOffset, info.capacity), codec, info.maxMessageBytes, spinMicros);
+    return new Channel<T>(handle, new RingMemory(handle.buffer, handle.byteOffset, info.capacity), codec, info.maxMessageBytes, wait);
   }
 
   /**
@@ -154,7 +160,7 @@ export class Channel<T = unknown> {
     }
     const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : checkCapacity(o.capacity);
     const maxMessageBytes = maxMessageOption(o.maxMessageBytes);
-    const spinMicros = spinOption(o.spinMicros);
+    const wait = waitOptions(o);
     const mode = o.mode === undefined ? DEFAULT_MODE : checkInteger('options.mode', o.mode, 0, 0o777);
     const codecId = resolveCodec(o.codec).id;
     const mapped = mapChannel(where, { create: o.create === true, capacity, maxMessageBytes, codecId, mode });
@@ -169,7 +175,7 @@ export class Channel<T = unknown> {
       }
       const codec = attachCodec(info.codecId, o.codec as CodecSpec | undefined);
       const mem = new RingMemory(mapped.buffer, 0, info.capacity, mapped.waiter);
-      return new Channel<T>(undefined, mem, codec, info.maxMessageBytes, spinMicros, mapped);
+      return new Channel<T>(undefined, mem, codec, info.maxMessageBytes, wait, mapped);
     } catch (err) {
       mapped.close();
       throw err;

@@ -2,6 +2,7 @@
 // neither imports channel.ts (the channel imports them, and creates them).
 import type { RingMemory } from '../core/ring.js';
 import type { WireCodec } from './codecs.js';
+import type { WaitSpec } from '../core/park.js';
 
 /** A sender or receiver held in this thread, as its channel sees it. */
 export interface LocalEnd {
@@ -13,7 +14,7 @@ export interface LocalEnd {
 export interface Endpoint {
   readonly mem: RingMemory;
   readonly codecImpl: WireCodec;
-  readonly spinMicros: number;
+  readonly wait: WaitSpec;
   readonly maxMessageBytes: number;
   /** This thread's sender / receiver: set by its constructor, cleared when it lets go of the role. */
   localSender: LocalEnd | undefined;

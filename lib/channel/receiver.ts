@@ -8,7 +8,7 @@ import { Reassembly } from '../core/fragments.js';
 import { RingReader, WORD } from '../core/ring.js';
 import { claimRole, epochOf, livenessSupported, markClosed, markStream, releaseRole, roleHolderDead } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
-import { deadlineOf, enqueue, Liveness, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
+import { deadlineOf, enqueue, Liveness, parkAsync, parkSync, Patience, type ParkSite, type WaitOptions } from '../core/park.js';
 
 const EMPTY = Symbol('empty');
 const END = Symbol('end');
@@ -28,6 +28,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   readonly #i32: Int32Array;
   readonly #buf: Buffer;
   readonly #site: ParkSite;
+  readonly #patience: Patience;
   readonly #token: number;
   /** The stream word we claimed under. */
   readonly #open: number;
@@ -58,6 +59,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     this.#buf = mem.buf;
     this.#frag = new Reassembly(this.#r, channel.maxMessageBytes);
     this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.RX_PARKED, watch: WORD.TAIL };
+    this.#patience = new Patience(channel.wait);
     if (livenessSupported()) {
       // ERR_PEER_DEAD once the ring is empty and the sender's thread is gone; a new sender may
       // take over, after which receiving goes on.
@@ -90,7 +92,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
       if (v !== EMPTY) return v as T;
       deadline ??= deadlineOf('recvSync', options?.timeout);
       parkSync(this.#site, {
-        ready: this.#ready, value: this.#tailWord, spinMicros: this.#channel.spinMicros, deadline, what: 'recvSync', timeoutMs: options?.timeout, onPark: this.#onPark,
+        ready: this.#ready, value: this.#tailWord, patience: this.#patience, deadline, what: 'recvSync', timeoutMs: options?.timeout, onPark: this.#onPark,
       });
     }
   }
@@ -338,7 +340,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
           const v = this.#pollOrEnd();
           if (v !== EMPTY) return v;
           await parkAsync(this.#site, {
-            ready: this.#ready, value: this.#tailWord, spinMicros: this.#channel.spinMicros, deadline, what,
+            ready: this.#ready, value: this.#tailWord, patience: this.#patience, deadline, what,
             timeoutMs: options?.timeout, onPark: this.#onPark, signal: options?.signal,
           });
         }

@@ -14,7 +14,7 @@ import { abandonFragments, DONE, type FragmentJob, noFragmentInProgress, writeFr
 import { FULL, RingWriter, WORD } from '../core/ring.js';
 import { claimRole, epochOf, livenessSupported, markClosed, releaseRole, roleHolderDead } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
-import { deadlineOf, enqueue, Liveness, parkAsync, parkSync, type ParkSite, type WaitOptions } from '../core/park.js';
+import { deadlineOf, enqueue, Liveness, parkAsync, parkSync, Patience, type ParkSite, type WaitOptions } from '../core/park.js';
 
 const STATS_EVERY = 1023;
 /** #advance: the message is completely written. */
@@ -32,6 +32,7 @@ export class Sender<T = unknown> {
   /** The largest message written as one record: min(maxMessageBytes, one record's payload). */
   readonly #maxSimple: number;
   readonly #site: ParkSite;
+  readonly #patience: Patience;
   readonly #token: number;
   /** The stream word we claimed under: any change means this stream is over for us. */
   readonly #open: number;
@@ -63,6 +64,7 @@ export class Sender<T = unknown> {
     this.#maxMessage = channel.maxMessageBytes;
     this.#maxSimple = Math.min(this.#maxMessage, this.#w.maxPayload);
     this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.TX_PARKED, watch: WORD.HEAD };
+    this.#patience = new Patience(channel.wait);
     if (livenessSupported()) this.#site.peer = { role: 'receiver', dead: () => roleHolderDead(mem.i32, 'receiver') };
     channel.localSender = this;
   }
@@ -90,7 +92,7 @@ export class Sender<T = unknown> {
     try {
       for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
         parkSync(this.#site, {
-          ready: this.#room(need), value: this.#headWord, spinMicros: this.#channel.spinMicros, deadline, what: 'sendSync', timeoutMs: options?.timeout, onPark: this.#onPark,
+          ready: this.#room(need), value: this.#headWord, patience: this.#patience, deadline, what: 'sendSync', timeoutMs: options?.timeout, onPark: this.#onPark,
         });
       }
     } catch (err) {
@@ -163,7 +165,7 @@ export class Sender<T = unknown> {
           try {
             for (let need = this.#advance(job); need !== DONE; need = this.#advance(job)) {
               await parkAsync(this.#site, {
-                ready: this.#room(need), value: this.#headWord, spinMicros: this.#channel.spinMicros, deadline, what,
+                ready: this.#room(need), value: this.#headWord, patience: this.#patience, deadline, what,
                 timeoutMs: options?.timeout, onPark: this.#onPark, signal: options?.signal,
               });
             }

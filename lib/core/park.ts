@@ -1,5 +1,6 @@
 // The park/wake protocol in TS (the C++ one: cpp/ring/park.h), used by channels, pipeline links
-// and (through parkAny) stage inputs. Spin briefly, then park. A side announces it is parking by setting its park word, re-checks its
+// and (through parkAny) stage inputs. A side first waits as its strategy says (Patience: spin,
+// back off), then parks. A side announces it is parking by setting its park word, re-checks its
 // condition, and only then sleeps on the peer's position word; the peer checks the park word after
 // each publish and wakes it only then (no syscall per message); only the sleeper clears its park
 // word. Both stores and both loads are seq_cst Atomics, so either the sleeper sees the new position
@@ -97,6 +98,154 @@ export function spin(ready: () => boolean, micros: number): boolean {
   }
 }
 
+/**
+ * How a side waits before it parks. 'spin': spins `spinMicros`, then parks. 'park': parks at once.
+ * 'backoff': spins `spinMicros`, then polls with CPU pause hints up to PAUSE_MICROS, then takes short
+ * sleeps (sync calls) or yields to the event loop (async ones) up to BACKOFF_MICROS, then parks.
+ * 'adaptive': learns from its recent waits how long waiting pays (Patience, at most `spinMicros`),
+ * spins for half of that and polls with pause hints for the rest, then parks.
+ */
+export type WaitStrategy = 'adaptive' | 'spin' | 'backoff' | 'park';
+export const WAIT_STRATEGIES: readonly WaitStrategy[] = ['adaptive', 'spin', 'backoff', 'park'];
+export const DEFAULT_WAIT: WaitStrategy = 'adaptive';
+export const DEFAULT_SPIN_MICROS = 20;
+
+/** A side's waiting, as options give it (structured-clonable: it crosses to pipeline workers). */
+export interface WaitSpec {
+  wait: WaitStrategy;
+  /** Bound on spinning, microseconds. */
+  spinMicros: number;
+}
+
+/** options.wait, checked (undefined: the default). */
+export function checkWait(value: unknown, name = 'options.wait'): WaitStrategy {
+  if (value === undefined) return DEFAULT_WAIT;
+  const list = WAIT_STRATEGIES.map((w) => `'${w}'`).join(', ');
+  if (typeof value !== 'string') throw new RingwireTypeError(`${name} must be one of ${list}, got ${describe(value)}`);
+  if (!(WAIT_STRATEGIES as readonly string[]).includes(value)) {
+    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `${name} must be one of ${list}, got '${value}'`);
+  }
+  return value as WaitStrategy;
+}
+
+/** 'backoff': polls with pause hints until this long into the wait, then sleeps or yields. */
+export const PAUSE_MICROS = 100;
+/** 'backoff': parks this long into the wait. */
+export const BACKOFF_MICROS = 1000;
+/** 'adaptive': when its budget is 0, every PROBE_EVERY-th wait still waits spinMicros, to notice traffic speeding up. */
+export const PROBE_EVERY = 16;
+/**
+ * 'adaptive': what a park costs, in microseconds of latency (a futex wake-up and the thread getting
+ * a core again: ~35 µs per hop measured on a 2-vCPU VM). Waiting longer than hitRate x this, for a
+ * wait that pays off only at that rate, costs more than it saves.
+ */
+export const PARK_MICROS = 40;
+
+/** Atomics.pause (Node 24+): a CPU hint that this thread is spin-waiting; undefined where the runtime lacks it. */
+const pauseHint = (Atomics as typeof Atomics & { pause?: (n?: number) => void }).pause;
+/** Never notified: a timed Atomics.wait on it is a plain sleep. */
+const NAP = new Int32Array(new SharedArrayBuffer(4));
+
+/** Polls ready() until performance.now() passes `end`, pausing between polls (longer each time, up to 64 hints). */
+function pausePoll(ready: () => boolean, end: number): boolean {
+  for (let round = 0; ; round++) {
+    if (ready()) return true;
+    if (performance.now() >= end) return false;
+    if (pauseHint !== undefined) for (let k = 1 << Math.min(round, 6); k > 0; k--) pauseHint.call(Atomics, round);
+  }
+}
+
+/**
+ * One side's waiting (a sender, a receiver, a pipeline stage's inputs, a log follower): what it does
+ * before it parks, and for 'adaptive' what it learned. Used only on the waiting path: a call that
+ * does not wait never reaches it.
+ *
+ * Adaptive keeps two moving averages over the waits that tried waiting before parking: how long
+ * they lasted (`gapMicros`; a wait that had to park counts as 2 x spinMicros, since it lasted at
+ * least that long) and how often they ended before parking (`hitRate`). A wait then lasts about
+ * twice the recent gap (spinning for the first half, then polling with pause hints), but at most
+ * spinMicros and at most hitRate x PARK_MICROS: what waiting is expected to save. When waits keep
+ * failing (traffic stopped, or the peer cannot run because the machine has more runnable threads
+ * than cores) that falls under 1 µs and it parks at once; every PROBE_EVERY-th wait still waits
+ * spinMicros, so it notices when traffic comes back.
+ */
+export class Patience {
+  readonly strategy: WaitStrategy;
+  readonly spinMicros: number;
+  /** adaptive: moving average (1/4) of how long recent waits lasted, microseconds. */
+  gapMicros: number;
+  /** adaptive: moving average (1/8) of how many waits ended before parking (0..1). */
+  hitRate = 1;
+  #waits = 0;
+
+  constructor(spec: WaitSpec) {
+    this.strategy = spec.wait;
+    this.spinMicros = spec.spinMicros;
+    this.gapMicros = spec.spinMicros / 2;
+  }
+
+  /** adaptive: how long, in microseconds, the next wait waits before it parks (unless it is a probe). */
+  get budgetMicros(): number {
+    const budget = Math.min(this.spinMicros, 2 * this.gapMicros + 1, this.hitRate * PARK_MICROS);
+    return budget < 1 ? 0 : budget;
+  }
+
+  /** Waits as the strategy says, blocking the thread; true if ready() came true (no need to park). */
+  hold(ready: () => boolean): boolean {
+    switch (this.strategy) {
+      case 'park':
+        return false;
+      case 'spin':
+        return spin(ready, this.spinMicros);
+      case 'adaptive':
+        return this.#adaptive(ready);
+      case 'backoff': {
+        const t0 = performance.now();
+        if (this.#spinAndPause(ready, t0)) return true;
+        // Sleeps of 50 µs, doubling up to 400 µs: the peer does not wake them (no park word).
+        for (let us = 50; ; us = Math.min(2 * us, 400)) {
+          if (ready()) return true;
+          const left = t0 + BACKOFF_MICROS / 1000 - performance.now();
+          if (left <= 0) return false;
+          Atomics.wait(NAP, 0, 0, Math.min(us / 1000, left));
+        }
+      }
+    }
+  }
+
+  /** hold() for async waits: spinning still blocks the thread, but 'backoff' yields to the event loop instead of sleeping. */
+  async holdAsync(ready: () => boolean): Promise<boolean> {
+    if (this.strategy !== 'backoff') return this.hold(ready);
+    const t0 = performance.now();
+    if (this.#spinAndPause(ready, t0)) return true;
+    for (;;) {
+      if (ready()) return true;
+      if (performance.now() - t0 >= BACKOFF_MICROS / 1000) return false;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** 'backoff': spinMicros of spinning, then pause-hinted polls up to PAUSE_MICROS into the wait. */
+  #spinAndPause(ready: () => boolean, t0: number): boolean {
+    return spin(ready, this.spinMicros) || pausePoll(ready, t0 + PAUSE_MICROS / 1000);
+  }
+
+  #adaptive(ready: () => boolean): boolean {
+    let budget = this.budgetMicros;
+    if (budget === 0) {
+      if (++this.#waits % PROBE_EVERY !== 0) return false;
+      budget = this.spinMicros;
+      if (budget === 0) return false;
+    }
+    const t0 = performance.now();
+    const ok = spin(ready, budget / 2) || pausePoll(ready, t0 + budget / 1000);
+    const us = ok ? (performance.now() - t0) * 1000 : 2 * this.spinMicros;
+    this.gapMicros += (us - this.gapMicros) / 4;
+    this.hitRate += ((ok ? 1 : 0) - this.hitRate) / 8;
+    return ok;
+  }
+}
+
 /** What a wait is, for its errors: when it gives up, and how the caller named it. */
 export interface WaitFor {
   /** performance.now() at which it fails with ERR_TIMEOUT (Infinity: never). */
@@ -111,21 +260,21 @@ export interface WaitFor {
   live?: Liveness;
 }
 
-/** One park: the condition, the watched word's value, and how long to spin first. */
+/** One park: the condition, the watched word's value, and how the side waits first. */
 export interface Park extends WaitFor {
   ready: () => boolean;
   /** The watched word's value that ready() last saw false. */
   value: () => number;
-  /** Microseconds to spin before parking. */
-  spinMicros: number;
+  /** The side's waiting before it parks. */
+  patience: Patience;
   /** Called before each sleep (stats). */
   onPark: () => void;
 }
 
-/** Blocks the thread until p.ready() (after spinning), or throws ERR_TIMEOUT at p.deadline. */
+/** Blocks the thread until p.ready() (after p.patience's waiting), or throws ERR_TIMEOUT at p.deadline. */
 export function parkSync(site: ParkSite, p: Park): void {
   const { ready, value, deadline, what, timeoutMs, onPark } = p;
-  if (ready() || spin(ready, p.spinMicros)) return;
+  if (ready() || p.patience.hold(ready)) return;
   for (;;) {
     const remaining = deadline - performance.now();
     if (remaining <= 0) throw timeoutError(what, timeoutMs ?? 0);
@@ -145,7 +294,7 @@ export function parkSync(site: ParkSite, p: Park): void {
 /** The same as parkSync without blocking the event loop; keeps the loop alive while pending. */
 export async function parkAsync(site: ParkSite, p: Park): Promise<void> {
   const { ready, value, deadline, what, timeoutMs, onPark, signal } = p;
-  if (ready() || spin(ready, p.spinMicros)) return;
+  if (ready() || (await p.patience.holdAsync(ready))) return;
   if (signal?.aborted) throw abortedError(what, signal.reason);
   // Atomics.waitAsync alone does not keep Node's event loop alive: a timer does, and it also
   // wakes us at the deadline (by notifying our own watched word; only we sleep on it).
@@ -242,7 +391,7 @@ export interface WakeWord {
 
 /**
  * Waits until ready(), `word` changes, `signal` aborts, or `sliceMs` passes, on several rings at
- * once: spins `spinMicros`, then sets each site's park word, re-checks (the peers store their
+ * once: waits as `patience` says, then sets each site's park word, re-checks (the peers store their
  * position, then load the park word; we store the park word, then load the position: all seq_cst,
  * so one of us sees the other) and sleeps with Atomics.waitAsync on every watched word. The waits
  * left pending when one fires are ours alone (peers never wait on the words we watch), so we wake
@@ -250,10 +399,10 @@ export interface WakeWord {
  */
 export async function parkAny(
   sites: AnySite[],
-  p: { ready: () => boolean; word?: WakeWord; spinMicros: number; sliceMs: number; signal?: AbortSignal },
+  p: { ready: () => boolean; word?: WakeWord; patience: Patience; sliceMs: number; signal?: AbortSignal },
 ): Promise<void> {
   const { ready, word, sliceMs, signal } = p;
-  if (ready() || spin(ready, p.spinMicros)) return;
+  if (ready() || (await p.patience.holdAsync(ready))) return;
   for (const s of sites) Atomics.store(s.i32, s.parked, 1);
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;

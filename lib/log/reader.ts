@@ -8,8 +8,9 @@
 // but malformed throws LogCorruptError naming the segment file and the offset.
 import { basename } from 'node:path';
 import { codecNameOf, resolveCodec, type WireCodec } from '../channel/codecs.js';
-import { abortedError, checkOptions, describe, RingwireTypeError } from '../errors.js';
+import { abortedError, checkInteger, checkOptions, describe, RingwireTypeError } from '../errors.js';
 import { logReaderSource, metricsOf, type MetricsOptions, type MetricsSource } from '../metrics.js';
+import { checkWait, DEFAULT_SPIN_MICROS, Patience, type WaitStrategy } from '../core/park.js';
 import { recordCrc } from './crc32c.js';
 import { closedLogError, logError, LogCorruptError } from './errors.js';
 import * as F from './format.js';
@@ -41,6 +42,10 @@ export interface LogReaderOptions {
 export interface FollowOptions {
   /** Stops following: the iteration ends with an ERR_ABORTED error. */
   signal?: AbortSignal;
+  /** How follow() waits for the next record before it parks: 'adaptive' (default), 'spin', 'backoff' or 'park'. */
+  wait?: WaitStrategy;
+  /** Microseconds it spins at most before it parks (default 20; 0: no spinning). */
+  spinMicros?: number;
 }
 
 const KNOWN = new Set(['from', 'codec', 'verify', 'raw']);
@@ -162,10 +167,15 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   /** Every record from the current position on, waiting for new ones (across processes) until
    * close() or `signal`. Idle waiting is a futex wait in a native thread: no polling. */
   async *follow(options?: FollowOptions): AsyncGenerator<LogEntry<T>, void, undefined> {
-    const signal = checkOptions(options, new Set(['signal']), 'LogReader.follow').signal as AbortSignal | undefined;
+    const o = checkOptions(options, new Set(['signal', 'wait', 'spinMicros']), 'LogReader.follow');
+    const signal = o.signal as AbortSignal | undefined;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new RingwireTypeError(`options.signal must be an AbortSignal, got ${describe(signal)}`);
     }
+    const patience = new Patience({
+      wait: checkWait(o.wait),
+      spinMicros: o.spinMicros === undefined ? DEFAULT_SPIN_MICROS : checkInteger('options.spinMicros', o.spinMicros, 0, 1e6),
+    });
     if (this.#follows++ === 0 && !this.#closed) {
       this.#slot = claimSlot(this.#ctlI32);
       if (this.#slot < 0) {
@@ -183,7 +193,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
           yield e;
           continue;
         }
-        await this.#park(signal);
+        await this.#park(signal, patience);
       }
     } finally {
       signal?.removeEventListener('abort', wake);
@@ -216,7 +226,9 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
   }
 
   /**
-   * Sleeps until the writer publishes (or close / abort). Announce, re-check, sleep: the writer
+   * Waits for the writer's next record as `patience` says (spin, back off: only once a segment is
+   * mapped, so each poll is one Atomics.load), then parks until the writer publishes (or close /
+   * abort). Announce, re-check, sleep: the writer
    * bumps notify after every commit and then reads the parked bitmap (see lib/log/writer.ts), so a
    * record committed after our check either changes notify before our futex wait starts (it
    * returns at once) or finds our bit set (and wakes us).
@@ -231,7 +243,14 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
    * repeated #kick. Fitting it into parkAsync would add three hooks (mark / unmark, a repeating
    * self-wake, an unsliced waiter) to the channels' park path for this one user.
    */
-  async #park(signal: AbortSignal | undefined): Promise<void> {
+  async #park(signal: AbortSignal | undefined, patience: Patience): Promise<void> {
+    if (this.#file !== undefined) {
+      const file = this.#file;
+      // close() (during a back-off's yields) unmaps the segment: stop polling it at once.
+      if (await patience.holdAsync(() => this.#file !== file || signal?.aborted === true || this.#available())) return;
+      // close() while we were suspended (it saw no sleeper, so it closed the control file itself).
+      if (this.#closed) return;
+    }
     const i32 = this.#ctlI32;
     const slot = this.#slot;
     const seen = Atomics.load(i32, F.CTL_W.NOTIFY);

@@ -10,7 +10,7 @@ import * as L from '../core/layout.js';
 import { FULL, RingReader, RingWriter, WORD } from '../core/ring.js';
 import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
-import { Liveness, parkAny, parkAsync, type ParkSite, type WakeWord } from '../core/park.js';
+import { Liveness, parkAny, parkAsync, Patience, type ParkSite, type WaitSpec, type WakeWord } from '../core/park.js';
 import { HEADER_BYTES, KEY_INT, KEY_NUMBER, KEY_STRING, keyBytesOf, keyFieldBytes, type Meta } from './envelope.js';
 
 const STATS_EVERY = 1024;
@@ -38,8 +38,8 @@ export class InputLink {
   /** A quarter of the ring: acknowledge at least this often, so a small ring never stalls its producer. */
   readonly ackBytes: number;
 
-  constructor(handle: ChannelHandle, spinMicros: number) {
-    this.channel = Channel.attach<Uint8Array>(handle, { spinMicros });
+  constructor(handle: ChannelHandle, wait: WaitSpec) {
+    this.channel = Channel.attach<Uint8Array>(handle, wait);
     const mem = this.channel.mem;
     this.#claim = claimRole(mem.i32, 'receiver');
     this.#r = new RingReader(mem);
@@ -164,7 +164,7 @@ export class OutputLink {
   readonly #f64: Float64Array;
   readonly #u8: Uint8Array;
   readonly #buf: Buffer;
-  readonly #spinMicros: number;
+  readonly #patience: Patience;
   #unpublished = 0;
   #done = false;
   #messages = 0;
@@ -172,8 +172,8 @@ export class OutputLink {
   #full = 0;
   #parks = 0;
 
-  constructor(handle: ChannelHandle, spinMicros: number) {
-    const channel = Channel.attach<Uint8Array>(handle, { spinMicros });
+  constructor(handle: ChannelHandle, wait: WaitSpec) {
+    const channel = Channel.attach<Uint8Array>(handle, wait);
     const mem = channel.mem;
     this.#claim = claimRole(mem.i32, 'sender');
     this.#w = new RingWriter(mem);
@@ -182,7 +182,7 @@ export class OutputLink {
     this.#buf = mem.buf;
     this.#f64 = new Float64Array(mem.i32.buffer, mem.i32.byteOffset, mem.i32.length >> 1);
     this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.TX_PARKED, watch: WORD.HEAD };
-    this.#spinMicros = spinMicros;
+    this.#patience = new Patience(wait);
     this.maxPayload = Math.min(this.#w.maxPayload, channel.maxMessageBytes);
   }
 
@@ -226,7 +226,7 @@ export class OutputLink {
       const need = this.#claimSize(meta, wire);
       const room = () => this.#w.fits(need) || isClosed(this.i32, 'receiver');
       await parkAsync(this.#site, {
-        ready: room, value: this.#headWord, spinMicros: this.#spinMicros, deadline: Infinity, what: 'pipeline send', timeoutMs: undefined, onPark: this.#onPark, signal,
+        ready: room, value: this.#headWord, patience: this.#patience, deadline: Infinity, what: 'pipeline send', timeoutMs: undefined, onPark: this.#onPark, signal,
       });
     }
   }
@@ -290,8 +290,11 @@ export class OutputLink {
 /** Inputs sleep in slices this long (a stage also wakes on its control word). */
 const PARK_MS = 1000;
 
-/** Waits (parkAny) until one of `links` is ready (a record, or the end), `word` changes, or `signal` aborts. */
-export async function waitAny(links: InputLink[], word: WakeWord | undefined, spinMicros: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Waits (parkAny) until one of `links` is ready (a record, or the end), `word` changes, or `signal`
+ * aborts; `patience` is the reading side's (one per stage worker or fan-in, kept across waits).
+ */
+export async function waitAny(links: InputLink[], word: WakeWord | undefined, patience: Patience, signal?: AbortSignal): Promise<void> {
   const ready = (): boolean => {
     if (signal?.aborted) return true;
     if (word !== undefined && Atomics.load(word.i32, word.index) !== word.value) return true;
@@ -301,5 +304,5 @@ export async function waitAny(links: InputLink[], word: WakeWord | undefined, sp
   const sites = links
     .filter((l) => !l.ended)
     .map((l) => ({ i32: l.i32, parked: WORD.RX_PARKED, watch: WORD.TAIL, value: l.tailWord, onPark: () => (l.onPark(), l.flushStats()) }));
-  await parkAny(sites, { ready, word, spinMicros, sliceMs: PARK_MS, signal });
+  await parkAny(sites, { ready, word, patience, sliceMs: PARK_MS, signal });
 }

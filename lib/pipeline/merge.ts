@@ -6,6 +6,7 @@ import { keyOf, newMeta, type Meta } from './envelope.js';
 import { PipelineError } from './errors.js';
 import { isThenable } from './handler.js';
 import { waitAny, type InputLink } from './link.js';
+import { Patience, type WaitSpec } from '../core/park.js';
 import type { AppendTarget, MessageInfo, SinkTarget } from './types.js';
 
 export function isSinkTarget(t: unknown): t is SinkTarget {
@@ -26,7 +27,7 @@ export function deliverer<T>(target: SinkTarget<T>): (value: T, info: MessageInf
 export interface MergeContext {
   links: InputLink[];
   batch: number;
-  spinMicros: number;
+  wait: WaitSpec;
   signal: AbortSignal;
   /** 'sink' or 'dead-letter target', for errors. */
   what: string;
@@ -49,6 +50,7 @@ export async function merge(c: MergeContext): Promise<void> {
     },
   };
   let rr = 0;
+  const patience = new Patience(c.wait);
   try {
     for (;;) {
       let progressed = false;
@@ -75,7 +77,7 @@ export async function merge(c: MergeContext): Promise<void> {
       if (signal.aborted) return;
       if (!progressed) {
         if (links.every((l) => l.ended)) return;
-        await waitAny(links, undefined, c.spinMicros, signal);
+        await waitAny(links, undefined, patience, signal);
       }
     }
   } catch (err) {

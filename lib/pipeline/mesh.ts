@@ -63,8 +63,8 @@ export interface Mesh {
 }
 
 /** Creates the channels (bytes codec, `capacity` each) and a slot per worker of every stage. */
-export function buildMesh(plans: StagePlan[], ring: { capacity: number; spinMicros: number }): Mesh {
-  const make = () => Channel.create<Uint8Array>({ capacity: ring.capacity, codec: 'bytes', spinMicros: ring.spinMicros }).handle;
+export function buildMesh(plans: StagePlan[], capacity: number): Mesh {
+  const make = () => Channel.create<Uint8Array>({ capacity, codec: 'bytes' }).handle;
   const stages: StageRuntime[] = [];
   const deadHandles: Mesh['deadHandles'] = [];
   // upstream[q][p]: from upstream partition q to partition p of this stage.

@@ -6,6 +6,7 @@ import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.
 import { Receiver } from '../channel/receiver.js';
 import { Sender } from '../channel/sender.js';
 import { checkCapacity, checkInteger, checkOptions, describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
+import { checkWait, type WaitSpec } from '../core/park.js';
 import { LogWriter } from '../log/writer.js';
 import { deliverer, isSinkTarget } from './merge.js';
 import { stages as defaultRegistry } from './registry.js';
@@ -34,7 +35,7 @@ export interface PipelinePlan<I, O> {
   capacity: number;
   batch: number;
   maxRestarts: number;
-  spinMicros: number;
+  wait: WaitSpec;
   key: ((m: I) => string | number) | undefined;
   source: PipelineSource<I>;
   sink: (v: O, info: MessageInfo) => unknown;
@@ -44,7 +45,7 @@ export interface PipelinePlan<I, O> {
   closeAtEnd: Array<Sender<unknown> | LogWriter<unknown>>;
 }
 
-const KNOWN = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry', 'closeTargets']);
+const KNOWN = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'wait', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry', 'closeTargets']);
 
 /** Validates `options` (RingwireTypeError / RingwireRangeError naming the option) and resolves the stages. */
 export function planPipeline<I, O>(options: PipelineOptions<I, O>): PipelinePlan<I, O> {
@@ -71,13 +72,16 @@ export function planPipeline<I, O>(options: PipelineOptions<I, O>): PipelinePlan
   const sink = deliverer(options.sink) as (v: O, info: MessageInfo) => unknown;
   const stages = options.stages.map((s, i) => planStage(options, s, i));
   const threads = 1 + stages.reduce((n, s) => n + s.workers, 0);
-  const spinMicros = checkInteger('pipeline: options.spinMicros', options.spinMicros ?? (threads > availableParallelism() ? 2 : 20), 0, 1e6);
+  const wait: WaitSpec = {
+    wait: checkWait(options.wait, 'pipeline: options.wait'),
+    spinMicros: checkInteger('pipeline: options.spinMicros', options.spinMicros ?? (threads > availableParallelism() ? 2 : 20), 0, 1e6),
+  };
   if (options.closeTargets !== undefined && typeof options.closeTargets !== 'boolean') {
     throw new RingwireTypeError(`pipeline: options.closeTargets must be a boolean, got ${describe(options.closeTargets)}`);
   }
   const given = [options.sink, options.deadLetter, ...options.stages.map((s) => (typeof s === 'object' ? s.deadLetter : undefined))];
   const closeAtEnd = options.closeTargets === false ? [] : [...new Set(given.filter((t) => t instanceof Sender || t instanceof LogWriter))];
-  return { codec, codecName, capacity, batch, maxRestarts, spinMicros, key, source: options.source, sink, stages, closeAtEnd };
+  return { codec, codecName, capacity, batch, maxRestarts, wait, key, source: options.source, sink, stages, closeAtEnd };
 }
 
 function planStage<I, O>(options: PipelineOptions<I, O>, s: StageSpec | string, i: number): StagePlan {

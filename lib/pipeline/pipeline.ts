@@ -17,6 +17,7 @@ import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNI
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
 import { InputLink, OutputLink } from './link.js';
+import type { WaitSpec } from '../core/park.js';
 import { deliverer, merge } from './merge.js';
 import { metricsOf, type MetricsOptions, type MetricsSource, type RawHistogram } from '../metrics.js';
 import { pipelineSource } from './metrics.js';
@@ -77,7 +78,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
 
   readonly #codec: WireCodec;
   readonly #codecName: CodecName;
-  readonly #spin: number;
+  readonly #wait: WaitSpec;
   readonly #batch: number;
   readonly #maxRestarts: number;
   readonly #capacity: number;
@@ -117,7 +118,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     this.#capacity = plan.capacity;
     this.#batch = plan.batch;
     this.#maxRestarts = plan.maxRestarts;
-    this.#spin = plan.spinMicros;
+    this.#wait = plan.wait;
     this.#key = plan.key;
     this.#source = plan.source;
     this.#sink = plan.sink;
@@ -138,11 +139,11 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     this.ready.catch(() => undefined);
 
     const workerFile = stageWorkerFile();
-    const mesh = buildMesh(plan.stages, { capacity: this.#capacity, spinMicros: this.#spin });
+    const mesh = buildMesh(plan.stages, this.#capacity);
     this.#stages = mesh.stages;
     this.#sinkHandles = mesh.sinkHandles;
     this.#deadHandles = mesh.deadHandles;
-    this.#sourceLinks = mesh.sourceHandles.map((h) => new OutputLink(h, this.#spin));
+    this.#sourceLinks = mesh.sourceHandles.map((h) => new OutputLink(h, this.#wait));
 
     void this.#run(workerFile);
   }
@@ -331,7 +332,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       onError: stage.onError,
       deadLetter: slot.deadLetter,
       control: slot.control.sab,
-      spinMicros: this.#spin,
+      wait: this.#wait,
       batch: this.#batch,
       standby,
       probe,
@@ -432,9 +433,9 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     const sink = this.#sink as (v: unknown, i: MessageInfo) => unknown;
     const e2e = this.#e2e;
     return merge({
-      links: this.#sinkHandles.map((h) => new InputLink(h, this.#spin)),
+      links: this.#sinkHandles.map((h) => new InputLink(h, this.#wait)),
       batch: this.#batch,
-      spinMicros: this.#spin,
+      wait: this.#wait,
       signal: this.#stop.signal,
       what: 'sink',
       deliver: (link, _i, meta, info) => {
@@ -453,9 +454,9 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
   #drainDeadLetters(): Promise<void> {
     const targets = this.#deadHandles.map((d) => deliverer(d.stage.deadLetter!) as (v: unknown, i: MessageInfo) => unknown);
     return merge({
-      links: this.#deadHandles.map((d) => new InputLink(d.handle, this.#spin)),
+      links: this.#deadHandles.map((d) => new InputLink(d.handle, this.#wait)),
       batch: this.#batch,
-      spinMicros: this.#spin,
+      wait: this.#wait,
       signal: this.#stop.signal,
       what: 'dead-letter target',
       deliver: (link, i, _meta, info) => {

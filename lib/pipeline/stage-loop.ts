@@ -10,6 +10,7 @@ import { serializeError, type SerializedError } from './errors.js';
 import { drainResult, isMulti, isThenable, type StageContext, type StageHandler } from './handler.js';
 import { record } from './histogram.js';
 import { waitAny, type InputLink, type OutputLink } from './link.js';
+import { Patience, type WaitSpec } from '../core/park.js';
 
 export type ErrorPolicy = 'fail' | 'skip' | 'dead-letter';
 
@@ -33,7 +34,8 @@ export interface StageLoop {
   onError: ErrorPolicy;
   /** Messages taken from one input before turning to the next. */
   batch: number;
-  spinMicros: number;
+  /** How the worker waits for its inputs (and its outputs for room). */
+  wait: WaitSpec;
   ctl: ControlBlock;
   codec: WireCodec;
   handler: StageHandler;
@@ -88,6 +90,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
   const runWord = ctl.cmd === CMD_GO ? CMD_GO : CMD_RUN;
   const c = new Counters(ctl);
   const hist = ctl.hist;
+  const patience = new Patience(l.wait);
 
   const nOut = outputs.length;
   const keyed = l.route === 'key';
@@ -204,7 +207,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
         for (let i = 0; i < n; i++) if (!inputs[i]!.ended) all = false;
         if (all) break;
         publish();
-        await waitAny(inputs, { i32: ctl.i32, index: CMD, value: runWord }, l.spinMicros);
+        await waitAny(inputs, { i32: ctl.i32, index: CMD, value: runWord }, patience);
       }
     }
   } finally {

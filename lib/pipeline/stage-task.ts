@@ -10,6 +10,7 @@ import { keyOf, newMeta, type Meta } from './envelope.js';
 import { serializeError } from './errors.js';
 import { drainResult, pickHandler, type StageContext, type StageHandler } from './handler.js';
 import { InputLink, OutputLink } from './link.js';
+import type { WaitSpec } from '../core/park.js';
 import { runStage, type ErrorPolicy, type ErrorRecord, type StageResult } from './stage-loop.js';
 
 /** Everything a stage worker needs; structured-clonable (the channels are SharedArrayBuffers). */
@@ -28,7 +29,7 @@ export interface StageTask {
   onError: ErrorPolicy;
   deadLetter: ChannelHandle | undefined;
   control: SharedArrayBuffer;
-  spinMicros: number;
+  wait: WaitSpec;
   batch: number;
   /** Load, health-check, then wait for CMD_GO before claiming the channels (hot swap). */
   standby: boolean;
@@ -109,9 +110,9 @@ export default async function stageTask(task: StageTask): Promise<TaskResult> {
   const outputs: OutputLink[] = [];
   let dead: OutputLink | undefined;
   try {
-    for (const h of task.inputs) inputs.push(new InputLink(h, task.spinMicros));
-    for (const h of task.outputs) outputs.push(new OutputLink(h, task.spinMicros));
-    if (task.deadLetter !== undefined) dead = new OutputLink(task.deadLetter, task.spinMicros);
+    for (const h of task.inputs) inputs.push(new InputLink(h, task.wait));
+    for (const h of task.outputs) outputs.push(new OutputLink(h, task.wait));
+    if (task.deadLetter !== undefined) dead = new OutputLink(task.deadLetter, task.wait);
     ctl.state = STATE_RUNNING;
     const res: TaskResult = await runStage({
       stage: task.stage,
@@ -119,7 +120,7 @@ export default async function stageTask(task: StageTask): Promise<TaskResult> {
       route: task.route,
       onError: task.onError,
       batch: task.batch,
-      spinMicros: task.spinMicros,
+      wait: task.wait,
       ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors,
     });
     if (res.status === 'paused' && typeof mod.snapshot === 'function') {

@@ -3,6 +3,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import type { CodecName } from '../channel/codecs.js';
 import type { Receiver } from '../channel/receiver.js';
 import type { Sender } from '../channel/sender.js';
+import type { WaitStrategy } from '../core/park.js';
 import type { LatencySummary } from './histogram.js';
 import type { StageRegistry } from './registry.js';
 import type { ErrorPolicy, ErrorRecord } from './stage-loop.js';
@@ -64,7 +65,9 @@ export interface PipelineOptions<I = unknown, O = unknown> {
   codec?: CodecName;
   /** Ring bytes per hop (default 64 KiB); a message must fit half of it. Memory is bounded by the sum. */
   capacity?: number;
-  /** Spin before parking, per wait (default: 2 when threads outnumber cores, else 20). */
+  /** How every wait waits before it parks: 'adaptive' (default), 'spin', 'backoff' or 'park'. */
+  wait?: WaitStrategy;
+  /** Bound on spinning per wait, microseconds (default: 2 when threads outnumber cores, else 20). */
   spinMicros?: number;
   /** Messages a worker takes from one input before turning to the next (default 64). */
   batch?: number;

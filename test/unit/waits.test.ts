@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import { WORD } from '../../lib/core/ring.js';
-import { Liveness, parkSync } from '../../lib/core/park.js';
+import { Liveness, parkSync, Patience } from '../../lib/core/park.js';
 import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
@@ -432,7 +432,7 @@ describe('parking', () => {
     };
     const onPark = () => Atomics.store(sleeping, 0, 1);
     parkSync(site, {
-      ready, value: () => Atomics.load(w, L.HEAD_OFFSET >> 2), spinMicros: 0, deadline: performance.now() + DEADLINE_MS, what: 'litmus', timeoutMs: DEADLINE_MS, onPark,
+      ready, value: () => Atomics.load(w, L.HEAD_OFFSET >> 2), patience: new Patience({ wait: 'park', spinMicros: 0 }), deadline: performance.now() + DEADLINE_MS, what: 'litmus', timeoutMs: DEADLINE_MS, onPark,
     });
     expectWoken(actor.publishedAt(), now(), 'the litmus sleeper');
     expect(await claimed).toEqual({ value: 'receiver' });
