@@ -103,7 +103,8 @@ describe('stats', () => {
     await actor.call('claim', ['sender']);
     const filled = await actor.call('fill', [new Uint8Array(50)]);
     const sending = actor.call('sendSync', [[new Uint8Array(50)], { timeout: 30_000 }]);
-    expect(await waitFor(() => Atomics.load(words(ch), L.TX_PARKED_OFFSET >> 2) === 1)).toBe(true);
+    // The park word is set before the stats are flushed (then the re-check, then the sleep): wait for both.
+    expect(await waitFor(() => Atomics.load(words(ch), L.TX_PARKED_OFFSET >> 2) === 1 && ch.stats().sent.parks >= 1)).toBe(true);
     const parked = ch.stats().sent;
     expect(parked.parks).toBeGreaterThanOrEqual(1);
     expect(parked.full).toBeGreaterThanOrEqual(1);
