@@ -23,7 +23,9 @@ import { anyParked, reclaimDeadSlots, resetReclaiming } from './readers.js';
 import { newHeader, recoverTail, type RecoveryReport, type Tail } from './recovery.js';
 import { applyRetention, type RetentionOptions } from './retention.js';
 import {
-  createSegment,
+  createSpare,
+  discardSpare,
+  installSegment,
   makeLogDir,
   openControl,
   readControlStats,
@@ -32,6 +34,7 @@ import {
   writeControlStats,
   writeEndOfSegment,
   type ControlStats,
+  type Spare,
 } from './segments.js';
 
 const HDR = F.RECORD_HEADER_BYTES;
@@ -93,6 +96,8 @@ export class LogWriter<T = unknown> {
   #statsLeft = STATS_EVERY;
   /** When #pos passes this, the page toucher is asked to go further. */
   #touchAt = 0;
+  /** The file the next roll makes the next segment (its first pages prefaulted meanwhile). */
+  #spare: Spare | undefined;
   #closed = false;
 
   private constructor(dir: string, options: unknown) {
@@ -140,6 +145,7 @@ export class LogWriter<T = unknown> {
       this.#applyRetention();
     } catch (err) {
       this.#file?.close();
+      this.#dropSpare();
       this.#ctl.close(); // drops the lock
       throw err;
     }
@@ -239,6 +245,7 @@ export class LogWriter<T = unknown> {
       this.#publishStats();
       this.#ctlI32[F.CTL_W.WRITER_PID] = 0;
       this.#file.close();
+      this.#dropSpare();
       this.#ctl.close();
     }
   }
@@ -397,10 +404,36 @@ export class LogWriter<T = unknown> {
     this.#index = h.index;
     this.#epoch = h.epoch | 0;
     this.#pos = pos;
-    // Touch the pages ahead of the writer in a background thread (off the append path).
+    // Touch the pages ahead of the writer in a background thread (off the append path); for a
+    // segment made from a spare this continues what #prepareSpare started.
     file.populate(pos, pos + TOUCH_WINDOW);
     this.#touchAt = pos + TOUCH_STEP;
     if (this.durability === 'interval') file.syncEvery(this.#syncIntervalMs);
+    this.#prepareSpare();
+  }
+
+  /**
+   * Creates the file of the next segment now and has its first TOUCH_WINDOW prefaulted in the
+   * background while this one fills, so that a roll creates no file (fallocate, mmap) and the
+   * appends after it do not race a toucher that has just started. The spare is one more segment
+   * of disk, a `.tmp` until the roll; a crashed writer's is removed at the next open.
+   */
+  #prepareSpare(): void {
+    try {
+      const spare = createSpare(this.dir, this.#index + 1, this.#segmentBytes, this.#mode);
+      spare.file.populate(0, TOUCH_WINDOW);
+      this.#spare = spare;
+    } catch (err) {
+      // No room for a spare now (a full disk, ERR_NO_SPACE, or ERR_IO): the roll creates its
+      // segment itself then, and that is where a full disk is reported.
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ERR_NO_SPACE' && code !== 'ERR_IO') throw err;
+    }
+  }
+
+  #dropSpare(): void {
+    if (this.#spare !== undefined) discardSpare(this.#spare);
+    this.#spare = undefined;
   }
 
   #setSequence(seq: number): void {
@@ -412,8 +445,10 @@ export class LogWriter<T = unknown> {
   #roll(): void {
     const next = newHeader(this.#codec.id, this.#segmentBytes, this.#index + 1, this.nextSequence);
     // The next segment exists (complete) before the EOS points readers to it. A full disk throws
-    // here, with the current segment intact.
-    const { file, path } = createSegment(this.dir, next, this.#mode);
+    // here (creating the file when there is no spare), with the current segment intact.
+    const spare = this.#spare ?? createSpare(this.dir, next.index, this.#segmentBytes, this.#mode);
+    this.#spare = undefined;
+    const { file, path } = installSegment(this.dir, spare, next);
     writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
     const old = this.#file;
     if (this.durability !== 'process') {

@@ -1,6 +1,6 @@
 // LogWriter / LogReader in one process: codecs, batches, rolls, reopening, positioning, the lock,
 // option checks, durability modes, follow() with abort and close.
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader, LogWriter, verifyLog, type LogEntry } from '../../lib/log/index.js';
@@ -77,6 +77,27 @@ describe('LogWriter / LogReader', () => {
     r.close();
     const report = verifyLog(dir);
     expect(report).toMatchObject({ ok: true, records: next, nextSequence: next, firstSequence: 0 });
+  });
+
+  it('prepares the next segment as a spare file: a roll installs that very file, and close removes the spare', () => {
+    const dir = tempDir();
+    const spares = () => readdirSync(dir).filter((n) => n.endsWith('.tmp'));
+    const w = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: SMALL });
+    expect(spares()).toHaveLength(1);
+    const spare = join(dir, spares()[0]!);
+    const inode = statSync(spare).ino;
+    let next = 0;
+    while (w.stats().rolls === 0) w.append(payloadFor(next++));
+    expect(statSync(w.segment).ino).toBe(inode); // the spare became segment 1
+    expect(w.segment).toBe(join(dir, F.segmentName(1)));
+    expect(spares()).toHaveLength(1);
+    expect(statSync(join(dir, spares()[0]!)).ino).not.toBe(inode); // and a new one waits for segment 2
+    w.close();
+    expect(spares()).toEqual([]);
+    const r = LogReader.open<string>(dir);
+    expect(readAll(r).map((e) => e.value)).toEqual([...Array(next).keys()].map(payloadFor));
+    r.close();
+    expect(verifyLog(dir)).toMatchObject({ ok: true, records: next });
   });
 
   it('reopening continues the sequence in the same segment', () => {
