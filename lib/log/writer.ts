@@ -203,6 +203,12 @@ export class LogWriter<T = unknown> {
     if (this.#closed) throw closedLogError('LogWriter.appendBatch');
     if (!Array.isArray(values)) throw new RingwireTypeError(`LogWriter.appendBatch takes an array, got ${describe(values)}`);
     const first = this.nextSequence;
+    // One timestamp for the whole batch, read if the clock budget runs out within it; the batch
+    // uses up as much of the budget as as many single appends would.
+    if ((this.#clockLeft -= values.length) < 0) {
+      this.#readClock();
+      this.#clockLeft = CLOCK_EVERY - values.length;
+    }
     let start = this.#pos;
     try {
       for (let k = 0; k < values.length; k++) {
@@ -264,6 +270,7 @@ export class LogWriter<T = unknown> {
   // ---- the append path ----
 
   #append(wire: string | Uint8Array): number {
+    if (--this.#clockLeft < 0) this.#readClock();
     let p = this.#pos;
     let n = this.#fits(wire, p);
     if (n < 0) {
@@ -319,7 +326,6 @@ export class LogWriter<T = unknown> {
     const lo = this.#seqLo;
     i32[w + R.SEQ] = lo;
     i32[w + R.SEQ + 1] = this.#seqHi;
-    if (--this.#clockLeft < 0) this.#readClock();
     i32[w + R.TIME] = this.#tsLo;
     i32[w + R.TIME + 1] = this.#tsHi;
     if (batch) {
@@ -370,7 +376,8 @@ export class LogWriter<T = unknown> {
   /**
    * Timestamps are read from Date.now() at most every CLOCK_EVERY appends within one synchronous
    * run of code, and afresh at the first append of every new task or microtask (a queued microtask
-   * forgets the cached value): reading the clock costs about half of a small append.
+   * forgets the cached value): reading the clock costs about half of a small append, and Date.now()
+   * allocates (a heap number). The records of one appendBatch share one reading.
    */
   #readClock(): void {
     const now = Date.now();

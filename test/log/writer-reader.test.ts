@@ -2,7 +2,7 @@
 // option checks, durability modes, follow() with abort and close.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { LogReader, LogWriter, verifyLog, type LogEntry } from '../../lib/log/index.js';
 import * as F from '../../lib/log/format.js';
 import { cleanupDirs, payloadFor, tempDir } from './helpers.js';
@@ -34,6 +34,27 @@ describe('LogWriter / LogReader', () => {
     expect(r.read()?.value).toEqual({ late: true });
     r.close();
     w.close();
+  });
+
+  it('the records of one appendBatch share one timestamp; single appends read the clock every 16', () => {
+    const dir = tempDir();
+    const w = LogWriter.open<string>(dir, { codec: 'string' });
+    let clock = 1_000_000;
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock++); // a clock that moves at every reading
+    try {
+      w.appendBatch(Array.from({ length: 100 }, (_, k) => payloadFor(k)));
+      for (let k = 100; k < 140; k++) w.append(payloadFor(k));
+    } finally {
+      now.mockRestore();
+    }
+    const r = LogReader.open<string>(dir);
+    const stamps = readAll(r).map((e) => e.timestamp);
+    r.close();
+    w.close();
+    expect(new Set(stamps.slice(0, 100)).size).toBe(1);
+    // After the batch's budget of 100 readings-worth: 40 single appends take ceil(40 / 16) readings.
+    expect(new Set(stamps.slice(100)).size).toBe(3);
+    expect(stamps[100]).toBeGreaterThan(stamps[99]!);
   });
 
   it('bytes and string codecs, empty payloads, multi-byte UTF-8', () => {
