@@ -161,7 +161,11 @@ export function installSegment(dir: string, spare: Spare, h: SegmentHeader): { f
   const { file, tmp } = spare;
   const path = join(dir, F.segmentName(h.index));
   try {
-    writeHeader(new Uint8Array(file.buffer), F.words(file.buffer), h);
+    // Through a scratch copy: the spare's own ArrayBuffer is never made (LogWriter adopts the file
+    // into its mapping; an ArrayBuffer per segment would make V8 collect garbage per segment).
+    const header = new Uint8Array(F.SEGMENT_HEADER_BYTES);
+    writeHeader(header, new Int32Array(header.buffer), h);
+    file.write(0, header);
     // link() fails if the name exists (a rename would silently replace a segment).
     linkSync(tmp, path);
   } catch (err) {

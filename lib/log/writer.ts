@@ -462,8 +462,15 @@ export class LogWriter<T = unknown> {
       old.msync(0, this.#pos + F.END_OF_SEGMENT_BYTES);
       logNative().fsyncDir(this.dir);
     }
-    old.close();
-    this.#use({ file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
+    if (old.size === file.size) {
+      // The same mapping, now of the next file: no new ArrayBuffer (no garbage collection per
+      // segment), and the pages the spare prefaulted stay faulted in.
+      old.adopt(file, path);
+      this.#use({ file: old, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
+    } else {
+      old.close(); // a tail segment of another size, from before segmentBytes changed
+      this.#use({ file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
+    }
     this.#rolls++;
     this.#published();
     this.#publishStats();
