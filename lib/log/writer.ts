@@ -56,6 +56,17 @@ const TOUCH_STEP = 4 << 20;
 /** Appends between two publications of the stats in the control file. */
 const STATS_EVERY = 65536;
 
+/** LogFile.adopt, false if mremap failed (ERR_IO; both files are then as they were). */
+function adopt(file: LogFile, spare: LogFile, path: string): boolean {
+  try {
+    file.adopt(spare, path);
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_IO') throw err;
+    return false;
+  }
+}
+
 export class LogWriter<T = unknown> {
   readonly dir: string;
   readonly durability: Durability;
@@ -462,15 +473,12 @@ export class LogWriter<T = unknown> {
       old.msync(0, this.#pos + F.END_OF_SEGMENT_BYTES);
       logNative().fsyncDir(this.dir);
     }
-    if (old.size === file.size) {
-      // The same mapping, now of the next file: no new ArrayBuffer (no garbage collection per
-      // segment), and the pages the spare prefaulted stay faulted in.
-      old.adopt(file, path);
-      this.#use({ file: old, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
-    } else {
-      old.close(); // a tail segment of another size, from before segmentBytes changed
-      this.#use({ file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
-    }
+    // The same mapping, now of the next file: no new ArrayBuffer (no garbage collection per
+    // segment), and the pages the spare prefaulted stay faulted in. Otherwise (a tail segment of
+    // another size, from before segmentBytes changed, or mremap failed) the next file's own.
+    const adopted = old.size === file.size && adopt(old, file, path);
+    if (!adopted) old.close();
+    this.#use({ file: adopted ? old : file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
     this.#rolls++;
     this.#published();
     this.#publishStats();

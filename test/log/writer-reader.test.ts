@@ -121,6 +121,25 @@ describe('LogWriter / LogReader', () => {
     expect(verifyLog(dir)).toMatchObject({ ok: true, records: next });
   });
 
+  it('a writer with another segmentBytes rolls out of a tail segment of the old size, then on at its own', () => {
+    const dir = tempDir();
+    let next = 0;
+    const first = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: SMALL });
+    for (let k = 0; k < 10; k++) first.append(payloadFor(next++));
+    first.close();
+    const w = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: 2 * SMALL });
+    while (w.stats().rolls < 3) w.append(payloadFor(next++)); // 64 KiB -> 128 KiB (own file), then 128 -> 128 (adopted)
+    w.close();
+    const sizes = readdirSync(dir)
+      .filter((n) => n.endsWith(F.SEGMENT_SUFFIX))
+      .map((n) => statSync(join(dir, n)).size);
+    expect(sizes).toEqual([SMALL, 2 * SMALL, 2 * SMALL, 2 * SMALL]);
+    const r = LogReader.open<string>(dir);
+    expect(readAll(r).map((e) => e.value)).toEqual([...Array(next).keys()].map(payloadFor));
+    r.close();
+    expect(verifyLog(dir)).toMatchObject({ ok: true, records: next });
+  });
+
   it('reopening continues the sequence in the same segment', () => {
     const dir = tempDir();
     for (let run = 0; run < 3; run++) {
