@@ -149,6 +149,7 @@ export class LogWriter<T = unknown> {
       const { tail, report } = recoverTail({ dir, segmentBytes: this.#segmentBytes, codec: this.#codec.id, mode: this.#mode });
       this.#setSequence(tail.nextSequence);
       this.#use(tail);
+      this.#prepareSpare(this.#index + 1);
       this.recovery = report;
       this.#ctlI32[F.CTL_W.WRITER_PID] = process.pid;
       F.writeU64(this.#ctlI32, F.CTL_WRITER_START_OFFSET, Date.now());
@@ -427,7 +428,6 @@ export class LogWriter<T = unknown> {
     file.populate(pos, pos + TOUCH_WINDOW);
     this.#touchAt = pos + TOUCH_STEP;
     if (this.durability === 'interval') file.syncEvery(this.#syncIntervalMs);
-    this.#prepareSpare();
   }
 
   /**
@@ -436,9 +436,9 @@ export class LogWriter<T = unknown> {
    * appends after it do not race a toucher that has just started. The spare is one more segment
    * of disk, a `.tmp` until the roll; a crashed writer's is removed at the next open.
    */
-  #prepareSpare(): void {
+  #prepareSpare(index: number): void {
     try {
-      const spare = createSpare(this.dir, this.#index + 1, this.#segmentBytes, this.#mode);
+      const spare = createSpare(this.dir, index, this.#segmentBytes, this.#mode);
       spare.file.populate(0, TOUCH_WINDOW);
       this.#spare = spare;
     } catch (err) {
@@ -467,6 +467,9 @@ export class LogWriter<T = unknown> {
     const spare = this.#spare ?? createSpare(this.dir, next.index, this.#segmentBytes, this.#mode);
     this.#spare = undefined;
     const { file, path } = installSegment(this.dir, spare, next);
+    // Before the adopt below starts unmapping the old segment in the background: that holds the
+    // process's mmap lock, which mapping the new spare would wait for (milliseconds).
+    this.#prepareSpare(next.index + 1);
     writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
     const old = this.#file;
     if (this.durability !== 'process') {
