@@ -30,6 +30,9 @@
 #include "shm/futex.h"
 #include "shm/shm.h"
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4  // Linux 5.7 (file mappings: 5.13); older kernels say EINVAL
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels say EINVAL and we touch pages instead
 #endif
@@ -154,7 +157,8 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
                         InstanceMethod<&LogFile::Populate>("populate"), InstanceMethod<&LogFile::SyncEvery>("syncEvery"),
                         InstanceMethod<&LogFile::Wake>("wake"), InstanceMethod<&LogFile::Wait>("wait"),
                         InstanceMethod<&LogFile::Commit>("commit"), InstanceMethod<&LogFile::ScanSegment>("scan"),
-                        InstanceMethod<&LogFile::Zero>("zero"), InstanceMethod<&LogFile::Close>("close")});
+                        InstanceMethod<&LogFile::Zero>("zero"), InstanceMethod<&LogFile::Write>("write"),
+                        InstanceMethod<&LogFile::Adopt>("adopt"), InstanceMethod<&LogFile::Close>("close")});
   }
 
   // new LogFile(path, mode, bytes, perm = 0600): mode 0 read-only; 1 read-write, extended
@@ -201,10 +205,6 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     if (addr == MAP_FAILED) throw SysError(env, "ERR_IO", "mmap " + path_, errno);
     m->addr = static_cast<uint8_t*>(addr);
     map_ = m;
-    // The ArrayBuffer keeps its own reference to the mapping, released by its finalizer.
-    auto* hold = new std::shared_ptr<Mapping>(m);
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, m->addr, m->size, [](Napi::Env, void*, std::shared_ptr<Mapping>* h) { delete h; }, hold);
-    buffer_ = Napi::Persistent(ab);
   }
 
   ~LogFile() override { StopWorkers(); }
@@ -234,8 +234,16 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     syncer_.reset();
   }
 
+  // The ArrayBuffer over the mapping, made at the first use: V8 counts it as external memory
+  // (collecting garbage when that grows), and a spare segment (see Adopt) never needs one.
   Napi::Value Buffer(const Napi::CallbackInfo& info) {
-    Map(info.Env());
+    Mapping& m = Map(info.Env());
+    if (buffer_.IsEmpty()) {
+      // The ArrayBuffer keeps its own reference to the mapping, released by its finalizer.
+      auto* hold = new std::shared_ptr<Mapping>(map_);
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(info.Env(), m.addr, m.size, [](Napi::Env, void*, std::shared_ptr<Mapping>* h) { delete h; }, hold);
+      buffer_ = Napi::Persistent(ab);
+    }
     return buffer_.Value();
   }
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(Map(info.Env()).size)); }
@@ -434,6 +442,64 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     if (!map_->writable) throw MakeError(info.Env(), "ERR_IO", path_ + " is mapped read-only");
     std::memset(map_->addr + from, 0, to - from);
     return info.Env().Undefined();
+  }
+
+  // write(offset, bytes): copies `bytes` into the mapping at `offset` (a segment header, without
+  // making an ArrayBuffer for the file).
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    uint32_t off = Uint32Arg(info, 0, "offset");
+    Napi::Uint8Array bytes = Uint8ArrayArg(info, 1, "bytes");
+    CheckRange(info.Env(), off, bytes.ByteLength(), "write");
+    if (!map_->writable) throw MakeError(info.Env(), "ERR_IO", path_ + " is mapped read-only");
+    std::memcpy(map_->addr + off, bytes.Data(), bytes.ByteLength());
+    return info.Env().Undefined();
+  }
+
+  // adopt(spare, path): from now on this LogFile maps the spare's file, at the same address, so
+  // its ArrayBuffer and every JS view of it stay valid and V8 sees no new external memory (no
+  // collection per segment). The spare's page tables move with it (mremap), so the pages it
+  // prefaulted stay faulted in. Our old file's mapping is moved aside (MREMAP_DONTUNMAP leaves
+  // an empty mapping in its place, which the spare's replaces: the address is never free for
+  // another thread's mmap to take) and unmapped, its descriptor closed, in a background thread:
+  // unmapping 64 MiB of dirty pages takes milliseconds. The spare is closed; `path` is ours now.
+  // Both writable, of the same size. On kernels without MREMAP_DONTUNMAP for file mappings
+  // (before 5.13) the old mapping is replaced in place, unmapped on this thread.
+  Napi::Value Adopt(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsString()) throw ArgTypeError(env, "adopt(spare, path): a LogFile and a path");
+    LogFile* spare = Unwrap(info[0].As<Napi::Object>());
+    if (spare == nullptr || spare == this) throw ArgTypeError(env, "adopt: spare must be another LogFile");
+    Mapping& m = Map(env);
+    Mapping& sm = spare->Map(env);
+    if (!m.writable || !sm.writable || m.size != sm.size) {
+      throw ArgRangeError(env, "adopt: both files must be writable and of the same size (" + std::to_string(m.size) + " and " + std::to_string(sm.size) + " bytes)");
+    }
+    StopWorkers();  // they use the old file's mapping and descriptor
+    spare->StopWorkers();
+    DetachBuffer(spare->buffer_);  // no JS view may reach the spare's old address
+    void* aside = MAP_FAILED;
+    void* hole = mmap(nullptr, m.size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (hole != MAP_FAILED) {
+      aside = mremap(m.addr, m.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, hole);
+      if (aside == MAP_FAILED) munmap(hole, m.size);
+    }
+    if (mremap(sm.addr, sm.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED, m.addr) == MAP_FAILED) {
+      int e = errno;
+      if (aside != MAP_FAILED) munmap(aside, m.size);  // our mapping is still in place (emptied of page tables)
+      throw SysError(env, "ERR_IO", "mremap " + spare->path_, e);
+    }
+    const int old_fd = m.fd;
+    m.fd = sm.fd;
+    sm.fd = -1;
+    sm.addr = nullptr;  // moved: nothing left for the spare's Mapping to unmap
+    spare->map_.reset();
+    path_ = info[1].As<Napi::String>().Utf8Value();
+    const size_t size = m.size;
+    std::thread([aside, size, old_fd] {
+      if (aside != MAP_FAILED) munmap(aside, size);
+      ::close(old_fd);
+    }).detach();
+    return env.Undefined();
   }
 
   // close(): stops the background threads, detaches the ArrayBuffer (every JS view of it becomes

@@ -7,8 +7,9 @@
 //   <dir>/log.ctl                   control file (4 KiB): lock, wake-up word, writer stats
 //   <dir>/00000000000000000000.rwlog   segment 0 (segmentBytes, preallocated, mmap'd)
 //   <dir>/00000000000000000001.rwlog   segment 1 ...     (name = segment index, 20 decimal digits)
-//   <dir>/*.tmp                     a segment being created (renamed into place once its header
-//                                   is complete, so a reader never sees a half-written header)
+//   <dir>/*.tmp                     a segment being created (linked into place once its header
+//                                   is complete, so a reader never sees a half-written header); a
+//                                   JS writer keeps its next segment as one (a spare) meanwhile
 //
 // Segment file:
 //

@@ -4,7 +4,7 @@ import type { SegmentHeader } from './format.js';
 
 /** One mmap'd file. Mode 0 read-only, 1 read-write (extended to `bytes`), 2 create + preallocate. */
 export interface LogFile {
-  /** The mapping (an external ArrayBuffer; detached by close()). */
+  /** The mapping (an external ArrayBuffer, made at the first use; detached by close()). */
   readonly buffer: ArrayBuffer;
   readonly size: number;
   /** flock(LOCK_EX | LOCK_NB): true if we now hold it. */
@@ -21,6 +21,12 @@ export interface LogFile {
   commit(start: number, end: number): number;
   scan(): ScanResult;
   zero(from: number, to: number): void;
+  /** Copies `bytes` into the mapping at `offset` (without making the ArrayBuffer). */
+  write(offset: number, bytes: Uint8Array): void;
+  /** From now on maps `spare`'s file (same size) at this mapping's address: `buffer` and its views
+   * stay valid; the spare's prefaulted pages move along; the old file is unmapped and closed in
+   * the background, `spare` is closed, and `path` names the file in messages. */
+  adopt(spare: LogFile, path: string): void;
   close(): void;
 }
 

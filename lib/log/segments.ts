@@ -140,22 +140,48 @@ function notADirectory(dir: string, err: unknown): Error | undefined {
  * renamed into place, so no reader ever sees a partial header), with permission bits `mode`.
  * Returns the mapped file. */
 export function createSegment(dir: string, h: SegmentHeader, mode: number): { file: LogFile; path: string } {
+  return installSegment(dir, createSpare(dir, h.index, h.segmentBytes, mode), h);
+}
+
+/** A preallocated (zero) mapped file under a temporary name in `dir`, not yet a segment. */
+export interface Spare {
+  file: LogFile;
+  tmp: string;
+}
+
+/** Creates a spare for segment `index` (its name only keeps temporaries apart); `installSegment` turns it into one. */
+export function createSpare(dir: string, index: number, segmentBytes: number, mode: number): Spare {
+  const tmp = `${join(dir, F.segmentName(index))}.${process.pid}.tmp`;
+  return { file: new (logNative().LogFile)(tmp, MODE_CREATE, segmentBytes, mode), tmp };
+}
+
+/** Writes header `h` into `spare` (sized h.segmentBytes) and links it as segment `h.index` of
+ * `dir`; returns the mapped segment. On failure the spare is closed and removed. */
+export function installSegment(dir: string, spare: Spare, h: SegmentHeader): { file: LogFile; path: string } {
+  const { file, tmp } = spare;
   const path = join(dir, F.segmentName(h.index));
-  const tmp = `${path}.${process.pid}.tmp`;
-  const file = new (logNative().LogFile)(tmp, MODE_CREATE, h.segmentBytes, mode);
   try {
-    writeHeader(new Uint8Array(file.buffer), F.words(file.buffer), h);
+    // Through a scratch copy: the spare's own ArrayBuffer is never made (LogWriter adopts the file
+    // into its mapping; an ArrayBuffer per segment would make V8 collect garbage per segment).
+    const header = new Uint8Array(F.SEGMENT_HEADER_BYTES);
+    writeHeader(header, new Int32Array(header.buffer), h);
+    file.write(0, header);
     // link() fails if the name exists (a rename would silently replace a segment).
     linkSync(tmp, path);
   } catch (err) {
-    file.close();
-    try {
-      unlinkSync(tmp);
-    } catch {}
+    discardSpare(spare);
     throw err;
   }
   unlinkSync(tmp);
   return { file, path };
+}
+
+/** Closes and removes a spare that will not be used. */
+export function discardSpare({ file, tmp }: Spare): void {
+  file.close();
+  try {
+    unlinkSync(tmp);
+  } catch {}
 }
 
 /** Removes `*.tmp` files left by a writer that died while creating a file. */

@@ -24,7 +24,9 @@ import { anyParked, reclaimDeadSlots, resetReclaiming } from './readers.js';
 import { newHeader, recoverTail, type RecoveryReport, type Tail } from './recovery.js';
 import { applyRetention, type RetentionOptions } from './retention.js';
 import {
-  createSegment,
+  createSpare,
+  discardSpare,
+  installSegment,
   makeLogDir,
   openControl,
   readControlStats,
@@ -33,6 +35,7 @@ import {
   writeControlStats,
   writeEndOfSegment,
   type ControlStats,
+  type Spare,
 } from './segments.js';
 
 const HDR = F.RECORD_HEADER_BYTES;
@@ -53,6 +56,17 @@ const TOUCH_WINDOW = 16 << 20;
 const TOUCH_STEP = 4 << 20;
 /** Appends between two publications of the stats in the control file. */
 const STATS_EVERY = 65536;
+
+/** LogFile.adopt, false if mremap failed (ERR_IO; both files are then as they were). */
+function adopt(file: LogFile, spare: LogFile, path: string): boolean {
+  try {
+    file.adopt(spare, path);
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_IO') throw err;
+    return false;
+  }
+}
 
 export class LogWriter<T = unknown> {
   readonly dir: string;
@@ -94,6 +108,8 @@ export class LogWriter<T = unknown> {
   #statsLeft = STATS_EVERY;
   /** When #pos passes this, the page toucher is asked to go further. */
   #touchAt = 0;
+  /** The file the next roll makes the next segment (its first pages prefaulted meanwhile). */
+  #spare: Spare | undefined;
   #closed = false;
 
   private constructor(dir: string, options: unknown) {
@@ -134,6 +150,7 @@ export class LogWriter<T = unknown> {
       const { tail, report } = recoverTail({ dir, segmentBytes: this.#segmentBytes, codec: this.#codec.id, mode: this.#mode });
       this.#setSequence(tail.nextSequence);
       this.#use(tail);
+      this.#prepareSpare(this.#index + 1);
       this.recovery = report;
       this.#ctlI32[F.CTL_W.WRITER_PID] = process.pid;
       F.writeU64(this.#ctlI32, F.CTL_WRITER_START_OFFSET, Date.now());
@@ -141,6 +158,7 @@ export class LogWriter<T = unknown> {
       this.#applyRetention();
     } catch (err) {
       this.#file?.close();
+      this.#dropSpare();
       this.#ctl.close(); // drops the lock
       throw err;
     }
@@ -206,6 +224,12 @@ export class LogWriter<T = unknown> {
     if (this.#closed) throw closedLogError('LogWriter.appendBatch');
     if (!Array.isArray(values)) throw new RingwireTypeError(`LogWriter.appendBatch takes an array, got ${describe(values)}`);
     const first = this.nextSequence;
+    // One timestamp for the whole batch, read if the clock budget runs out within it; the batch
+    // uses up as much of the budget as as many single appends would.
+    if ((this.#clockLeft -= values.length) < 0) {
+      this.#readClock();
+      this.#clockLeft = CLOCK_EVERY - values.length;
+    }
     let start = this.#pos;
     try {
       for (let k = 0; k < values.length; k++) {
@@ -248,6 +272,7 @@ export class LogWriter<T = unknown> {
       this.#publishStats();
       this.#ctlI32[F.CTL_W.WRITER_PID] = 0;
       this.#file.close();
+      this.#dropSpare();
       this.#ctl.close();
     }
   }
@@ -266,6 +291,7 @@ export class LogWriter<T = unknown> {
   // ---- the append path ----
 
   #append(wire: string | Uint8Array): number {
+    if (--this.#clockLeft < 0) this.#readClock();
     let p = this.#pos;
     let n = this.#fits(wire, p);
     if (n < 0) {
@@ -321,7 +347,6 @@ export class LogWriter<T = unknown> {
     const lo = this.#seqLo;
     i32[w + R.SEQ] = lo;
     i32[w + R.SEQ + 1] = this.#seqHi;
-    if (--this.#clockLeft < 0) this.#readClock();
     i32[w + R.TIME] = this.#tsLo;
     i32[w + R.TIME + 1] = this.#tsHi;
     if (batch) {
@@ -372,7 +397,8 @@ export class LogWriter<T = unknown> {
   /**
    * Timestamps are read from Date.now() at most every CLOCK_EVERY appends within one synchronous
    * run of code, and afresh at the first append of every new task or microtask (a queued microtask
-   * forgets the cached value): reading the clock costs about half of a small append.
+   * forgets the cached value): reading the clock costs about half of a small append, and Date.now()
+   * allocates (a heap number). The records of one appendBatch share one reading.
    */
   #readClock(): void {
     const now = Date.now();
@@ -406,10 +432,35 @@ export class LogWriter<T = unknown> {
     this.#index = h.index;
     this.#epoch = h.epoch | 0;
     this.#pos = pos;
-    // Touch the pages ahead of the writer in a background thread (off the append path).
+    // Touch the pages ahead of the writer in a background thread (off the append path); for a
+    // segment made from a spare this continues what #prepareSpare started.
     file.populate(pos, pos + TOUCH_WINDOW);
     this.#touchAt = pos + TOUCH_STEP;
     if (this.durability === 'interval') file.syncEvery(this.#syncIntervalMs);
+  }
+
+  /**
+   * Creates the file of the next segment now and has its first TOUCH_WINDOW prefaulted in the
+   * background while this one fills, so that a roll creates no file (fallocate, mmap) and the
+   * appends after it do not race a toucher that has just started. The spare is one more segment
+   * of disk, a `.tmp` until the roll; a crashed writer's is removed at the next open.
+   */
+  #prepareSpare(index: number): void {
+    try {
+      const spare = createSpare(this.dir, index, this.#segmentBytes, this.#mode);
+      spare.file.populate(0, TOUCH_WINDOW);
+      this.#spare = spare;
+    } catch (err) {
+      // No room for a spare now (a full disk, ERR_NO_SPACE, or ERR_IO): the roll creates its
+      // segment itself then, and that is where a full disk is reported.
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ERR_NO_SPACE' && code !== 'ERR_IO') throw err;
+    }
+  }
+
+  #dropSpare(): void {
+    if (this.#spare !== undefined) discardSpare(this.#spare);
+    this.#spare = undefined;
   }
 
   #setSequence(seq: number): void {
@@ -421,16 +472,25 @@ export class LogWriter<T = unknown> {
   #roll(): void {
     const next = newHeader(this.#codec.id, this.#segmentBytes, this.#index + 1, this.nextSequence);
     // The next segment exists (complete) before the EOS points readers to it. A full disk throws
-    // here, with the current segment intact.
-    const { file, path } = createSegment(this.dir, next, this.#mode);
+    // here (creating the file when there is no spare), with the current segment intact.
+    const spare = this.#spare ?? createSpare(this.dir, next.index, this.#segmentBytes, this.#mode);
+    this.#spare = undefined;
+    const { file, path } = installSegment(this.dir, spare, next);
+    // Before the adopt below starts unmapping the old segment in the background: that holds the
+    // process's mmap lock, which mapping the new spare would wait for (milliseconds).
+    this.#prepareSpare(next.index + 1);
     writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
     const old = this.#file;
     if (this.durability !== 'process') {
       old.msync(0, this.#pos + F.END_OF_SEGMENT_BYTES);
       logNative().fsyncDir(this.dir);
     }
-    old.close();
-    this.#use({ file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
+    // The same mapping, now of the next file: no new ArrayBuffer (no garbage collection per
+    // segment), and the pages the spare prefaulted stay faulted in. Otherwise (a tail segment of
+    // another size, from before segmentBytes changed, or mremap failed) the next file's own.
+    const adopted = old.size === file.size && adopt(old, file, path);
+    if (!adopted) old.close();
+    this.#use({ file: adopted ? old : file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
     this.#rolls++;
     this.#published();
     this.#publishStats();

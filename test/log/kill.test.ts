@@ -4,6 +4,7 @@
 // ack is a lower bound) and a continuous sequence with the right payloads. A reader in this
 // process stays open across all the crashes and recoveries and reads every record once.
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader, LogWriter, verifyLog } from '../../lib/log/index.js';
 import { cleanupDirs, FIXTURES, payloadFor, prng, tempDir } from './helpers.js';
@@ -61,6 +62,8 @@ describe('SIGKILL the writer', () => {
       const next = w.nextSequence;
       if (w.recovery.discardedFrom >= 0) torn.push(w.recovery.problem || 'dirty tail');
       w.close();
+      // The killed child's spare segment file was removed by this open, this writer's by close.
+      expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
       expect(next).toBeGreaterThan(lastAck);
       reader ??= LogReader.open<string>(dir, { codec: 'string' });
       for (let e = reader.read(); e !== undefined; e = reader.read()) {

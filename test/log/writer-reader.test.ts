@@ -1,8 +1,8 @@
 // LogWriter / LogReader in one process: codecs, batches, rolls, reopening, positioning, the lock,
 // option checks, durability modes, follow() with abort and close.
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { LogReader, LogWriter, verifyLog, type LogEntry } from '../../lib/log/index.js';
 import * as F from '../../lib/log/format.js';
 import { cleanupDirs, payloadFor, tempDir } from './helpers.js';
@@ -34,6 +34,27 @@ describe('LogWriter / LogReader', () => {
     expect(r.read()?.value).toEqual({ late: true });
     r.close();
     w.close();
+  });
+
+  it('the records of one appendBatch share one timestamp; single appends read the clock every 16', () => {
+    const dir = tempDir();
+    const w = LogWriter.open<string>(dir, { codec: 'string' });
+    let clock = 1_000_000;
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock++); // a clock that moves at every reading
+    try {
+      w.appendBatch(Array.from({ length: 100 }, (_, k) => payloadFor(k)));
+      for (let k = 100; k < 140; k++) w.append(payloadFor(k));
+    } finally {
+      now.mockRestore();
+    }
+    const r = LogReader.open<string>(dir);
+    const stamps = readAll(r).map((e) => e.timestamp);
+    r.close();
+    w.close();
+    expect(new Set(stamps.slice(0, 100)).size).toBe(1);
+    // After the batch's budget of 100 readings-worth: 40 single appends take ceil(40 / 16) readings.
+    expect(new Set(stamps.slice(100)).size).toBe(3);
+    expect(stamps[100]).toBeGreaterThan(stamps[99]!);
   });
 
   it('bytes and string codecs, empty payloads, multi-byte UTF-8', () => {
@@ -77,6 +98,46 @@ describe('LogWriter / LogReader', () => {
     r.close();
     const report = verifyLog(dir);
     expect(report).toMatchObject({ ok: true, records: next, nextSequence: next, firstSequence: 0 });
+  });
+
+  it('prepares the next segment as a spare file: a roll installs that very file, and close removes the spare', () => {
+    const dir = tempDir();
+    const spares = () => readdirSync(dir).filter((n) => n.endsWith('.tmp'));
+    const w = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: SMALL });
+    expect(spares()).toHaveLength(1);
+    const spare = join(dir, spares()[0]!);
+    const inode = statSync(spare).ino;
+    let next = 0;
+    while (w.stats().rolls === 0) w.append(payloadFor(next++));
+    expect(statSync(w.segment).ino).toBe(inode); // the spare became segment 1
+    expect(w.segment).toBe(join(dir, F.segmentName(1)));
+    expect(spares()).toHaveLength(1);
+    expect(statSync(join(dir, spares()[0]!)).ino).not.toBe(inode); // and a new one waits for segment 2
+    w.close();
+    expect(spares()).toEqual([]);
+    const r = LogReader.open<string>(dir);
+    expect(readAll(r).map((e) => e.value)).toEqual([...Array(next).keys()].map(payloadFor));
+    r.close();
+    expect(verifyLog(dir)).toMatchObject({ ok: true, records: next });
+  });
+
+  it('a writer with another segmentBytes rolls out of a tail segment of the old size, then on at its own', () => {
+    const dir = tempDir();
+    let next = 0;
+    const first = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: SMALL });
+    for (let k = 0; k < 10; k++) first.append(payloadFor(next++));
+    first.close();
+    const w = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: 2 * SMALL });
+    while (w.stats().rolls < 3) w.append(payloadFor(next++)); // 64 KiB -> 128 KiB (own file), then 128 -> 128 (adopted)
+    w.close();
+    const sizes = readdirSync(dir)
+      .filter((n) => n.endsWith(F.SEGMENT_SUFFIX))
+      .map((n) => statSync(join(dir, n)).size);
+    expect(sizes).toEqual([SMALL, 2 * SMALL, 2 * SMALL, 2 * SMALL]);
+    const r = LogReader.open<string>(dir);
+    expect(readAll(r).map((e) => e.value)).toEqual([...Array(next).keys()].map(payloadFor));
+    r.close();
+    expect(verifyLog(dir)).toMatchObject({ ok: true, records: next });
   });
 
   it('reopening continues the sequence in the same segment', () => {
