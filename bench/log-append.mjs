@@ -5,7 +5,8 @@
 // Throughput is measured in one pass without timers; latency (p50/p99/p999 of single appends, in
 // ns, timer overhead included: about 30-60 ns) in a second pass timing every call.
 //
-//   node bench/log-append.mjs            prints a table (needs `npx tsup` and the native addon)
+//   node bench/log-append.mjs [records]  prints a table (needs `npx tsup` and the native addon);
+//                                        also a scenario of `npm run bench` (bench/run.mjs)
 //   import { run } from './log-append.mjs'; await run()   -> rows { name, opsPerSec, p50, p99, p999 }
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LogWriter, pinoDestination } from '../dist/index.js';
+import { QUICK } from './lib/common.mjs';
+import { runScenario } from './lib/scenario.mjs';
 
 const require = createRequire(import.meta.url);
 function optional(name) {
@@ -141,6 +144,7 @@ function print(rows) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const records = Number(process.argv[2] ?? 1_000_000);
-  print(await run({ records }));
+  const records = Number(process.argv[2] ?? (QUICK ? 200_000 : 2_000_000));
+  // Under bench/run.mjs: rows go back to the runner (scenario 'log-append'); run by hand: the table.
+  await runScenario('log append', async () => (await run({ records })).map((r) => ({ scenario: 'log-append', impl: r.name, label: r.name, ...r })), print);
 }

@@ -19,7 +19,7 @@ import { fullReport, sideBySide } from './lib/report.mjs';
 import { chart } from './chart.mjs';
 import { nodeDir } from '../scripts/with-node.mjs';
 
-const SCENARIOS = ['throughput-32b', 'throughput-1k', 'throughput-64k', 'xproc-throughput', 'roundtrip', 'receive', 'cost'];
+const SCENARIOS = ['throughput-32b', 'throughput-1k', 'throughput-64k', 'xproc-throughput', 'roundtrip', 'receive', 'cost', 'log-append'];
 const CHILD_LIMIT_MS = 240_000; // a scenario that runs longer than this is killed and reported
 
 const only = process.argv.slice(2);

@@ -7,6 +7,7 @@ const tput = (rs, impl, size) => find(rs, 'throughput', impl, size)?.msgsPerSec;
 const xproc = (rs, impl, size) => find(rs, 'xproc-throughput', impl, size)?.msgsPerSec;
 const times = (v) => `${v.toFixed(1)}x`;
 const percent = (v) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(0)}%`;
+const logRow = (rs, name) => rs.find((r) => r.scenario === 'log-append' && r.impl === name && !r.error);
 /** a / b, or undefined when either is missing. */
 const over = (a, b) => (a !== undefined && b !== undefined ? a / b : undefined);
 
@@ -47,6 +48,24 @@ export const TARGETS = [
     measure: (rs) => over(xproc(rs, 'ringwire-xproc', 1024), tput(rs, 'ringwire', 1024)),
     ok: (v) => v >= 0.9,
     show: (v) => percent(v - 1),
+  },
+  {
+    name: 'log append 100 B, appendBatch ≥ 10 M records/s',
+    measure: (rs) => logRow(rs, 'ringwire appendBatch x256 (bytes, 100 B)')?.opsPerSec,
+    ok: (v) => v >= 10e6,
+    show: (v) => `${si(v)} records/s`,
+  },
+  {
+    name: 'log append 100 B, single append ≥ 6 M/s',
+    measure: (rs) => logRow(rs, 'ringwire append (bytes, 100 B)')?.opsPerSec,
+    ok: (v) => v >= 6e6,
+    show: (v) => `${si(v)} records/s`,
+  },
+  {
+    name: 'log append 100 B, p99 ≤ 1 µs',
+    measure: (rs) => logRow(rs, 'ringwire append (bytes, 100 B)')?.p99,
+    ok: (v) => v <= 1000,
+    show: (v) => `${v.toFixed(0)} ns`,
   },
   {
     name: 'round trip p50 ≤ 1 µs, spinning',
@@ -307,6 +326,13 @@ export function sideBySide(results, versions) {
     const keys = [...new Map(ic.map((r) => [r.impl, r])).values()];
     const rows = keys.map((k) => [k.label, ...versions.map((v) => fixed(ic.find((x) => x.node === v && x.impl === k.impl)?.cpuPercent, 2))]);
     parts.push(`### CPU while idle (% of one core, whole process, ${ic[0].idleMs / 1000} s)`, markdownTable(['waiting', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
+  }
+  const la = ok.filter((r) => r.scenario === 'log-append');
+  if (la.length) {
+    const keys = [...new Map(la.map((r) => [r.impl, r])).values()];
+    const cell = (r) => (r ? `${si(r.opsPerSec)} / ${fixed(r.p50, 0)} / ${fixed(r.p99, 0)}` : '—');
+    const rows = keys.map((k) => [k.label, ...versions.map((v) => cell(la.find((x) => x.node === v && x.impl === k.impl)))]);
+    parts.push('### Log append, 100 B records (records/s / p50 ns / p99 ns)', markdownTable(['scenario', ...versions.map((v) => `Node ${v}`)], rows, ['l', ...versions.map(() => 'r')]));
   }
   const rc = ok.filter((r) => r.scenario === 'receive');
   if (rc.length) {
