@@ -21,6 +21,7 @@ import { moduleUrl } from './registry.js';
 import type { StageResult } from './stage-loop.js';
 import type { StageTask } from './stage-task.js';
 import { pump } from './source.js';
+import { PipelineTracer, type MessageTrace } from './trace.js';
 import type { MessageInfo, PipelineOptions, PipelineSource, PipelineStats, PipelineSummary, SwapOptions, SwapResult, StageStats } from './types.js';
 
 interface PiscinaWorkerLike {
@@ -73,6 +74,7 @@ export class Pipeline<I = unknown, O = unknown> {
   readonly #sourceLinks: OutputLink[];
   readonly #sinkHandles: ChannelHandle[];
   readonly #deadHandles: Array<{ handle: ChannelHandle; stage: StageRuntime }>;
+  readonly #tracer: PipelineTracer | undefined;
   readonly #threads = new Map<number, PiscinaWorkerLike>();
   readonly #stop = new AbortController();
   /** Aborted by close() and abort(): interrupts a wait for the source (a Receiver). */
@@ -125,6 +127,7 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#sinkHandles = mesh.sinkHandles;
     this.#deadHandles = mesh.deadHandles;
     this.#sourceLinks = mesh.sourceHandles.map((h) => new OutputLink(h, this.#spin));
+    this.#tracer = plan.trace && new PipelineTracer(plan.trace, this.#stages);
 
     void this.#run(workerFile);
   }
@@ -139,6 +142,15 @@ export class Pipeline<I = unknown, O = unknown> {
       stages: this.#stages.map((s) => this.#stageStats(s)),
       latency: summarize(this.#e2e, this.#e2eMax),
     };
+  }
+
+  /**
+   * The recent traces of sampled messages (options.trace; [] without), oldest first: per message
+   * its source time, every stage hop (worker, partition, queue wait, handler time, outputs) and its
+   * deliveries to the sink. A trace appears once all of it is in (or it was closed incomplete).
+   */
+  traces(): MessageTrace[] {
+    return this.#tracer?.traces() ?? [];
   }
 
   /** Stops taking messages from the source, delivers everything taken, and resolves with the summary. */
@@ -192,6 +204,7 @@ export class Pipeline<I = unknown, O = unknown> {
         this.#markStarted();
         return;
       }
+      await this.#tracer?.start();
       for (const stage of this.#stages) stage.pool = this.#makePool(Piscina, workerFile, stage);
       this.#Piscina = Piscina;
       this.#workerFile = workerFile;
@@ -209,6 +222,7 @@ export class Pipeline<I = unknown, O = unknown> {
         }
       }
       if (this.#settled) return;
+      this.#tracer?.stop(true);
       this.#state = 'done';
       const summary = this.#summary();
       await Promise.all(this.#stages.map((s) => s.pool.destroy()));
@@ -264,6 +278,7 @@ export class Pipeline<I = unknown, O = unknown> {
       standby,
       probe,
       options: slot.options,
+      trace: slot.trace,
     };
   }
 
@@ -340,6 +355,7 @@ export class Pipeline<I = unknown, O = unknown> {
       closeSignal: this.#closeSignal.signal,
       closing: () => this.#closing,
       produced: this.#producedRef,
+      tracer: this.#tracer,
     });
   }
 
@@ -348,6 +364,7 @@ export class Pipeline<I = unknown, O = unknown> {
     const codec = this.#codec;
     const sink = this.#sink as (v: unknown, i: MessageInfo) => unknown;
     const e2e = this.#e2e;
+    const tracer = this.#tracer;
     return merge({
       links: this.#sinkHandles.map((h) => new InputLink(h, this.#spin)),
       batch: this.#batch,
@@ -360,6 +377,7 @@ export class Pipeline<I = unknown, O = unknown> {
         record(e2e, ns);
         if (ns > this.#e2eMax) this.#e2eMax = ns;
         this.#consumed++;
+        if (meta.flags !== 0 && tracer !== undefined) tracer.delivered(meta);
         return sink(value, info);
       },
     });
@@ -521,6 +539,7 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#state = state;
     this.#stop.abort(err);
     this.#closeSignal.abort();
+    this.#tracer?.stop(false);
     this.#reject(err);
     for (const l of this.#sourceLinks) l.release();
     await Promise.allSettled(this.#stages.map((s) => s.pool?.destroy()));

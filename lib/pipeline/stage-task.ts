@@ -11,6 +11,7 @@ import { serializeError } from './errors.js';
 import { drainResult, pickHandler, type StageContext, type StageHandler } from './handler.js';
 import { InputLink, OutputLink } from './link.js';
 import { runStage, type ErrorPolicy, type ErrorRecord, type StageResult } from './stage-loop.js';
+import { HopTracer, loadOtel } from './trace.js';
 
 /** Everything a stage worker needs; structured-clonable (the channels are SharedArrayBuffers). */
 export interface StageTask {
@@ -34,6 +35,8 @@ export interface StageTask {
   standby: boolean;
   probe: readonly unknown[] | undefined;
   options: unknown;
+  /** The slot's hop ring when the pipeline traces (options.trace). */
+  trace: SharedArrayBuffer | undefined;
 }
 
 /** Waits (keeping the loop alive) until the command word leaves `from`. */
@@ -66,6 +69,12 @@ export default async function stageTask(task: StageTask): Promise<StageResult> {
   }
 
   const meta: Meta = newMeta();
+  let tracer: HopTracer | undefined;
+  try {
+    if (task.trace !== undefined) tracer = new HopTracer(task.trace, meta, await loadOtel());
+  } catch (err) {
+    return { status: 'load-failed', phase: 'load', error: serializeError(err), errors };
+  }
   const ctx: StageContext = {
     stage: task.stage,
     partition: task.partition,
@@ -76,6 +85,9 @@ export default async function stageTask(task: StageTask): Promise<StageResult> {
     },
     get key() {
       return keyOf(meta);
+    },
+    get trace() {
+      return meta.flags !== 0 ? tracer?.view : undefined;
     },
   };
 
@@ -111,7 +123,7 @@ export default async function stageTask(task: StageTask): Promise<StageResult> {
       onError: task.onError,
       batch: task.batch,
       spinMicros: task.spinMicros,
-      ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors,
+      ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors, tracer,
     });
   } catch (err) {
     // Not a death: the thread lives on. Give the roles back (what was read and not acknowledged
