@@ -8,9 +8,9 @@
 // its handler was done, the outputs, the outcome) into a hop ring of its own: a small
 // SharedArrayBuffer of fixed 48-byte entries, one writer (the slot's worker) and one reader (the
 // main thread). Not postMessage: a hop costs a few stores and one Atomics.store, never a message
-// to the main thread's event loop, and a full ring drops the entry (counted) instead of slowing
-// the stage: tracing never applies backpressure. The main thread drains the rings when a traced
-// message reaches the sink, every DRAIN_MS, on traces(), and at the end.
+// to the main thread's event loop, and a full ring drops the entry instead of slowing the stage
+// (tracing never applies backpressure; the trace is then closed incomplete). The main thread drains
+// the rings when a traced message reaches the sink, every DRAIN_MS, on traces(), and at the end.
 //
 // A trace is complete when every record of it is accounted for: the source wrote one record, each
 // hop's outputs are records for the next stage (or the sink), and each record read gives a hop (or
@@ -89,7 +89,6 @@ const STATUS = ['ok', 'error', 'dead-letter'] as const;
 
 // The hop ring: i32 words, then ENTRIES entries of 48 bytes from byte 128.
 const TAIL = 0; // entries written: the worker's (Atomics.store after the entry)
-const DROPPED = 1; // entries the worker dropped, the ring being full: the worker's
 const HEAD = 16; // entries read: the main thread's (Atomics.store once read), a cache line away
 const ENTRIES_AT = 128;
 const ENTRY_BYTES = 48; // f64 seq, sent, received, done; i32 thread, outputs, status, 0
@@ -114,10 +113,7 @@ class HopWriter {
     const i32 = this.#i32;
     const tail = this.#tail;
     // Acquire: the main thread has finished reading every entry before head, so those may be reused.
-    if (((tail - Atomics.load(i32, HEAD)) | 0) >= ENTRIES) {
-      Atomics.store(i32, DROPPED, i32[DROPPED]! + 1); // read by the main thread for the count only
-      return;
-    }
+    if (((tail - Atomics.load(i32, HEAD)) | 0) >= ENTRIES) return; // full: the report is dropped
     const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
     const f = at >> 3;
     const w = at >> 2;
@@ -256,11 +252,11 @@ export class PipelineTracer {
   readonly #open = new Map<number, OpenTrace>();
   readonly #done: MessageTrace[] = [];
   #next = 0;
-  /** Hop entries lost: dropped by a full ring, or unreadable. */
-  #lost = 0;
   /** clock() + this: milliseconds since the epoch. */
   readonly #epoch = performance.timeOrigin + performance.now() - clock();
   #otel: OtelApi | undefined;
+  /** OpenTelemetry's tracer named 'ringwire' (a proxy: it follows the provider registered at any time). */
+  #otelTracer: import('@opentelemetry/api').Tracer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
   readonly #pool = Buffer.alloc(IDS_BYTES * 64);
@@ -283,6 +279,7 @@ export class PipelineTracer {
   /** Loads @opentelemetry/api if installed, and starts draining the hop rings every DRAIN_MS. */
   async start(): Promise<void> {
     this.#otel = await loadOtel();
+    this.#otelTracer = this.#otel?.trace.getTracer('ringwire');
     if (this.#stopped) return; // the pipeline stopped meanwhile
     this.#timer = setInterval(() => this.drain(), DRAIN_MS);
     this.#timer.unref();
@@ -308,7 +305,7 @@ export class PipelineTracer {
     let span: OpenTrace['span'];
     const api = this.#otel;
     if (api !== undefined) {
-      span = api.trace.getTracer('ringwire').startSpan('ringwire message', { startTime: now + this.#epoch, attributes: { 'ringwire.seq': meta.seq } });
+      span = this.#otelTracer!.startSpan('ringwire message', { startTime: now + this.#epoch, attributes: { 'ringwire.seq': meta.seq } });
       const sc = span.spanContext();
       if (api.isSpanContextValid(sc)) {
         meta.ids.set(Buffer.from(sc.traceId + sc.spanId, 'hex'));
@@ -359,7 +356,6 @@ export class PipelineTracer {
       const n = (tail - r.head) | 0;
       if (n < 0 || n > ENTRIES) {
         // Not what a working writer leaves: skip to its tail rather than read garbage.
-        this.#lost += n > 0 ? n : 0;
         r.head = tail;
       } else {
         for (let i = 0; i < n; i++) this.#hop(r, ENTRIES_AT + ((r.head + i) & (ENTRIES - 1)) * ENTRY_BYTES);
@@ -377,13 +373,6 @@ export class PipelineTracer {
     return n < this.#buffer ? this.#done.slice() : [...this.#done.slice(this.#next), ...this.#done.slice(0, this.#next)];
   }
 
-  /** Hop entries lost (a full hop ring, or one found inconsistent). */
-  get lost(): number {
-    let dropped = 0;
-    for (const r of this.#rings) dropped += Atomics.load(r.i32, DROPPED);
-    return this.#lost + dropped;
-  }
-
   #hop(r: RingReader, at: number): void {
     const f = at >> 3;
     const w = at >> 2;
@@ -391,10 +380,7 @@ export class PipelineTracer {
     if (t === undefined) return; // closed already (e.g. a message delivered again after a crash)
     const status = r.i32[w + 10]!;
     const outputs = r.i32[w + 9]!;
-    if (status < 0 || status >= STATUS.length || outputs < 0) {
-      this.#lost++;
-      return;
-    }
+    if (status < 0 || status >= STATUS.length || outputs < 0) return; // not a working writer's: left out
     const sent = r.f64[f + 1]!;
     const received = r.f64[f + 2]!;
     const done = r.f64[f + 3]!;
@@ -431,7 +417,7 @@ export class PipelineTracer {
   /** The hop spans, children of the message's span, then the message's span ends (at its last event). */
   #emit(span: NonNullable<OpenTrace['span']>, trace: MessageTrace): void {
     const api = this.#otel!;
-    const tracer = api.trace.getTracer('ringwire');
+    const tracer = this.#otelTracer!;
     const parent = api.trace.setSpan(api.ROOT_CONTEXT, span);
     let end = trace.source;
     for (const h of trace.hops) {
