@@ -97,21 +97,24 @@ const RING_BYTES = ENTRIES_AT + ENTRIES * ENTRY_BYTES;
 
 export const newHopRing = (): SharedArrayBuffer => new SharedArrayBuffer(RING_BYTES);
 
-/** The worker's end of a hop ring. One writer at a time: a slot's next worker (restart, swap) starts after the last one ended. */
+/**
+ * The worker's end of a hop ring. One writer at a time: a slot's next worker (restart, swap) writes
+ * only after the last one has ended, but may be created before (a swap's standby), so the tail is
+ * read from the ring at each write, never cached.
+ */
 class HopWriter {
   readonly #i32: Int32Array;
   readonly #f64: Float64Array;
-  #tail: number;
 
   constructor(sab: SharedArrayBuffer) {
     this.#i32 = new Int32Array(sab);
     this.#f64 = new Float64Array(sab);
-    this.#tail = Atomics.load(this.#i32, TAIL); // a predecessor's entries stay
   }
 
   write(seq: number, sent: number, received: number, done: number, outputs: number, status: number): void {
     const i32 = this.#i32;
-    const tail = this.#tail;
+    // Our own word, or a predecessor's: it ended (and stored its last tail) before we run.
+    const tail = Atomics.load(i32, TAIL);
     // Acquire: the main thread has finished reading every entry before head, so those may be reused.
     if (((tail - Atomics.load(i32, HEAD)) | 0) >= ENTRIES) return; // full: the report is dropped
     const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
@@ -124,9 +127,8 @@ class HopWriter {
     i32[w + 8] = threadId;
     i32[w + 9] = outputs;
     i32[w + 10] = status;
-    this.#tail = (tail + 1) | 0;
     // Release: the entry's fields are visible to a reader that sees the new tail.
-    Atomics.store(i32, TAIL, this.#tail);
+    Atomics.store(i32, TAIL, (tail + 1) | 0);
   }
 }
 

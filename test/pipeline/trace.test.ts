@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { pipeline, type MessageTrace } from '../../lib/index.js';
 
 const PATH = new URL('./fixtures/trace-path.mjs', import.meta.url);
+const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Hop {
   stage: string;
@@ -192,5 +194,64 @@ describe('pipeline tracing', () => {
     expect(() => pipeline({ ...base, trace: 0.5 as never })).toThrow(/options\.trace/);
     expect(() => pipeline({ ...base, trace: { sample: 0.5, smaple: 1 } as never })).toThrow(/options\.trace: unknown option 'smaple'/);
     expect(() => pipeline({ ...base, trace: { sample: 0.5, buffer: 0 } })).toThrow(/options\.trace\.buffer must be from 1/);
+  });
+});
+
+describe('pipeline tracing across swaps and restarts', () => {
+  it('a swapped-in version reports its hops too: every trace completes, in the old or the new workers', async () => {
+    let swapped = false;
+    async function* source() {
+      for (let v = 0; v < 1000; v++) yield { v };
+      for (let n = 0; n < 30_000 && !swapped; n++) await sleep(1);
+      for (let v = 1000; v < 2000; v++) yield { v };
+    }
+    const outs = new Map<number, number>();
+    const p = pipeline<{ v: number }, { v: number }>({
+      source: source(),
+      stages: [{ module: PATH, name: 'a' }, { module: fixture('version1'), name: 'versioned', workers: 2 }],
+      sink: (out, info) => {
+        outs.set(info.seq, out.v);
+      },
+      trace: { sample: 1, buffer: 2000 },
+    });
+    await p.swap('versioned', fixture('version2'));
+    swapped = true;
+    await p.done;
+    const traces = p.traces();
+    expect(traces).toHaveLength(2000);
+    const threads = { 1: new Set<number>(), 2: new Set<number>() };
+    for (const t of traces) {
+      expect(t.complete).toBe(true);
+      expect(t.hops.map((h) => h.stage)).toEqual(['a', 'versioned']);
+      const version = outs.get(t.seq) as 1 | 2;
+      if (t.seq >= 1000) expect(version).toBe(2); // taken from the source after the swap
+      threads[version].add(t.hops[1]!.thread);
+    }
+    expect(threads[2].size).toBe(2);
+    for (const th of threads[1]) expect(threads[2].has(th)).toBe(false);
+  });
+
+  it('a restarted worker reports its hops: only messages of the batch its predecessor died in may have incomplete traces', async () => {
+    const N = 3000;
+    const at = 1000;
+    const flag = new SharedArrayBuffer(4);
+    const p = pipeline<{ i: number }, unknown>({
+      source: Array.from({ length: N }, (_, i) => ({ i })),
+      stages: [{ module: PATH, name: 'a' }, { module: fixture('crash'), name: 'crashy', options: { at, how: 'exit', flag } }],
+      sink: () => undefined,
+      batch: 8,
+      trace: { sample: 1, buffer: N },
+    });
+    const summary = await p.done;
+    expect(summary.stages[1]!.restarts).toBe(1);
+    const traces = p.traces();
+    expect(new Set(traces.map((t) => t.seq)).size).toBe(N);
+    const incomplete = traces.filter((t) => !t.complete).map((t) => t.seq);
+    expect(incomplete.length).toBeLessThanOrEqual(2 * 8);
+    for (const seq of incomplete) expect(Math.abs(seq - at)).toBeLessThanOrEqual(64);
+    // Before the death one thread, after it another.
+    const threadOf = (seq: number) => traces.find((t) => t.seq === seq)!.hops.find((h) => h.stage === 'crashy')!.thread;
+    expect(threadOf(N - 1)).not.toBe(threadOf(0));
+    for (const t of traces) if (t.seq > at + 64) expect(t.hops.map((h) => [h.stage, h.thread])).toEqual([['a', t.hops[0]!.thread], ['crashy', threadOf(N - 1)]]);
   });
 });
