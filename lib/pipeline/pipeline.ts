@@ -222,7 +222,7 @@ export class Pipeline<I = unknown, O = unknown> {
         }
       }
       if (this.#settled) return;
-      this.#tracer?.stop(true);
+      this.#tracer?.stop();
       this.#state = 'done';
       const summary = this.#summary();
       await Promise.all(this.#stages.map((s) => s.pool.destroy()));
@@ -539,7 +539,7 @@ export class Pipeline<I = unknown, O = unknown> {
     this.#state = state;
     this.#stop.abort(err);
     this.#closeSignal.abort();
-    this.#tracer?.stop(false);
+    this.#tracer?.stop();
     this.#reject(err);
     for (const l of this.#sourceLinks) l.release();
     await Promise.allSettled(this.#stages.map((s) => s.pool?.destroy()));

@@ -171,6 +171,8 @@ export class HopTracer {
   readonly view: TraceView;
   readonly #ring: HopWriter;
   readonly #otel: OtelApi | undefined;
+  /** Whether context.with() makes a context active here (a context manager is registered): probed at the first traced message. */
+  #activates: boolean | undefined;
   #received = 0;
   #outputs = 0;
 
@@ -190,6 +192,11 @@ export class HopTracer {
   call(handler: StageHandler, value: unknown, ctx: StageContext): unknown {
     const api = this.#otel;
     if (api === undefined) return handler(value, ctx);
+    if (this.#activates === undefined) {
+      const probe = api.createContextKey('ringwire probe');
+      this.#activates = api.context.with(api.ROOT_CONTEXT.setValue(probe, true), () => api.context.active().getValue(probe) === true);
+    }
+    if (!this.#activates) return handler(value, ctx); // nothing could see the context
     const v = this.view;
     const sc = { traceId: v.traceId, spanId: v.spanId, traceFlags: v.sampled ? api.TraceFlags.SAMPLED : api.TraceFlags.NONE, isRemote: true };
     return api.context.with(api.trace.setSpanContext(api.context.active(), sc), handler, undefined, value, ctx);
@@ -223,16 +230,22 @@ export function planTrace(t: unknown): TracePlan | undefined {
 const MAX_OPEN = 16_384;
 const DRAIN_MS = 50;
 
+/** HOP_FIELDS numbers per hop in OpenTrace.hops: its ring (stage, partition), thread, sent, received, done, outputs, status. */
+const HOP_FIELDS = 7;
+
+/** A trace being collected, and then kept (the public MessageTrace is made by traces()): flat
+ * arrays of numbers, since at 100% this runs for every message. Times on clock(). */
 interface OpenTrace {
   seq: number;
   key: string | number | undefined;
   ids: Uint8Array;
   source: number;
-  hops: HopTrace[];
-  sink: Array<{ at: number; queueMs: number }>;
-  /** Per level (stage 0 … the sink): records written to it, and records read from it. */
-  written: Int32Array;
-  read: Int32Array;
+  hops: number[];
+  /** Per delivery: when the record was sent, and delivered. */
+  sink: number[];
+  /** Per level (stage 0 … the sink): records written to it less records read from it. */
+  owed: number[];
+  complete: boolean;
   span: import('@opentelemetry/api').Span | undefined;
 }
 
@@ -252,7 +265,7 @@ export class PipelineTracer {
   readonly #stages: number;
   readonly #rings: RingReader[] = [];
   readonly #open = new Map<number, OpenTrace>();
-  readonly #done: MessageTrace[] = [];
+  readonly #done: OpenTrace[] = [];
   #next = 0;
   /** clock() + this: milliseconds since the epoch. */
   readonly #epoch = performance.timeOrigin + performance.now() - clock();
@@ -287,11 +300,11 @@ export class PipelineTracer {
     this.#timer.unref();
   }
 
-  /** Stops the timer (the pipeline ended); `finish` also closes every open trace. */
-  stop(finish: boolean): void {
+  /** The pipeline ended (done, or stopped): reads the last reports and closes every trace still open. */
+  stop(): void {
+    if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
-    if (!finish) return;
     this.drain();
     for (const t of [...this.#open.values()]) this.#close(t, false);
   }
@@ -326,25 +339,20 @@ export class PipelineTracer {
       flags |= OTEL_SAMPLED;
     }
     meta.flags = flags;
-    const levels = this.#stages + 1;
-    const t: OpenTrace = {
-      seq: meta.seq, key: keyOf(meta), ids: meta.ids.slice(), source: now, hops: [], sink: [],
-      written: new Int32Array(levels), read: new Int32Array(levels), span,
-    };
-    t.written[0] = 1;
+    const owed = new Array<number>(this.#stages + 1).fill(0);
+    owed[0] = 1; // the source wrote one record to stage 0
+    const t: OpenTrace = { seq: meta.seq, key: keyOf(meta), ids: meta.ids.slice(), source: now, hops: [], sink: [], owed, complete: false, span };
     const open = this.#open;
-    open.delete(meta.seq); // an earlier pipeline run cannot reuse a seq; defensive
     open.set(meta.seq, t);
     if (open.size > MAX_OPEN) this.#close(open.values().next().value!, false);
   }
 
   /** At the sink: a traced record (meta) is being delivered. */
   delivered(meta: Meta): void {
-    const now = clock();
     const t = this.#open.get(meta.seq);
     if (t !== undefined) {
-      t.sink.push({ at: now + this.#epoch, queueMs: now - meta.sent });
-      t.read[this.#stages]!++;
+      t.sink.push(meta.sent, clock());
+      t.owed[this.#stages]!--;
       this.#check(t);
     }
     this.drain();
@@ -352,30 +360,31 @@ export class PipelineTracer {
 
   /** Reads every hop ring. */
   drain(): void {
-    for (const r of this.#rings) {
+    const rings = this.#rings;
+    for (let k = 0; k < rings.length; k++) {
+      const r = rings[k]!;
       // Acquire: every entry before tail is completely written.
       const tail = Atomics.load(r.i32, TAIL);
       const n = (tail - r.head) | 0;
-      if (n < 0 || n > ENTRIES) {
-        // Not what a working writer leaves: skip to its tail rather than read garbage.
-        r.head = tail;
-      } else {
-        for (let i = 0; i < n; i++) this.#hop(r, ENTRIES_AT + ((r.head + i) & (ENTRIES - 1)) * ENTRY_BYTES);
-        r.head = tail;
-      }
+      if (n === 0) continue;
+      // n outside [0, ENTRIES] is not what a working writer leaves: skip to its tail rather than read garbage.
+      if (n > 0 && n <= ENTRIES) for (let i = 0; i < n; i++) this.#hop(k, ENTRIES_AT + ((r.head + i) & (ENTRIES - 1)) * ENTRY_BYTES);
+      r.head = tail;
       // Release: the entries read are free for the worker again.
-      Atomics.store(r.i32, HEAD, r.head);
+      Atomics.store(r.i32, HEAD, tail);
     }
   }
 
   /** The completed (and closed-incomplete) traces, oldest first. */
   traces(): MessageTrace[] {
     this.drain();
-    const n = this.#done.length;
-    return n < this.#buffer ? this.#done.slice() : [...this.#done.slice(this.#next), ...this.#done.slice(0, this.#next)];
+    const done = this.#done;
+    const kept = done.length < this.#buffer ? done : [...done.slice(this.#next), ...done.slice(0, this.#next)];
+    return kept.map((t) => this.#public(t));
   }
 
-  #hop(r: RingReader, at: number): void {
+  #hop(ring: number, at: number): void {
+    const r = this.#rings[ring]!;
     const f = at >> 3;
     const w = at >> 2;
     const t = this.#open.get(r.f64[f]!);
@@ -383,37 +392,48 @@ export class PipelineTracer {
     const status = r.i32[w + 10]!;
     const outputs = r.i32[w + 9]!;
     if (status < 0 || status >= STATUS.length || outputs < 0) return; // not a working writer's: left out
-    const sent = r.f64[f + 1]!;
-    const received = r.f64[f + 2]!;
-    const done = r.f64[f + 3]!;
-    t.hops.push({
-      stage: r.stage, index: r.index, partition: r.partition, thread: r.i32[w + 8]!,
-      sent: sent + this.#epoch, received: received + this.#epoch, done: done + this.#epoch,
-      queueMs: received - sent, handlerMs: done - received, outputs, status: STATUS[status]!,
-    });
-    t.read[r.index]!++;
-    t.written[r.index + 1]! += outputs;
+    t.hops.push(ring, r.i32[w + 8]!, r.f64[f + 1]!, r.f64[f + 2]!, r.f64[f + 3]!, outputs, status);
+    t.owed[r.index]!--;
+    t.owed[r.index + 1]! += outputs;
     this.#check(t);
   }
 
   #check(t: OpenTrace): void {
-    for (let l = 0; l < t.written.length; l++) if (t.written[l] !== t.read[l]) return;
+    const owed = t.owed;
+    for (let l = 0; l < owed.length; l++) if (owed[l] !== 0) return;
     this.#close(t, true);
   }
 
   #close(t: OpenTrace, complete: boolean): void {
     this.#open.delete(t.seq);
-    t.hops.sort((a, b) => a.index - b.index || a.received - b.received);
-    const trace: MessageTrace = {
-      traceId: hex(t.ids, 0, TRACE_ID_BYTES), spanId: hex(t.ids, TRACE_ID_BYTES, IDS_BYTES), seq: t.seq, key: t.key,
-      complete, source: t.source + this.#epoch, hops: t.hops, sink: t.sink,
-    };
-    if (this.#done.length < this.#buffer) this.#done.push(trace);
+    t.complete = complete;
+    if (this.#done.length < this.#buffer) this.#done.push(t);
     else {
-      this.#done[this.#next] = trace;
+      this.#done[this.#next] = t;
       this.#next = (this.#next + 1) % this.#buffer;
     }
-    if (t.span !== undefined) this.#emit(t.span, trace);
+    if (t.span !== undefined) this.#emit(t.span, this.#public(t));
+  }
+
+  /** What traces() shows of a trace: ids in hex, times since the epoch, hops in stage order. */
+  #public(t: OpenTrace): MessageTrace {
+    const e = this.#epoch;
+    const hops: HopTrace[] = [];
+    for (let i = 0; i < t.hops.length; i += HOP_FIELDS) {
+      const [ring, thread, sent, received, done, outputs, status] = t.hops.slice(i, i + HOP_FIELDS) as [number, number, number, number, number, number, number];
+      const r = this.#rings[ring]!;
+      hops.push({
+        stage: r.stage, index: r.index, partition: r.partition, thread, sent: sent + e, received: received + e, done: done + e,
+        queueMs: received - sent, handlerMs: done - received, outputs, status: STATUS[status]!,
+      });
+    }
+    hops.sort((a, b) => a.index - b.index || a.received - b.received);
+    const sink: MessageTrace['sink'] = [];
+    for (let i = 0; i < t.sink.length; i += 2) sink.push({ at: t.sink[i + 1]! + e, queueMs: t.sink[i + 1]! - t.sink[i]! });
+    return {
+      traceId: hex(t.ids, 0, TRACE_ID_BYTES), spanId: hex(t.ids, TRACE_ID_BYTES, IDS_BYTES), seq: t.seq, key: t.key,
+      complete: t.complete, source: t.source + e, hops, sink,
+    };
   }
 
   /** The hop spans, children of the message's span, then the message's span ends (at its last event). */
