@@ -10,7 +10,7 @@
 // main thread). Not postMessage: a hop costs a few stores and one Atomics.store, never a message
 // to the main thread's event loop, and a full ring drops the entry instead of slowing the stage
 // (tracing never applies backpressure; the trace is then closed incomplete). The main thread drains
-// the rings when a traced message reaches the sink, every DRAIN_MS, on traces(), and at the end.
+// the rings every DRAIN_MS, every DRAIN_EVERY traced deliveries to the sink, on traces(), and at the end.
 //
 // A trace is complete when every record of it is accounted for: the source wrote one record, each
 // hop's outputs are records for the next stage (or the sink), and each record read gives a hop (or
@@ -229,6 +229,8 @@ export function planTrace(t: unknown): TracePlan | undefined {
 /** Open traces beyond this close the oldest, as incomplete. */
 const MAX_OPEN = 16_384;
 const DRAIN_MS = 50;
+/** Traced deliveries to the sink between two drains (besides the timer's). */
+const DRAIN_EVERY = 32;
 
 /** HOP_FIELDS numbers per hop in OpenTrace.hops: its ring (stage, partition), thread, sent, received, done, outputs, status. */
 const HOP_FIELDS = 7;
@@ -267,6 +269,7 @@ export class PipelineTracer {
   readonly #open = new Map<number, OpenTrace>();
   readonly #done: OpenTrace[] = [];
   #next = 0;
+  #delivered = 0;
   /** clock() + this: milliseconds since the epoch. */
   readonly #epoch = performance.timeOrigin + performance.now() - clock();
   #otel: OtelApi | undefined;
@@ -335,7 +338,7 @@ export class PipelineTracer {
         this.#pooled = 0;
       }
       const at = this.#pooled++ * IDS_BYTES;
-      meta.ids.set(this.#pool.subarray(at, at + IDS_BYTES));
+      this.#pool.copy(meta.ids, 0, at, at + IDS_BYTES);
       flags |= OTEL_SAMPLED;
     }
     meta.flags = flags;
@@ -355,7 +358,8 @@ export class PipelineTracer {
       t.owed[this.#stages]!--;
       this.#check(t);
     }
-    this.drain();
+    // Besides the timer: at a high sample rate, the hop rings must not wait DRAIN_MS.
+    if (++this.#delivered % DRAIN_EVERY === 0) this.drain();
   }
 
   /** Reads every hop ring. */
