@@ -61,7 +61,9 @@ export interface Meta {
   sent: number;
 }
 
-export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined, flags: 0, ids: new Uint8Array(IDS_BYTES), sent: 0 });
+// sent starts as NaN (not yet read), a double like every value it takes: V8 then never has to
+// change the field's representation when the first traced record arrives.
+export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined, flags: 0, ids: new Uint8Array(IDS_BYTES), sent: Number.NaN });
 
 /** Where the key starts, from the record's start: after the header and the trace block if any. */
 export const keyOffset = (flags: number): number => (flags === 0 ? HEADER_BYTES : HEADER_BYTES + TRACE_BYTES);

@@ -74,7 +74,8 @@ export class InputLink {
       // A traced message: the only extra work, and only for it.
       if ((flags & TRACED) === 0 || (flags & ~FLAGS) !== 0) throw corruptError(`pipeline hop: unknown envelope flags ${flags}`);
       if (HEADER_BYTES + TRACE_BYTES > len) throw corruptError(`pipeline hop: a trace block overruns a ${len}-byte record`);
-      this.buf.copy(meta.ids, 0, s + HEADER_BYTES, s + HEADER_BYTES + IDS_BYTES);
+      const ids = meta.ids;
+      for (let i = 0; i < IDS_BYTES; i++) ids[i] = this.buf[s + HEADER_BYTES + i]!;
       meta.sent = this.#f64[(s + HEADER_BYTES + IDS_BYTES) >> 3]!;
     }
     if (k - s + klen > len) throw corruptError(`pipeline hop: key of ${klen} bytes overruns a ${len}-byte record`);

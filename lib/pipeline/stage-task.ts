@@ -69,12 +69,7 @@ export default async function stageTask(task: StageTask): Promise<StageResult> {
   }
 
   const meta: Meta = newMeta();
-  let tracer: HopTracer | undefined;
-  try {
-    if (task.trace !== undefined) tracer = new HopTracer(task.trace, meta, await loadOtel());
-  } catch (err) {
-    return { status: 'load-failed', phase: 'load', error: serializeError(err), errors };
-  }
+  const tracer = task.trace === undefined ? undefined : new HopTracer(task.trace, meta, await loadOtel());
   const ctx: StageContext = {
     stage: task.stage,
     partition: task.partition,
