@@ -232,6 +232,7 @@ export function planTrace(t: unknown): TracePlan | undefined {
 /** Open traces beyond this close the oldest, as incomplete. */
 const MAX_OPEN = 16_384;
 const DRAIN_MS = 50;
+const POOL_IDS = 1024;
 /** Traced deliveries to the sink between two drains (besides the timer's). */
 const DRAIN_EVERY = 32;
 
@@ -280,8 +281,9 @@ export class PipelineTracer {
   #otelTracer: import('@opentelemetry/api').Tracer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
-  readonly #pool = Buffer.alloc(IDS_BYTES * 64);
-  #pooled = 64;
+  /** Random ids, drawn POOL_IDS at a time (randomFillSync has a cost per call). */
+  readonly #pool = Buffer.alloc(IDS_BYTES * POOL_IDS);
+  #pooled = POOL_IDS;
 
   /** Gives each slot of each stage its hop ring. */
   constructor(plan: TracePlan, stages: ReadonlyArray<{ name: string; slots: Array<{ partition: number; trace?: SharedArrayBuffer }> }>) {
@@ -326,17 +328,19 @@ export class PipelineTracer {
     let span: OpenTrace['span'];
     const api = this.#otel;
     if (api !== undefined) {
-      span = this.#otelTracer!.startSpan('ringwire message', { startTime: now + this.#epoch, attributes: { 'ringwire.seq': meta.seq } });
+      span = this.#otelTracer!.startSpan('ringwire message', { startTime: now + this.#epoch });
       const sc = span.spanContext();
-      if (api.isSpanContextValid(sc)) {
+      // No tracer provider registered: a no-op span with the invalid context (the quick test first).
+      if (sc !== api.INVALID_SPAN_CONTEXT && api.isSpanContextValid(sc)) {
         meta.ids.set(Buffer.from(sc.traceId + sc.spanId, 'hex'));
         if (sc.traceFlags & api.TraceFlags.SAMPLED) flags |= OTEL_SAMPLED;
+        if (span.isRecording()) span.setAttribute('ringwire.seq', meta.seq);
       } else {
-        span = undefined; // no tracer provider registered: a no-op span
+        span = undefined;
       }
     }
     if (span === undefined) {
-      if (this.#pooled === 64) {
+      if (this.#pooled === POOL_IDS) {
         randomFillSync(this.#pool);
         this.#pooled = 0;
       }
