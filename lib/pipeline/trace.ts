@@ -9,8 +9,11 @@
 // SharedArrayBuffer of fixed 48-byte entries, one writer (the slot's worker) and one reader (the
 // main thread). Not postMessage: a hop costs a few stores and one Atomics.store, never a message
 // to the main thread's event loop, and a full ring drops the entry instead of slowing the stage
-// (tracing never applies backpressure; the trace is then closed incomplete). The main thread drains
-// the rings every DRAIN_MS, every DRAIN_EVERY traced deliveries to the sink, on traces(), and at the end.
+// (tracing never applies backpressure; the trace is then closed incomplete). The main thread only
+// notes numbers when it samples a message and when one reaches the sink, and does the rest in
+// batches (#ingest: every DRAIN_MS, every BATCH sampled messages or deliveries, on traces(), at the
+// end): a little work on every traced message, in the thread that also runs the source and the
+// sink, costs far more than its own time, since it makes the workers wait and park.
 //
 // A trace is complete when every record of it is accounted for: the source wrote one record, each
 // hop's outputs are records for the next stage (or the sink), and each record read gives a hop (or
@@ -233,8 +236,8 @@ export function planTrace(t: unknown): TracePlan | undefined {
 const MAX_OPEN = 16_384;
 const DRAIN_MS = 50;
 const POOL_IDS = 1024;
-/** Traced deliveries to the sink between two drains (besides the timer's). */
-const DRAIN_EVERY = 32;
+/** Sampled messages, or traced deliveries to the sink, noted between two #ingest()s at most. */
+const BATCH = 1024;
 
 /** HOP_FIELDS numbers per hop in OpenTrace.hops: its ring (stage, partition), thread, sent, received, done, outputs, status. */
 const HOP_FIELDS = 7;
@@ -273,7 +276,14 @@ export class PipelineTracer {
   readonly #open = new Map<number, OpenTrace>();
   readonly #done: OpenTrace[] = [];
   #next = 0;
-  #delivered = 0;
+  // Noted by sample(): seq and source time, ids, key, span; by delivered(): seq, sent, delivered.
+  readonly #started = new Float64Array(BATCH * 2);
+  readonly #startedIds = new Uint8Array(BATCH * IDS_BYTES);
+  readonly #startedKeys: Array<string | number | undefined> = [];
+  readonly #startedSpans: Array<OpenTrace['span']> = [];
+  #nStarted = 0;
+  readonly #deliveries = new Float64Array(BATCH * 3);
+  #nDelivered = 0;
   /** clock() + this: milliseconds since the epoch. */
   readonly #epoch = performance.timeOrigin + performance.now() - clock();
   #otel: OtelApi | undefined;
@@ -304,7 +314,7 @@ export class PipelineTracer {
     this.#otel = await loadOtel();
     this.#otelTracer = this.#otel?.trace.getTracer('ringwire');
     if (this.#stopped) return; // the pipeline stopped meanwhile
-    this.#timer = setInterval(() => this.drain(), DRAIN_MS);
+    this.#timer = setInterval(() => this.#ingest(), DRAIN_MS);
     this.#timer.unref();
   }
 
@@ -313,11 +323,11 @@ export class PipelineTracer {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
-    this.drain();
+    this.#ingest();
     for (const t of [...this.#open.values()]) this.#close(t, false);
   }
 
-  /** At the source: samples the message in `meta` (seq and key set) and, if sampled, opens its trace. */
+  /** At the source: samples the message in `meta` (seq and key set) and, if sampled, marks it and notes it. */
   sample(meta: Meta): void {
     if ((hashInt(meta.seq) >>> 0) >= this.#threshold) {
       meta.flags = 0;
@@ -349,28 +359,54 @@ export class PipelineTracer {
       flags |= OTEL_SAMPLED;
     }
     meta.flags = flags;
-    const owed = new Array<number>(this.#stages + 1).fill(0);
-    owed[0] = 1; // the source wrote one record to stage 0
-    const t: OpenTrace = { seq: meta.seq, key: keyOf(meta), ids: meta.ids.slice(), source: now, hops: [], sink: [], owed, complete: false, span };
-    const open = this.#open;
-    open.set(meta.seq, t);
-    if (open.size > MAX_OPEN) this.#close(open.values().next().value!, false);
+    const i = this.#nStarted;
+    this.#started[2 * i] = meta.seq;
+    this.#started[2 * i + 1] = now;
+    this.#startedIds.set(meta.ids, i * IDS_BYTES);
+    this.#startedKeys[i] = keyOf(meta);
+    this.#startedSpans[i] = span;
+    if (++this.#nStarted === BATCH) this.#ingest();
   }
 
   /** At the sink: a traced record (meta) is being delivered. */
   delivered(meta: Meta): void {
-    const t = this.#open.get(meta.seq);
-    if (t !== undefined) {
-      t.sink.push(meta.sent, clock());
+    const d = this.#deliveries;
+    const i = this.#nDelivered * 3;
+    d[i] = meta.seq;
+    d[i + 1] = meta.sent;
+    d[i + 2] = clock();
+    if (++this.#nDelivered === BATCH) this.#ingest();
+  }
+
+  /** Opens the traces noted by sample(), reads the hop rings, then applies the deliveries noted. */
+  #ingest(): void {
+    const open = this.#open;
+    const levels = this.#stages + 1;
+    for (let i = 0; i < this.#nStarted; i++) {
+      const owed = new Array<number>(levels).fill(0);
+      owed[0] = 1; // the source wrote one record to stage 0
+      const seq = this.#started[2 * i]!;
+      const ids = this.#startedIds.slice(i * IDS_BYTES, (i + 1) * IDS_BYTES);
+      open.set(seq, { seq, key: this.#startedKeys[i], ids, source: this.#started[2 * i + 1]!, hops: [], sink: [], owed, complete: false, span: this.#startedSpans[i] });
+      this.#startedKeys[i] = undefined;
+      this.#startedSpans[i] = undefined;
+      if (open.size > MAX_OPEN) this.#close(open.values().next().value!, false);
+    }
+    this.#nStarted = 0;
+    this.#drain();
+    const d = this.#deliveries;
+    for (let i = 0; i < this.#nDelivered * 3; i += 3) {
+      const t = open.get(d[i]!);
+      if (t === undefined) continue;
+      t.sink.push(d[i + 1]!, d[i + 2]!);
       t.owed[this.#stages]!--;
       this.#check(t);
     }
-    // Besides the timer: at a high sample rate, the hop rings must not wait DRAIN_MS.
-    if (++this.#delivered % DRAIN_EVERY === 0) this.drain();
+    this.#nDelivered = 0;
   }
 
   /** Reads every hop ring. */
-  drain(): void {
+  #drain(): void {
     const rings = this.#rings;
     for (let k = 0; k < rings.length; k++) {
       const r = rings[k]!;
@@ -388,7 +424,7 @@ export class PipelineTracer {
 
   /** The completed (and closed-incomplete) traces, oldest first. */
   traces(): MessageTrace[] {
-    this.drain();
+    this.#ingest();
     const done = this.#done;
     const kept = done.length < this.#buffer ? done : [...done.slice(this.#next), ...done.slice(0, this.#next)];
     return kept.map((t) => this.#public(t));
