@@ -5,16 +5,18 @@
 //   - MessagePort workers: three long-lived workers joined by MessageChannels, one postMessage per hop
 // Each contender runs `trials` times, interleaved, in this process; rows report the median.
 // Also a sweep of the ringwire pipeline's waiting (threads outnumber the cores here): the default
-// (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100).
+// (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100), and the
+// cost of tracing (options.trace: off, 1%, 100% of the messages), interleaved like the sweep.
 //
 //   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
 //   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
-//   node bench/pipeline-throughput.mjs spin|compare   (one part; BENCH_TRIALS=n trials)
-//   BENCH_STAGE_WORKERS=2 ...                          (workers per stage in the sweep: 7 threads)
+//   node bench/pipeline-throughput.mjs spin|compare|trace   (one part; BENCH_TRIALS=n trials)
+//   BENCH_STAGE_WORKERS=2 ...                                (workers per stage in the sweep: 7 threads)
 //
-// export run({ quick?, trials?, compare?, spin?, workers? }) → rows (compare: the contenders; spin:
-// the sweep): { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds,
-//   msgPerSec, vsPiscina, wait?, trials }
+// export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
+// contenders; spin: the sweep; trace: tracing off / 1% / 100%):
+//   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds, msgPerSec,
+//     vsPiscina, wait?, sample?, vsOff?, trials }
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -29,7 +31,7 @@ const CASES = [
   { label: 'small JSON', codec: 'json', make: () => ({ id: 12345, user: 'user-17', score: 0.75, tags: ['a', 'b'], hops: 0 }) },
 ];
 
-async function ringwire(c, n, waiting = {}, workers = 1) {
+async function ringwire(c, n, waiting = {}, workers = 1, sample = undefined) {
   const msg = c.make();
   let got = 0;
   let first = 0;
@@ -45,6 +47,7 @@ async function ringwire(c, n, waiting = {}, workers = 1) {
     codec: c.codec,
     capacity: 1 << 16,
     ...waiting,
+    ...(sample === undefined ? {} : { trace: { sample } }),
   });
   await p.done;
   if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
@@ -124,6 +127,7 @@ export async function run({
   trials = quick ? 1 : 3,
   compare = true,
   spin = true,
+  trace = true,
   workers = Number(process.env.BENCH_STAGE_WORKERS ?? 1),
 } = {}) {
   const rows = [];
@@ -155,22 +159,36 @@ export async function run({
       rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), wait: x.waiting, trials });
     }
   }
+  if (trace) {
+    const c = CASES[0];
+    const n = size(1_000_000);
+    const samples = [undefined, 0.01, 1];
+    const s = new Map(samples.map((x) => [x, []]));
+    for (let t = 0; t < trials; t++) for (const sample of samples) s.get(sample).push(await ringwire(c, n, {}, 1, sample));
+    const off = median(s.get(undefined));
+    for (const sample of samples) {
+      const m = median(s.get(sample));
+      const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
+      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, vsOff: off / m, trials });
+    }
+  }
   return rows;
 }
 
 /** The rows as a markdown table. */
 export function table(rows) {
-  const out = ['| messages | implementation | msg/s | vs piscina run() |', '| --- | --- | ---: | ---: |'];
+  const out = ['| messages | implementation | msg/s | vs piscina run() | vs tracing off |', '| --- | --- | ---: | ---: | ---: |'];
   for (const r of rows) {
-    out.push(`| ${r.label} | ${r.impl} | ${r.msgPerSec.toLocaleString('en-US')} | ${r.vsPiscina === undefined ? '' : `${r.vsPiscina.toFixed(1)}x`} |`);
+    const ratio = (x, digits) => (x === undefined ? '' : `${x.toFixed(digits)}x`);
+    out.push(`| ${r.label} | ${r.impl} | ${r.msgPerSec.toLocaleString('en-US')} | ${ratio(r.vsPiscina, 1)} | ${ratio(r.vsOff, 3)} |`);
   }
   return out.join('\n');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const load = os.loadavg()[0].toFixed(2);
-  const only = process.argv[2]; // 'compare' or 'spin' runs only that part
-  const rows = await run({ compare: only !== 'spin', spin: only !== 'compare', ...(process.env.BENCH_TRIALS ? { trials: Number(process.env.BENCH_TRIALS) } : {}) });
+  const only = process.argv[2]; // 'compare', 'spin' or 'trace' runs only that part
+  const rows = await run({ compare: !only || only === 'compare', spin: !only || only === 'spin', trace: !only || only === 'trace', ...(process.env.BENCH_TRIALS ? { trials: Number(process.env.BENCH_TRIALS) } : {}) });
   console.log(table(rows));
   console.log(`\n${os.cpus().length} cores, Node ${process.version}, load average ${load} before, ${os.loadavg()[0].toFixed(2)} after`);
 }

@@ -1,12 +1,12 @@
-// The record a pipeline hop carries: a 24-byte header, the routing key, then the payload encoded
-// by the pipeline's codec. Records are 8-byte aligned in the ring, so the header's f64 fields are
-// read and written through a Float64Array over the same memory.
+// The record a pipeline hop carries: a 24-byte header, a trace block when the message is traced,
+// the routing key, then the payload encoded by the pipeline's codec. Records are 8-byte aligned in
+// the ring, so the header's f64 fields are read and written through a Float64Array over the same memory.
 //
-//   0        8        16       20     22    23    24
-//   +--------+--------+--------+------+-----+-----+-----------+---------...
-//   | seq    | t0     | hash   | klen | kind| 0   | key bytes | payload
-//   | f64    | f64    | i32    | u16  | u8  |     | klen      | codec
-//   +--------+--------+--------+------+-----+-----+-----------+---------...
+//   0        8        16       20     22    23    24                 24 or 56
+//   +--------+--------+--------+------+-----+-----+------------------+-----------+---------...
+//   | seq    | t0     | hash   | klen | kind|flags| trace (flags ≠ 0) | key bytes | payload
+//   | f64    | f64    | i32    | u16  | u8  | u8  | 32 bytes          | klen      | codec
+//   +--------+--------+--------+------+-----+-----+------------------+-----------+---------...
 //
 // seq: the source's sequence number (outputs inherit their input's). t0: performance.now() in the
 // main thread when the source produced it (end-to-end latency is measured there too). hash: the
@@ -15,6 +15,17 @@
 // (an f64, 8 bytes: beyond int32, fractions, NaN, ±Infinity). A key comes back as the user's key
 // function returned it: a number as that number (-0 as 0), a string as that string; anything else
 // was converted with String() at the source.
+//
+// flags: 0 for a message that is not traced (it pays nothing else). TRACED (bit 0): a trace block
+// follows the header (outputs inherit it, like seq):
+//
+//   24              40        48        56
+//   | trace id      | span id | sent    |
+//   | 16 bytes      | 8 bytes | f64     |
+//
+// the message's trace and span ids (W3C / OpenTelemetry), and when the writer of this hop wrote
+// the record (trace.ts clock(): milliseconds on a clock every thread of the process shares).
+// OTEL_SAMPLED (bit 1): the span context's sampled flag.
 import { RingwireRangeError } from '../errors.js';
 
 export const HEADER_BYTES = 24;
@@ -23,6 +34,14 @@ export const KEY_INT = 1;
 export const KEY_STRING = 2;
 export const KEY_NUMBER = 3;
 export const MAX_KEY_BYTES = 0xffff;
+export const TRACED = 1;
+export const OTEL_SAMPLED = 2;
+/** The flags a record may carry. */
+export const FLAGS = TRACED | OTEL_SAMPLED;
+export const TRACE_BYTES = 32;
+/** Trace id (16 bytes) then span id (8). */
+export const TRACE_ID_BYTES = 16;
+export const IDS_BYTES = 24;
 
 /** A message's routing metadata, carried from hop to hop. */
 export interface Meta {
@@ -34,13 +53,20 @@ export interface Meta {
   keyNum: number;
   /** KEY_STRING: the UTF-8 bytes of the key. */
   keyBytes: Uint8Array | undefined;
+  /** 0, or TRACED (| OTEL_SAMPLED): then `ids` and `sent` are the trace block's. */
+  flags: number;
+  /** Trace id then span id (IDS_BYTES), overwritten in place for each traced record. */
+  readonly ids: Uint8Array;
+  /** When the record was written (trace.ts clock()); a writer stamps it as it writes. */
+  sent: number;
 }
 
-export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined });
+// sent starts as NaN (not yet read), a double like every value it takes: V8 then never has to
+// change the field's representation when the first traced record arrives.
+export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined, flags: 0, ids: new Uint8Array(IDS_BYTES), sent: Number.NaN });
 
-export function copyMeta(m: Meta): Meta {
-  return { seq: m.seq, t0: m.t0, hash: m.hash, kind: m.kind, keyNum: m.keyNum, keyBytes: m.keyBytes };
-}
+/** Where the key starts, from the record's start: after the header and the trace block if any. */
+export const keyOffset = (flags: number): number => (flags === 0 ? HEADER_BYTES : HEADER_BYTES + TRACE_BYTES);
 
 /** The bytes of the key field of `kind` (KEY_STRING: the string's; -1 unknown kind). */
 export const keyFieldBytes = (kind: number, stringBytes: number): number =>

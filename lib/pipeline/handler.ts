@@ -13,6 +13,18 @@ export interface StageContext {
   readonly seq: number;
   /** Its key (when the pipeline has a key function). */
   readonly key: string | number | undefined;
+  /** The message's trace context when it is traced (options.trace), else undefined. */
+  readonly trace: TraceContext | undefined;
+}
+
+/** The span context a traced message carries (the message's span, W3C / OpenTelemetry ids). */
+export interface TraceContext {
+  /** 32 hex digits. */
+  readonly traceId: string;
+  /** 16 hex digits: the message's span, the parent of every stage span. */
+  readonly spanId: string;
+  /** The span context's sampled flag. */
+  readonly sampled: boolean;
 }
 
 export type StageHandler = (message: any, ctx: StageContext) => unknown;

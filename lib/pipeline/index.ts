@@ -5,9 +5,10 @@ export type {
   RollbackOn, RollbackOptions, RollbackResult, SinkTarget, StageSpec, StageStats, StageVersion, SwapOptions, SwapResult, VersionChange,
 } from './types.js';
 export { many } from './handler.js';
-export type { StageContext, StageHandler } from './handler.js';
+export type { StageContext, StageHandler, TraceContext } from './handler.js';
 export type { ErrorPolicy, ErrorRecord } from './stage-loop.js';
 export { StageRegistry, stages } from './registry.js';
 export type { Registration, StageDefaults } from './registry.js';
 export { PipelineError, type PipelineErrorCode } from './errors.js';
 export type { LatencySummary } from './histogram.js';
+export type { HopTrace, MessageTrace, TraceOptions } from './trace.js';

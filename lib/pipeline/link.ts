@@ -11,7 +11,8 @@ import { FULL, RingReader, RingWriter, WORD } from '../core/ring.js';
 import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
 import { Liveness, parkAny, parkAsync, Patience, type ParkSite, type WaitSpec, type WakeWord } from '../core/park.js';
-import { HEADER_BYTES, KEY_INT, KEY_NUMBER, KEY_STRING, keyBytesOf, keyFieldBytes, type Meta } from './envelope.js';
+import { FLAGS, HEADER_BYTES, IDS_BYTES, KEY_INT, KEY_NUMBER, KEY_STRING, keyBytesOf, keyFieldBytes, keyOffset, TRACE_BYTES, TRACED, type Meta } from './envelope.js';
+import { clock } from './trace.js';
 
 const STATS_EVERY = 1024;
 /** Records an OutputLink appends before it publishes them (unless flushed earlier). */
@@ -67,20 +68,30 @@ export class InputLink {
     const word = this.i32[w + 5]!;
     const klen = word & 0xffff;
     meta.kind = (word >>> 16) & 0xff;
-    if (HEADER_BYTES + klen > len) throw corruptError(`pipeline hop: key of ${klen} bytes overruns a ${len}-byte record`);
+    const flags = (meta.flags = word >>> 24);
+    const k = s + keyOffset(flags);
+    if (flags !== 0) {
+      // A traced message: the only extra work, and only for it.
+      if ((flags & TRACED) === 0 || (flags & ~FLAGS) !== 0) throw corruptError(`pipeline hop: unknown envelope flags ${flags}`);
+      if (HEADER_BYTES + TRACE_BYTES > len) throw corruptError(`pipeline hop: a trace block overruns a ${len}-byte record`);
+      const ids = meta.ids;
+      for (let i = 0; i < IDS_BYTES; i++) ids[i] = this.buf[s + HEADER_BYTES + i]!;
+      meta.sent = this.#f64[(s + HEADER_BYTES + IDS_BYTES) >> 3]!;
+    }
+    if (k - s + klen > len) throw corruptError(`pipeline hop: key of ${klen} bytes overruns a ${len}-byte record`);
     if (keyFieldBytes(meta.kind, klen) !== klen) throw corruptError(`pipeline hop: a key of kind ${meta.kind} cannot be ${klen} bytes`);
     if (meta.kind === KEY_INT) {
-      meta.keyNum = this.i32[w + 6]!;
+      meta.keyNum = this.i32[k >> 2]!;
       meta.keyBytes = undefined;
     } else if (meta.kind === KEY_NUMBER) {
-      meta.keyNum = this.#f64[f + 3]!;
+      meta.keyNum = this.#f64[k >> 3]!;
       meta.keyBytes = undefined;
     } else if (meta.kind === KEY_STRING) {
-      meta.keyBytes = this.buf.subarray(s + HEADER_BYTES, s + HEADER_BYTES + klen).slice();
+      meta.keyBytes = this.buf.subarray(k, k + klen).slice();
     } else {
       meta.keyBytes = undefined;
     }
-    this.payloadStart = s + HEADER_BYTES + klen;
+    this.payloadStart = k + klen;
     this.payloadEnd = s + len;
     this.#messages++;
     this.#bytes += len;
@@ -197,16 +208,23 @@ export class OutputLink {
       if (isClosed(this.i32, 'receiver')) throw closedError('pipeline: the next stage');
       return false;
     }
-    const off = HEADER_BYTES + keyBytesOf(meta);
+    const flags = meta.flags;
+    const k = at + keyOffset(flags);
+    const klen = keyBytesOf(meta);
+    const off = k - at + klen;
     const f = at >> 3;
     const x = L.wordAt(at);
     this.#f64[f] = meta.seq;
     this.#f64[f + 1] = meta.t0;
     this.i32[x + 4] = meta.hash;
-    this.i32[x + 5] = (off - HEADER_BYTES) | (meta.kind << 16);
-    if (meta.kind === KEY_INT) this.i32[x + 6] = meta.keyNum;
-    else if (meta.kind === KEY_NUMBER) this.#f64[f + 3] = meta.keyNum;
-    else if (meta.kind === KEY_STRING) this.#u8.set(meta.keyBytes!, at + HEADER_BYTES);
+    this.i32[x + 5] = klen | (meta.kind << 16) | (flags << 24);
+    if (flags !== 0) {
+      this.#u8.set(meta.ids, at + HEADER_BYTES);
+      this.#f64[(at + HEADER_BYTES + IDS_BYTES) >> 3] = clock(); // sent: the next hop's queue wait starts now
+    }
+    if (meta.kind === KEY_INT) this.i32[k >> 2] = meta.keyNum;
+    else if (meta.kind === KEY_NUMBER) this.#f64[k >> 3] = meta.keyNum;
+    else if (meta.kind === KEY_STRING) this.#u8.set(meta.keyBytes!, k);
     let len: number;
     if (typeof wire === 'string') len = off + this.#buf.write(wire, at + off, claim - off, 'utf8');
     else {
@@ -259,7 +277,7 @@ export class OutputLink {
   }
 
   #claimSize(meta: Meta, wire: string | Uint8Array): number {
-    const off = HEADER_BYTES + keyBytesOf(meta);
+    const off = keyOffset(meta.flags) + keyBytesOf(meta);
     let claim: number;
     if (typeof wire === 'string') {
       claim = off + wire.length * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit

@@ -26,6 +26,8 @@ export interface Slot {
   module: string;
   exportName: string | undefined;
   options: unknown;
+  /** The slot's hop ring when the pipeline traces (trace.ts); every generation of the slot writes it. */
+  trace?: SharedArrayBuffer;
   /** The final (non-crash) result of this generation; restarts happen inside. */
   result: Promise<StageResult>;
 }

@@ -11,6 +11,7 @@ import { LogWriter } from '../log/writer.js';
 import { deliverer, isSinkTarget } from './merge.js';
 import { stages as defaultRegistry } from './registry.js';
 import type { ErrorPolicy } from './stage-loop.js';
+import { planTrace, type TracePlan } from './trace.js';
 import type { DeadLetter, MessageInfo, PipelineOptions, PipelineSource, RollbackOn, RollbackOptions, SinkTarget, StageSpec, SwapOptions } from './types.js';
 
 /** One stage, resolved. */
@@ -43,9 +44,11 @@ export interface PipelinePlan<I, O> {
   /** The ringwire Senders and LogWriters given as targets, each once, to close when the pipeline
    * ends (empty with closeTargets: false). */
   closeAtEnd: Array<Sender<unknown> | LogWriter<unknown>>;
+  /** options.trace, checked (undefined: no tracing). */
+  trace: TracePlan | undefined;
 }
 
-const KNOWN = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'wait', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry', 'closeTargets']);
+const KNOWN = new Set(['source', 'stages', 'sink', 'key', 'codec', 'capacity', 'wait', 'spinMicros', 'batch', 'maxRestarts', 'deadLetter', 'registry', 'closeTargets', 'trace']);
 
 /** Validates `options` (RingwireTypeError / RingwireRangeError naming the option) and resolves the stages. */
 export function planPipeline<I, O>(options: PipelineOptions<I, O>): PipelinePlan<I, O> {
@@ -81,7 +84,8 @@ export function planPipeline<I, O>(options: PipelineOptions<I, O>): PipelinePlan
   }
   const given = [options.sink, options.deadLetter, ...options.stages.map((s) => (typeof s === 'object' ? s.deadLetter : undefined))];
   const closeAtEnd = options.closeTargets === false ? [] : [...new Set(given.filter((t) => t instanceof Sender || t instanceof LogWriter))];
-  return { codec, codecName, capacity, batch, maxRestarts, wait, key, source: options.source, sink, stages, closeAtEnd };
+  const trace = planTrace(options.trace);
+  return { codec, codecName, capacity, batch, maxRestarts, wait, key, source: options.source, sink, stages, closeAtEnd, trace };
 }
 
 function planStage<I, O>(options: PipelineOptions<I, O>, s: StageSpec | string, i: number): StagePlan {

@@ -31,6 +31,7 @@ import type {
   StageStats, StageVersion, SwapOptions, SwapResult, VersionChange,
 } from './types.js';
 import { Probation, type VersionRecord } from './versions.js';
+import { PipelineTracer, type MessageTrace } from './trace.js';
 
 interface PiscinaWorkerLike {
   readonly id: number;
@@ -90,6 +91,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
   readonly #sourceLinks: OutputLink[];
   readonly #sinkHandles: ChannelHandle[];
   readonly #deadHandles: Array<{ handle: ChannelHandle; stage: StageRuntime }>;
+  readonly #tracer: PipelineTracer | undefined;
   readonly #threads = new Map<number, PiscinaWorkerLike>();
   readonly #stop = new AbortController();
   /** Aborted by close() and abort(): interrupts a wait for the source (a Receiver). */
@@ -144,6 +146,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     this.#sinkHandles = mesh.sinkHandles;
     this.#deadHandles = mesh.deadHandles;
     this.#sourceLinks = mesh.sourceHandles.map((h) => new OutputLink(h, this.#wait));
+    this.#tracer = plan.trace && new PipelineTracer(plan.trace, this.#stages);
 
     void this.#run(workerFile);
   }
@@ -177,6 +180,15 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       stages: this.#stages.map((s) => this.#stageStats(s, raw)),
       latency: summarize(this.#e2e, this.#e2eMax),
     };
+  }
+
+  /**
+   * The recent traces of sampled messages (options.trace; [] without), oldest first: per message
+   * its source time, every stage hop (worker, partition, queue wait, handler time, outputs) and its
+   * deliveries to the sink. A trace appears once all of it is in (or it was closed incomplete).
+   */
+  traces(): MessageTrace[] {
+    return this.#tracer?.traces() ?? [];
   }
 
   /** Stops taking messages from the source, delivers everything taken, and resolves with the summary. */
@@ -264,6 +276,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
         this.#markStarted();
         return;
       }
+      await this.#tracer?.start();
       for (const stage of this.#stages) stage.pool = this.#makePool(Piscina, workerFile, stage);
       this.#Piscina = Piscina;
       this.#workerFile = workerFile;
@@ -281,6 +294,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
         }
       }
       if (this.#settled) return;
+      this.#tracer?.stop();
       this.#state = 'done';
       for (const stage of this.#stages) stage.probation?.end();
       const summary = this.#summary();
@@ -338,6 +352,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       probe,
       options: slot.options,
       restore,
+      trace: slot.trace,
     };
   }
 
@@ -424,6 +439,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       closeSignal: this.#closeSignal.signal,
       closing: () => this.#closing,
       produced: this.#producedRef,
+      tracer: this.#tracer,
     });
   }
 
@@ -432,6 +448,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     const codec = this.#codec;
     const sink = this.#sink as (v: unknown, i: MessageInfo) => unknown;
     const e2e = this.#e2e;
+    const tracer = this.#tracer;
     return merge({
       links: this.#sinkHandles.map((h) => new InputLink(h, this.#wait)),
       batch: this.#batch,
@@ -445,6 +462,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
         this.#e2eSumNs += ns;
         if (ns > this.#e2eMax) this.#e2eMax = ns;
         this.#consumed++;
+        if (meta.flags !== 0 && tracer !== undefined) tracer.delivered(meta);
         return sink(value, info);
       },
     });
@@ -747,6 +765,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     this.#state = state;
     this.#stop.abort(err);
     this.#closeSignal.abort();
+    this.#tracer?.stop();
     this.#reject(err);
     for (const stage of this.#stages) stage.probation?.end();
     for (const l of this.#sourceLinks) l.release();

@@ -7,6 +7,7 @@ import { Receiver } from '../channel/receiver.js';
 import { newMeta, setKey } from './envelope.js';
 import { PipelineError } from './errors.js';
 import type { OutputLink } from './link.js';
+import type { PipelineTracer } from './trace.js';
 import type { PipelineSource } from './types.js';
 
 export interface PumpContext<I> {
@@ -24,11 +25,13 @@ export interface PumpContext<I> {
   closing(): boolean;
   /** Messages written so far; the next one's sequence number. */
   produced: { n: number };
+  /** Samples messages for tracing (options.trace), else undefined. */
+  tracer: PipelineTracer | undefined;
 }
 
 /** Runs until the source ends, close() or abort(); then closes the links (unless aborted). */
 export async function pump<I>(c: PumpContext<I>): Promise<void> {
-  const { links, codec, key, keyed, signal, produced } = c;
+  const { links, codec, key, keyed, signal, produced, tracer } = c;
   const n = links.length;
   const meta = newMeta();
   let turn = 0;
@@ -38,6 +41,7 @@ export async function pump<I>(c: PumpContext<I>): Promise<void> {
     meta.seq = produced.n;
     meta.t0 = performance.now();
     if (key !== undefined) setKey(meta, key(value));
+    if (tracer !== undefined) tracer.sample(meta);
     const wire = codec.toWire(value);
     last = n === 1 ? 0 : keyed ? (meta.hash >>> 0) % n : turn++ % n;
     const link = links[last]!;

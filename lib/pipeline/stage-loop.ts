@@ -11,6 +11,7 @@ import { drainResult, isMulti, isThenable, type StageContext, type StageHandler 
 import { record } from './histogram.js';
 import { waitAny, type InputLink, type OutputLink } from './link.js';
 import { Patience, type WaitSpec } from '../core/park.js';
+import { HOP_DEAD_LETTER, HOP_ERROR, HOP_OK, type HopTracer } from './trace.js';
 
 export type ErrorPolicy = 'fail' | 'skip' | 'dead-letter';
 
@@ -47,6 +48,8 @@ export interface StageLoop {
   dead: OutputLink | undefined;
   /** The first few handler errors (filled in). */
   errors: ErrorRecord[];
+  /** Reports traced messages' hops (options.trace), else undefined. */
+  tracer: HopTracer | undefined;
 }
 
 const MAX_ERROR_RECORDS = 10;
@@ -85,7 +88,7 @@ class Counters {
 
 /** Runs the loop until every input has ended ('done'), a hand-over ('paused') or a 'fail' policy failure. */
 export async function runStage(l: StageLoop): Promise<StageResult> {
-  const { ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors } = l;
+  const { ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors, tracer } = l;
   // The command word while running: RUN, or GO for a swapped-in version (also after a restart).
   const runWord = ctl.cmd === CMD_GO ? CMD_GO : CMD_RUN;
   const c = new Counters(ctl);
@@ -147,9 +150,12 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
           c.in++;
           let value: unknown;
           const t = performance.now();
+          // A traced message (the others pay this check, and the two below): its hop starts now.
+          const traced = meta.flags !== 0 && tracer !== undefined;
+          if (traced) tracer.begin(c.out);
           try {
             value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
-            let r = handler(value, ctx);
+            let r = traced ? tracer.call(handler, value, ctx) : handler(value, ctx);
             if (isThenable(r)) {
               publish(); // never hold outputs back while waiting
               c.flush();
@@ -168,8 +174,10 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
             record(hist, ns);
             c.sumNs += ns;
             if (ns > c.maxNs) c.maxNs = ns;
+            if (traced) tracer.end(meta, c.out, HOP_OK);
           } catch (err) {
             if (err instanceof RingwireError && (err.code === 'ERR_CHANNEL_CLOSED' || err.code === 'ERR_CORRUPT')) throw err;
+            if (traced) tracer.end(meta, c.out, l.onError === 'dead-letter' && dead !== undefined ? HOP_DEAD_LETTER : HOP_ERROR);
             c.errors++;
             if (errors.length < MAX_ERROR_RECORDS) errors.push({ seq: meta.seq, key: keyOf(meta), error: serializeError(err) });
             if (l.onError === 'fail') {

@@ -12,6 +12,7 @@ import { drainResult, pickHandler, type StageContext, type StageHandler } from '
 import { InputLink, OutputLink } from './link.js';
 import type { WaitSpec } from '../core/park.js';
 import { runStage, type ErrorPolicy, type ErrorRecord, type StageResult } from './stage-loop.js';
+import { HopTracer, loadOtel } from './trace.js';
 
 /** Everything a stage worker needs; structured-clonable (the channels are SharedArrayBuffers). */
 export interface StageTask {
@@ -37,6 +38,8 @@ export interface StageTask {
   options: unknown;
   /** A rollback: what the module's snapshot() returned when this version was swapped out, for its restore(). */
   restore: unknown;
+  /** The slot's hop ring when the pipeline traces (options.trace). */
+  trace: SharedArrayBuffer | undefined;
 }
 
 /** A worker's result; after a hand-over, with what the module's snapshot() export returned. */
@@ -72,6 +75,7 @@ export default async function stageTask(task: StageTask): Promise<TaskResult> {
   }
 
   const meta: Meta = newMeta();
+  const tracer = task.trace === undefined ? undefined : new HopTracer(task.trace, meta, await loadOtel());
   const ctx: StageContext = {
     stage: task.stage,
     partition: task.partition,
@@ -82,6 +86,9 @@ export default async function stageTask(task: StageTask): Promise<TaskResult> {
     },
     get key() {
       return keyOf(meta);
+    },
+    get trace() {
+      return meta.flags !== 0 ? tracer?.view : undefined;
     },
   };
 
@@ -121,7 +128,7 @@ export default async function stageTask(task: StageTask): Promise<TaskResult> {
       onError: task.onError,
       batch: task.batch,
       wait: task.wait,
-      ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors,
+      ctl, codec, handler, meta, ctx, inputs, outputs, dead, errors, tracer,
     });
     if (res.status === 'paused' && typeof mod.snapshot === 'function') {
       // Handed over: the state this version leaves behind, kept in its history for a rollback.

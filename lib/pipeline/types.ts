@@ -7,6 +7,7 @@ import type { WaitStrategy } from '../core/park.js';
 import type { LatencySummary } from './histogram.js';
 import type { StageRegistry } from './registry.js';
 import type { ErrorPolicy, ErrorRecord } from './stage-loop.js';
+import type { TraceOptions } from './trace.js';
 
 /** Something with an append(message) method: a ringwire LogWriter, or any object like it. */
 export interface AppendTarget<T = unknown> {
@@ -81,6 +82,8 @@ export interface PipelineOptions<I = unknown, O = unknown> {
    * stream.pipeline ends its destination. Functions and other append() objects are never closed.
    */
   closeTargets?: boolean;
+  /** Trace a sample of the messages through the stages: `{ sample: 0.01 }` (see traces()). */
+  trace?: TraceOptions;
 }
 
 export interface StageStats {

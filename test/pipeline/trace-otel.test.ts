@@ -1,0 +1,118 @@
+// Tracing through @opentelemetry/api: an SDK tracer provider with an in-memory exporter in the
+// test thread receives a span per message (child of the context active where the pipeline started)
+// and a span per stage hop (child of the message's span); in the workers, the handler runs with
+// the message's span context active (fixtures/trace-otel.mjs registers a context manager there).
+import { context, trace, type SpanContext } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pipeline } from '../../lib/index.js';
+
+const PATH = new URL('./fixtures/trace-path.mjs', import.meta.url);
+const OTEL = new URL('./fixtures/trace-otel.mjs', import.meta.url);
+
+const exporter = new InMemorySpanExporter();
+beforeAll(() => {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+});
+afterAll(() => {
+  trace.disable();
+  context.disable();
+});
+beforeEach(() => exporter.reset());
+
+/** ms since the epoch of an OpenTelemetry HrTime. */
+const ms = (t: [number, number]) => t[0] * 1e3 + t[1] / 1e6;
+const ids = (sc: SpanContext | undefined) => sc && { traceId: sc.traceId, spanId: sc.spanId };
+
+interface Out {
+  v: number;
+  seen: Array<{ active: { traceId: string; spanId: string } | undefined; ctx: { traceId: string; spanId: string; sampled: boolean } | undefined }>;
+}
+
+describe('pipeline tracing through @opentelemetry/api', () => {
+  it('emits a span per message under the active span and a span per stage hop under it; the handler runs in the message span context', async () => {
+    const N = 60;
+    const outs = new Map<number, Out>();
+    const tracer = trace.getTracer('test');
+    const { root, p } = await tracer.startActiveSpan('request', async (root) => {
+      const p = pipeline<{ v: number }, Out>({
+        source: Array.from({ length: N }, (_, v) => ({ v })),
+        stages: [
+          { module: PATH, name: 'a' },
+          { module: OTEL, name: 'b', workers: 2 },
+          { module: PATH, name: 'c' },
+        ],
+        sink: (out, info) => {
+          outs.set(info.seq, out);
+        },
+        key: (m) => m.v % 5,
+        trace: { sample: 1 },
+      });
+      await p.done;
+      root.end();
+      return { root, p };
+    });
+    const spans = exporter.getFinishedSpans();
+    const rootCtx = root.spanContext();
+    const messages = spans.filter((s) => s.name === 'ringwire message');
+    expect(messages).toHaveLength(N);
+    for (const m of messages) {
+      expect(ids(m.parentSpanContext)).toEqual(ids(rootCtx));
+      expect(m.spanContext().traceId).toBe(rootCtx.traceId);
+      expect(m.attributes['ringwire.complete']).toBe(true);
+    }
+    const hops = spans.filter((s) => s.name.startsWith('ringwire stage '));
+    expect(hops).toHaveLength(3 * N);
+    expect(spans).toHaveLength(4 * N + 1); // and the root
+
+    const messageBySpanId = new Map(messages.map((m) => [m.spanContext().spanId, m]));
+    const children = new Map<string, ReadableSpan[]>();
+    for (const h of hops) {
+      const parent = h.parentSpanContext;
+      expect(parent?.traceId).toBe(rootCtx.traceId);
+      expect(messageBySpanId.has(parent!.spanId)).toBe(true);
+      children.set(parent!.spanId, [...(children.get(parent!.spanId) ?? []), h]);
+    }
+    const traces = p.traces();
+    expect(traces).toHaveLength(N);
+    for (const t of traces) {
+      // p.traces() names the OpenTelemetry ids; the message span's children are its hops, a → b → c.
+      expect(t.traceId).toBe(rootCtx.traceId);
+      const m = messageBySpanId.get(t.spanId)!;
+      expect(m.attributes['ringwire.seq']).toBe(t.seq);
+      const kids = children.get(t.spanId)!.sort((x, y) => ms(x.startTime) - ms(y.startTime));
+      expect(kids.map((k) => k.name)).toEqual(['ringwire stage a', 'ringwire stage b', 'ringwire stage c']);
+      kids.forEach((k, i) => {
+        const hop = t.hops[i]!;
+        expect(k.attributes['ringwire.partition']).toBe(hop.partition);
+        expect(k.attributes['ringwire.thread']).toBe(hop.thread);
+        expect(k.attributes['ringwire.outputs']).toBe(1);
+        expect(Math.abs(ms(k.startTime) - hop.received)).toBeLessThan(0.01);
+        expect(Math.abs(ms(k.endTime) - hop.done)).toBeLessThan(0.01);
+        expect(ms(k.startTime)).toBeGreaterThanOrEqual(ms(m.startTime) - 0.01);
+        expect(ms(k.endTime)).toBeLessThanOrEqual(ms(m.endTime) + 0.01);
+      });
+      // In the worker: the message's span context was the active one, and ctx.trace said the same.
+      const out = outs.get(t.seq)!;
+      expect(out.seen).toEqual([{ active: { traceId: t.traceId, spanId: t.spanId }, ctx: { traceId: t.traceId, spanId: t.spanId, sampled: true } }]);
+    }
+  });
+
+  it('emits no span for a message that is not sampled, and the handler has no active span context', async () => {
+    const outs: Out[] = [];
+    const p = pipeline<{ v: number }, Out>({
+      source: Array.from({ length: 50 }, (_, v) => ({ v })),
+      stages: [{ module: OTEL, name: 'b' }],
+      sink: (out) => {
+        outs.push(out);
+      },
+      trace: { sample: 0 },
+    });
+    await p.done;
+    expect(outs).toHaveLength(50);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    for (const out of outs) expect(out.seen).toEqual([{ active: undefined, ctx: undefined }]);
+  });
+});
