@@ -302,8 +302,8 @@ export class RingReader {
   /**
    * Receiver.drain's loop: calls fn(mem.buf, start, length) for each whole-message record published
    * now, at most `max`, skipping padding, and stops at a fragment (left for next()). The positions
-   * stay in locals; the checks are next()'s. Returns how many; `drainedBytes` is their payload total.
-   * A message whose fn throws counts as read.
+   * stay in locals; the checks are next()'s. Returns how many; `drained` and `drainedBytes` are their
+   * count and payload total, set even when it throws. A message whose fn throws counts as read.
    */
   drainMessages(fn: (buf: Buffer, start: number, length: number) => void, max: number): number {
     const i32 = this.i32;
@@ -341,10 +341,12 @@ export class RingReader {
       }
     } finally {
       this.head = head;
+      this.drained = n;
       this.drainedBytes = bytes;
     }
     return n;
   }
+  drained = 0;
   drainedBytes = 0;
 
   /**

@@ -152,4 +152,19 @@ describe('review regressions', () => {
     await closing;
     expect(other.receiver()).toBeDefined(); // free once the parked call is gone
   });
+
+  it("drain(): the messages passed to a callback that throws, that one included, count in stats().received", () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    for (let i = 0; i < 5; i++) expect(tx.trySend(new Uint8Array(i + 1).fill(i))).toBe(true);
+    expect(() =>
+      rx.drain((view, offset) => {
+        if (view[offset] === 2) throw new Error('callback failed');
+      }),
+    ).toThrow('callback failed');
+    expect(ch.stats().received).toMatchObject({ messages: 3, bytes: 1 + 2 + 3 });
+    expect(rx.drain(() => undefined)).toBe(2);
+    expect(ch.stats().received).toMatchObject({ messages: 5, bytes: 1 + 2 + 3 + 4 + 5 });
+  });
 });
