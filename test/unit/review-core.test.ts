@@ -167,4 +167,26 @@ describe('review regressions', () => {
     expect(rx.drain(() => undefined)).toBe(2);
     expect(ch.stats().received).toMatchObject({ messages: 5, bytes: 1 + 2 + 3 + 4 + 5 });
   });
+
+  it('trySend sizes a Uint8Array subclass by its bytes, not by an overridden length: all of them are sent, and one with no room writes nothing', () => {
+    // A growable buffer whose `length` says how much of it is in use: its bytes are still all of it.
+    class Chunk extends Uint8Array {}
+    Object.defineProperty(Chunk.prototype, 'length', { get: () => 2 });
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    expect(tx.trySend(new Chunk(300).fill(7))).toBe(true);
+    expect(rx.tryRecv()).toEqual(new Uint8Array(300).fill(7));
+    expect(rx.tryRecv()).toBeUndefined(); // hands back those 312 bytes
+    for (const n of [280, 304]) expect(tx.trySend(new Uint8Array(n))).toBe(true); // records 312..600..912
+    expect(rx.tryRecv()).toHaveLength(280);
+    expect(rx.tryRecv()).toHaveLength(304); // the sender now sees the reader at 600
+    expect(tx.trySend(new Uint8Array(96).fill(1))).toBe(true); // A, left unread: 912..1016
+    expect(tx.trySend(new Uint8Array(496))).toBe(true); // padding 1016..1024, then 0..504
+    // 96 bytes free at 504; A's record lies 408 bytes further on.
+    expect(tx.trySend(new Chunk(410).fill(9))).toBe(false); // a 424-byte record: no room
+    expect(rx.tryRecv()).toEqual(new Uint8Array(96).fill(1));
+    expect(rx.tryRecv()).toHaveLength(496);
+    expect(rx.tryRecv()).toBeUndefined();
+  });
 });
