@@ -1,6 +1,7 @@
 // Regressions found in review of the TypeScript core (ring, sender, receiver, waits).
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
+import { Patience } from '../../lib/core/park.js';
 import { words } from '../helpers/ring.js';
 import { RX_PARKED, untilParked } from '../helpers/waits.js';
 
@@ -188,5 +189,38 @@ describe('review regressions', () => {
     expect(rx.tryRecv()).toEqual(new Uint8Array(96).fill(1));
     expect(rx.tryRecv()).toHaveLength(496);
     expect(rx.tryRecv()).toBeUndefined();
+  });
+
+  it("'backoff' does not poll or sleep past the caller's deadline", () => {
+    let n = 0;
+    // spinMicros 0: only the pause-hinted polls and the sleeps, which must stop at the deadline.
+    expect(new Patience({ wait: 'backoff', spinMicros: 0 }).hold(() => (n++, false), performance.now() - 1)).toBe(false);
+    expect(n).toBeLessThanOrEqual(2); // one look in each phase; up to 1 ms of them without the deadline
+  });
+
+  it("'backoff' async waits end at the timeout, and at an abort during their yields, not 1 ms later", async () => {
+    /** setImmediate turns until `p` settles (bounded). */
+    const turnsUntil = async (p: Promise<unknown>): Promise<number> => {
+      let settled = false;
+      void p.finally(() => (settled = true));
+      let turns = 0;
+      while (!settled && turns < 10_000) {
+        await new Promise((resolve) => setImmediate(resolve));
+        turns++;
+      }
+      return turns;
+    };
+    const ch = Channel.create<number>({ capacity: 1024, wait: 'backoff', spinMicros: 0 });
+    const rx = ch.receiver();
+    const timedOut = rx.recv({ timeout: 0 }).catch((e) => e.code);
+    expect(await turnsUntil(timedOut)).toBeLessThanOrEqual(2);
+    expect(await timedOut).toBe('ERR_TIMEOUT');
+
+    const ac = new AbortController();
+    const aborted = rx.recv({ signal: ac.signal }).catch((e) => e.code);
+    await new Promise((resolve) => setImmediate(resolve)); // the wait has begun yielding
+    ac.abort();
+    expect(await turnsUntil(aborted)).toBeLessThanOrEqual(2);
+    expect(await aborted).toBe('ERR_ABORTED');
   });
 });
