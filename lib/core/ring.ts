@@ -302,7 +302,7 @@ export class RingReader {
   /**
    * Receiver.drain's loop: calls fn(mem.buf, start, length) for each whole-message record published
    * now, at most `max`, skipping padding, and stops at a fragment (left for next()). The positions
-   * stay in locals; the checks are next()'s. Returns how many; `drained` and `drainedBytes` are their
+   * stay in locals between callbacks; the checks are next()'s. Returns how many; `drained` and `drainedBytes` are their
    * count and payload total, set even when it throws. A message whose fn throws counts as read.
    */
   drainMessages(fn: (buf: Buffer, start: number, length: number) => void, max: number): number {
@@ -337,7 +337,10 @@ export class RingReader {
         head = (head + size) | 0;
         n++;
         bytes += len;
+        this.head = head; // fn may receive too (tryRecv): from after this message, as next() would
         fn(buf, DATA + off + L.RECORD_HEADER_BYTES, len);
+        head = this.head;
+        tail = this.tailCache;
       }
     } finally {
       this.head = head;

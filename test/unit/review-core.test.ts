@@ -223,4 +223,20 @@ describe('review regressions', () => {
     expect(await turnsUntil(aborted)).toBeLessThanOrEqual(2);
     expect(await aborted).toBe('ERR_ABORTED');
   });
+
+  it('a drain() callback that calls tryRecv() gets the next message, and drain() goes on after it: each once, in order', () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    for (let i = 0; i < 6; i++) expect(tx.trySend(new Uint8Array([i]))).toBe(true);
+    const seen: number[] = [];
+    const n = rx.drain((view, offset) => {
+      seen.push(view[offset]!);
+      if (view[offset] === 1) seen.push(rx.tryRecv()![0]!);
+    });
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(n).toBe(5);
+    expect(rx.tryRecv()).toBeUndefined();
+    expect(ch.stats().received.messages).toBe(6);
+  });
 });
