@@ -127,13 +127,18 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     try {
       while (n < max) {
         // Runs of whole messages in drainMessages' loop; fragments (and errors) through next().
-        const k = r.drainMessages(fn, max - n);
-        if (k !== 0) {
-          this.#frag.onMessage();
-          this.#countMany(k, r.drainedBytes);
-          n += k;
-          if (n >= max) break;
+        let k: number;
+        try {
+          k = r.drainMessages(fn, max - n);
+        } finally {
+          // Also when fn threw: the messages passed to it, that one included, were received.
+          if (r.drained !== 0) {
+            this.#frag.onMessage();
+            this.#countMany(r.drained, r.drainedBytes);
+          }
         }
+        n += k;
+        if (n >= max) break;
         const type = r.next();
         if (type === 0) break;
         if (type === L.TYPE_MESSAGE) {

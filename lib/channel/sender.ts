@@ -355,11 +355,19 @@ export class Sender<T = unknown> {
   /**
    * Writes the whole message now or nothing; false when full. The common case, bytes that fit one
    * record, is kept small enough to inline (`.length`, not `.byteLength`: the same for a Uint8Array,
-   * but byteLength is not inlined on Node 20); everything else goes to #tryWrite.
+   * but byteLength is not inlined on Node 20); everything else goes to #tryWrite. Only a plain
+   * Uint8Array or Buffer is sized by `.length`: a subclass may make it say anything, while set()
+   * copies all its bytes (past the claim, over unread records).
    */
   #write(wire: string | Uint8Array, throwIfNeverFits = true): boolean {
-    if (typeof wire === 'string' || wire.length > this.#maxSimple || this.#reserved) return this.#tryWrite(wire, throwIfNeverFits);
-    const n = wire.length;
+    if (typeof wire === 'string' || (wire.constructor !== Buffer && wire.constructor !== Uint8Array) || wire.length > this.#maxSimple || this.#reserved) {
+      return this.#tryWrite(wire, throwIfNeverFits);
+    }
+    return this.#writeRecord(wire, wire.length);
+  }
+
+  /** Writes `wire`, n bytes, as one record now, or nothing (false) when full. */
+  #writeRecord(wire: Uint8Array, n: number): boolean {
     const w = this.#w;
     const at = w.claim(n);
     if (at === FULL) return this.#onFull();
@@ -369,7 +377,7 @@ export class Sender<T = unknown> {
     return true;
   }
 
-  /** #write's general case: strings, fragmented messages, errors. */
+  /** #write's general case: strings, subclasses of Uint8Array, fragmented messages, errors. */
   #tryWrite(wire: string | Uint8Array, throwIfNeverFits = true): boolean {
     if (this.#reserved) throw new RingwireError('ERR_RESERVE', 'send: a reservation is open; commit or abort it first');
     const w = this.#w;
@@ -396,7 +404,7 @@ export class Sender<T = unknown> {
     }
     const n = wire.byteLength;
     if (n > this.#maxMessage) throw this.#tooLarge(n);
-    if (n <= w.maxPayload) return this.#write(wire); // a long string's bytes: one record after all
+    if (n <= w.maxPayload) return this.#writeRecord(wire, n);
     if (!L.fitsAtOnce(this.#capacity, n)) {
       if (!throwIfNeverFits) return false; // the blocking paths stream it instead
       throw new RingwireError(

@@ -190,8 +190,11 @@ export class Patience {
     return budget < 1 ? 0 : budget;
   }
 
-  /** Waits as the strategy says, blocking the thread; true if ready() came true (no need to park). */
-  hold(ready: () => boolean): boolean {
+  /**
+   * Waits as the strategy says, blocking the thread; true if ready() came true (no need to park).
+   * 'backoff' polls and sleeps no later than `deadline` (performance.now()): the caller's timeout.
+   */
+  hold(ready: () => boolean, deadline = Infinity): boolean {
     switch (this.strategy) {
       case 'park':
         return false;
@@ -201,11 +204,11 @@ export class Patience {
         return this.#adaptive(ready);
       case 'backoff': {
         const t0 = performance.now();
-        if (this.#spinAndPause(ready, t0)) return true;
+        if (this.#spinAndPause(ready, t0, deadline)) return true;
         // Sleeps of 50 µs, doubling up to 400 µs: the peer does not wake them (no park word).
         for (let us = 50; ; us = Math.min(2 * us, 400)) {
           if (ready()) return true;
-          const left = t0 + BACKOFF_MICROS / 1000 - performance.now();
+          const left = Math.min(t0 + BACKOFF_MICROS / 1000, deadline) - performance.now();
           if (left <= 0) return false;
           Atomics.wait(NAP, 0, 0, Math.min(us / 1000, left));
         }
@@ -213,21 +216,25 @@ export class Patience {
     }
   }
 
-  /** hold() for async waits: spinning still blocks the thread, but 'backoff' yields to the event loop instead of sleeping. */
-  async holdAsync(ready: () => boolean): Promise<boolean> {
-    if (this.strategy !== 'backoff') return this.hold(ready);
+  /**
+   * hold() for async waits: spinning still blocks the thread, but 'backoff' yields to the event loop
+   * instead of sleeping, and stops (false) once `signal` aborts during its yields.
+   */
+  async holdAsync(ready: () => boolean, deadline = Infinity, signal?: AbortSignal): Promise<boolean> {
+    if (this.strategy !== 'backoff') return this.hold(ready, deadline);
     const t0 = performance.now();
-    if (this.#spinAndPause(ready, t0)) return true;
+    if (this.#spinAndPause(ready, t0, deadline)) return true;
+    const end = Math.min(t0 + BACKOFF_MICROS / 1000, deadline);
     for (;;) {
       if (ready()) return true;
-      if (performance.now() - t0 >= BACKOFF_MICROS / 1000) return false;
+      if (signal?.aborted || performance.now() >= end) return false;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
-  /** 'backoff': spinMicros of spinning, then pause-hinted polls up to PAUSE_MICROS into the wait. */
-  #spinAndPause(ready: () => boolean, t0: number): boolean {
-    return spin(ready, this.spinMicros) || pausePoll(ready, t0 + PAUSE_MICROS / 1000);
+  /** 'backoff': spinMicros of spinning, then pause-hinted polls up to PAUSE_MICROS into the wait (or the deadline). */
+  #spinAndPause(ready: () => boolean, t0: number, deadline: number): boolean {
+    return spin(ready, this.spinMicros) || pausePoll(ready, Math.min(t0 + PAUSE_MICROS / 1000, deadline));
   }
 
   #adaptive(ready: () => boolean): boolean {
@@ -274,7 +281,7 @@ export interface Park extends WaitFor {
 /** Blocks the thread until p.ready() (after p.patience's waiting), or throws ERR_TIMEOUT at p.deadline. */
 export function parkSync(site: ParkSite, p: Park): void {
   const { ready, value, deadline, what, timeoutMs, onPark } = p;
-  if (ready() || p.patience.hold(ready)) return;
+  if (ready() || p.patience.hold(ready, deadline)) return;
   for (;;) {
     const remaining = deadline - performance.now();
     if (remaining <= 0) throw timeoutError(what, timeoutMs ?? 0);
@@ -294,7 +301,7 @@ export function parkSync(site: ParkSite, p: Park): void {
 /** The same as parkSync without blocking the event loop; keeps the loop alive while pending. */
 export async function parkAsync(site: ParkSite, p: Park): Promise<void> {
   const { ready, value, deadline, what, timeoutMs, onPark, signal } = p;
-  if (ready() || (await p.patience.holdAsync(ready))) return;
+  if (ready() || (await p.patience.holdAsync(ready, deadline, signal))) return;
   if (signal?.aborted) throw abortedError(what, signal.reason);
   // Atomics.waitAsync alone does not keep Node's event loop alive: a timer does, and it also
   // wakes us at the deadline (by notifying our own watched word; only we sleep on it).

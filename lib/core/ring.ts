@@ -302,8 +302,8 @@ export class RingReader {
   /**
    * Receiver.drain's loop: calls fn(mem.buf, start, length) for each whole-message record published
    * now, at most `max`, skipping padding, and stops at a fragment (left for next()). The positions
-   * stay in locals; the checks are next()'s. Returns how many; `drainedBytes` is their payload total.
-   * A message whose fn throws counts as read.
+   * stay in locals between callbacks; the checks are next()'s. Returns how many; `drained` and `drainedBytes` are their
+   * count and payload total, set even when it throws. A message whose fn throws counts as read.
    */
   drainMessages(fn: (buf: Buffer, start: number, length: number) => void, max: number): number {
     const i32 = this.i32;
@@ -337,14 +337,19 @@ export class RingReader {
         head = (head + size) | 0;
         n++;
         bytes += len;
+        this.head = head; // fn may receive too (tryRecv): from after this message, as next() would
         fn(buf, DATA + off + L.RECORD_HEADER_BYTES, len);
+        head = this.head;
+        tail = this.tailCache;
       }
     } finally {
       this.head = head;
+      this.drained = n;
       this.drainedBytes = bytes;
     }
     return n;
   }
+  drained = 0;
   drainedBytes = 0;
 
   /**

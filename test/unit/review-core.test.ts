@@ -1,6 +1,7 @@
 // Regressions found in review of the TypeScript core (ring, sender, receiver, waits).
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
+import { Patience } from '../../lib/core/park.js';
 import { words } from '../helpers/ring.js';
 import { RX_PARKED, untilParked } from '../helpers/waits.js';
 
@@ -151,5 +152,91 @@ describe('review regressions', () => {
     expect(await parked).toBe('ERR_CHANNEL_CLOSED');
     await closing;
     expect(other.receiver()).toBeDefined(); // free once the parked call is gone
+  });
+
+  it("drain(): the messages passed to a callback that throws, that one included, count in stats().received", () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    for (let i = 0; i < 5; i++) expect(tx.trySend(new Uint8Array(i + 1).fill(i))).toBe(true);
+    expect(() =>
+      rx.drain((view, offset) => {
+        if (view[offset] === 2) throw new Error('callback failed');
+      }),
+    ).toThrow('callback failed');
+    expect(ch.stats().received).toMatchObject({ messages: 3, bytes: 1 + 2 + 3 });
+    expect(rx.drain(() => undefined)).toBe(2);
+    expect(ch.stats().received).toMatchObject({ messages: 5, bytes: 1 + 2 + 3 + 4 + 5 });
+  });
+
+  it('trySend sizes a Uint8Array subclass by its bytes, not by an overridden length: all of them are sent, and one with no room writes nothing', () => {
+    // A growable buffer whose `length` says how much of it is in use: its bytes are still all of it.
+    class Chunk extends Uint8Array {}
+    Object.defineProperty(Chunk.prototype, 'length', { get: () => 2 });
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    expect(tx.trySend(new Chunk(300).fill(7))).toBe(true);
+    expect(rx.tryRecv()).toEqual(new Uint8Array(300).fill(7));
+    expect(rx.tryRecv()).toBeUndefined(); // hands back those 312 bytes
+    for (const n of [280, 304]) expect(tx.trySend(new Uint8Array(n))).toBe(true); // records 312..600..912
+    expect(rx.tryRecv()).toHaveLength(280);
+    expect(rx.tryRecv()).toHaveLength(304); // the sender now sees the reader at 600
+    expect(tx.trySend(new Uint8Array(96).fill(1))).toBe(true); // A, left unread: 912..1016
+    expect(tx.trySend(new Uint8Array(496))).toBe(true); // padding 1016..1024, then 0..504
+    // 96 bytes free at 504; A's record lies 408 bytes further on.
+    expect(tx.trySend(new Chunk(410).fill(9))).toBe(false); // a 424-byte record: no room
+    expect(rx.tryRecv()).toEqual(new Uint8Array(96).fill(1));
+    expect(rx.tryRecv()).toHaveLength(496);
+    expect(rx.tryRecv()).toBeUndefined();
+  });
+
+  it("'backoff' does not poll or sleep past the caller's deadline", () => {
+    let n = 0;
+    // spinMicros 0: only the pause-hinted polls and the sleeps, which must stop at the deadline.
+    expect(new Patience({ wait: 'backoff', spinMicros: 0 }).hold(() => (n++, false), performance.now() - 1)).toBe(false);
+    expect(n).toBeLessThanOrEqual(2); // one look in each phase; up to 1 ms of them without the deadline
+  });
+
+  it("'backoff' async waits end at the timeout, and at an abort during their yields, not 1 ms later", async () => {
+    /** setImmediate turns until `p` settles (bounded). */
+    const turnsUntil = async (p: Promise<unknown>): Promise<number> => {
+      let settled = false;
+      void p.finally(() => (settled = true));
+      let turns = 0;
+      while (!settled && turns < 10_000) {
+        await new Promise((resolve) => setImmediate(resolve));
+        turns++;
+      }
+      return turns;
+    };
+    const ch = Channel.create<number>({ capacity: 1024, wait: 'backoff', spinMicros: 0 });
+    const rx = ch.receiver();
+    const timedOut = rx.recv({ timeout: 0 }).catch((e) => e.code);
+    expect(await turnsUntil(timedOut)).toBeLessThanOrEqual(2);
+    expect(await timedOut).toBe('ERR_TIMEOUT');
+
+    const ac = new AbortController();
+    const aborted = rx.recv({ signal: ac.signal }).catch((e) => e.code);
+    await new Promise((resolve) => setImmediate(resolve)); // the wait has begun yielding
+    ac.abort();
+    expect(await turnsUntil(aborted)).toBeLessThanOrEqual(2);
+    expect(await aborted).toBe('ERR_ABORTED');
+  });
+
+  it('a drain() callback that calls tryRecv() gets the next message, and drain() goes on after it: each once, in order', () => {
+    const ch = Channel.create<Uint8Array>({ capacity: 1024, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    for (let i = 0; i < 6; i++) expect(tx.trySend(new Uint8Array([i]))).toBe(true);
+    const seen: number[] = [];
+    const n = rx.drain((view, offset) => {
+      seen.push(view[offset]!);
+      if (view[offset] === 1) seen.push(rx.tryRecv()![0]!);
+    });
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(n).toBe(5);
+    expect(rx.tryRecv()).toBeUndefined();
+    expect(ch.stats().received.messages).toBe(6);
   });
 });
