@@ -477,12 +477,11 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     StopWorkers();  // they use the old file's mapping and descriptor
     spare->StopWorkers();
     DetachBuffer(spare->buffer_);  // no JS view may reach the spare's old address
-    void* aside = MAP_FAILED;
-    void* hole = mmap(nullptr, m.size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (hole != MAP_FAILED) {
-      aside = mremap(m.addr, m.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, hole);
-      if (aside == MAP_FAILED) munmap(hole, m.size);
-    }
+    // Where the old pages go the kernel picks (no MREMAP_FIXED): a fixed destination is unmapped
+    // before the call can fail, as it does on 5.7-5.12, and munmapping it again then could take
+    // a mapping another thread made there meanwhile. The address hint is passed explicitly: glibc
+    // before 2.37 hands the kernel whatever is in that register otherwise.
+    void* aside = mremap(m.addr, m.size, m.size, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, nullptr);
     if (mremap(sm.addr, sm.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED, m.addr) == MAP_FAILED) {
       int e = errno;
       if (aside != MAP_FAILED) munmap(aside, m.size);  // our mapping is still in place (emptied of page tables)
