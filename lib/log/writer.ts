@@ -475,7 +475,7 @@ export class LogWriter<T = unknown> {
     // here (creating the file when there is no spare), with the current segment intact.
     const spare = this.#spare ?? createSpare(this.dir, next.index, this.#segmentBytes, this.#mode);
     this.#spare = undefined;
-    const { file, path } = installSegment(this.dir, spare, next);
+    const { file, path } = installSegment(this.dir, spare, next, this.durability !== 'process');
     // Before the adopt below starts unmapping the old segment in the background: that holds the
     // process's mmap lock, which mapping the new spare would wait for (milliseconds).
     this.#prepareSpare(next.index + 1);
