@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "addon.h"
@@ -494,10 +495,15 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     spare->map_.reset();
     path_ = info[1].As<Napi::String>().Utf8Value();
     const size_t size = m.size;
-    std::thread([aside, size, old_fd] {
+    auto release = [aside, size, old_fd] {
       if (aside != MAP_FAILED) munmap(aside, size);
       ::close(old_fd);
-    }).detach();
+    };
+    try {
+      std::thread(release).detach();
+    } catch (const std::system_error&) {
+      release();  // no thread to be had (a limit): here, rather than fail a roll already made
+    }
     return env.Undefined();
   }
 

@@ -1,8 +1,9 @@
 // LogFile.adopt where it cannot move the spare's mapping as it does on this machine's kernel: a
 // shim preloaded into a writer process (fixtures/mremap-shim.c) makes mremap refuse
-// MREMAP_DONTUNMAP as Linux 5.7-5.12 do for file mappings, or fail the move of the spare. The
-// writer must roll on either way (every record read back and verified), leave no mapping or
-// descriptor of its files after close(), and never unmap memory it does not own.
+// MREMAP_DONTUNMAP as Linux 5.7-5.12 do for file mappings, fail the move of the spare, or fail the
+// thread that unmaps the old file. The writer must roll on either way (every record read back and
+// verified), leave no mapping or descriptor of its files after close(), and never unmap memory it
+// does not own.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,14 @@ describe.skipIf(!hasCc)('LogFile.adopt fallbacks (mremap shim)', () => {
   it('when moving the spare fails (ERR_IO), each roll continues in the new file mapped on its own', () => {
     const dir = tempDir('adopt-fail-move');
     const out = rollUnder('fail-move', so, dir);
+    expect(out.refused).toBeGreaterThanOrEqual(ROLLS);
+    expect(out.left).toEqual({ maps: 0, fds: 0 });
+    expectLogOf(dir, out.records);
+  });
+
+  it('when no thread can be started for the unmap of the old file, the roll does it itself', () => {
+    const dir = tempDir('adopt-no-thread');
+    const out = rollUnder('no-thread', so, dir);
     expect(out.refused).toBeGreaterThanOrEqual(ROLLS);
     expect(out.left).toEqual({ maps: 0, fds: 0 });
     expectLogOf(dir, out.records);
