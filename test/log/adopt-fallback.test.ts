@@ -58,17 +58,12 @@ describe.skipIf(!hasCc)('LogFile.adopt fallbacks (mremap shim)', () => {
     expectLogOf(dir, out.records);
   });
 
-  it('when moving the spare fails (ERR_IO), each roll continues in the new file mapped on its own', () => {
-    const dir = tempDir('adopt-fail-move');
-    const out = rollUnder('fail-move', so, dir);
-    expect(out.refused).toBeGreaterThanOrEqual(ROLLS);
-    expect(out.left).toEqual({ maps: 0, fds: 0 });
-    expectLogOf(dir, out.records);
-  });
-
-  it('when no thread can be started for the unmap of the old file, the roll does it itself', () => {
-    const dir = tempDir('adopt-no-thread');
-    const out = rollUnder('no-thread', so, dir);
+  it.each([
+    ['fail-move', 'when moving the spare fails (ERR_IO), each roll continues in the new file mapped on its own'],
+    ['no-thread', 'when no thread can be started to unmap the old file, the roll does it itself'],
+  ])('%s: %s', (mode) => {
+    const dir = tempDir(`adopt-${mode}`);
+    const out = rollUnder(mode, so, dir);
     expect(out.refused).toBeGreaterThanOrEqual(ROLLS);
     expect(out.left).toEqual({ maps: 0, fds: 0 });
     expectLogOf(dir, out.records);
