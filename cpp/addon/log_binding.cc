@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "addon.h"
@@ -477,12 +478,11 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     StopWorkers();  // they use the old file's mapping and descriptor
     spare->StopWorkers();
     DetachBuffer(spare->buffer_);  // no JS view may reach the spare's old address
-    void* aside = MAP_FAILED;
-    void* hole = mmap(nullptr, m.size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (hole != MAP_FAILED) {
-      aside = mremap(m.addr, m.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, hole);
-      if (aside == MAP_FAILED) munmap(hole, m.size);
-    }
+    // Where the old pages go the kernel picks (no MREMAP_FIXED): a fixed destination is unmapped
+    // before the call can fail, as it does on 5.7-5.12, and munmapping it again then could take
+    // a mapping another thread made there meanwhile. The address hint is passed explicitly: glibc
+    // before 2.37 hands the kernel whatever is in that register otherwise.
+    void* aside = mremap(m.addr, m.size, m.size, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, nullptr);
     if (mremap(sm.addr, sm.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED, m.addr) == MAP_FAILED) {
       int e = errno;
       if (aside != MAP_FAILED) munmap(aside, m.size);  // our mapping is still in place (emptied of page tables)
@@ -495,10 +495,15 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     spare->map_.reset();
     path_ = info[1].As<Napi::String>().Utf8Value();
     const size_t size = m.size;
-    std::thread([aside, size, old_fd] {
+    auto release = [aside, size, old_fd] {
       if (aside != MAP_FAILED) munmap(aside, size);
       ::close(old_fd);
-    }).detach();
+    };
+    try {
+      std::thread(release).detach();
+    } catch (const std::system_error&) {
+      release();  // no thread to be had (a limit): here, rather than fail a roll already made
+    }
     return env.Undefined();
   }
 

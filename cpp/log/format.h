@@ -194,7 +194,7 @@ static_assert(RecordBytes(0) == 32 && RecordBytes(1) == 40 && RecordBytes(8) == 
 
 // ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78) ----
 // Crc32c(crc, p, n) extends a finished CRC (start from 0): Crc32c(Crc32c(0, a), b) == Crc32c(0, a ++ b).
-// lib/log/crc32c.ts computes the same function (slicing-by-8 tables); a test compares them.
+// lib/log/crc32c.ts computes the same function (slicing-by-16 tables); a test compares them.
 
 inline constexpr uint32_t kCrcPoly = 0x82F63B78u;
 

@@ -156,8 +156,10 @@ export function createSpare(dir: string, index: number, segmentBytes: number, mo
 }
 
 /** Writes header `h` into `spare` (sized h.segmentBytes) and links it as segment `h.index` of
- * `dir`; returns the mapped segment. On failure the spare is closed and removed. */
-export function installSegment(dir: string, spare: Spare, h: SegmentHeader): { file: LogFile; path: string } {
+ * `dir`; returns the mapped segment. On failure the spare is closed and removed. `durable`: the
+ * header reaches the disk before the name can (a name whose header a power loss left as zeros
+ * would stop both recovery and readers). */
+export function installSegment(dir: string, spare: Spare, h: SegmentHeader, durable = false): { file: LogFile; path: string } {
   const { file, tmp } = spare;
   const path = join(dir, F.segmentName(h.index));
   try {
@@ -166,6 +168,7 @@ export function installSegment(dir: string, spare: Spare, h: SegmentHeader): { f
     const header = new Uint8Array(F.SEGMENT_HEADER_BYTES);
     writeHeader(header, new Int32Array(header.buffer), h);
     file.write(0, header);
+    if (durable) file.msync(0, F.SEGMENT_HEADER_BYTES);
     // link() fails if the name exists (a rename would silently replace a segment).
     linkSync(tmp, path);
   } catch (err) {

@@ -233,6 +233,7 @@ describe('LogWriter / LogReader', () => {
     }
     await done;
     expect(seen).toEqual([...Array(3000).keys()]);
+    expect(w.stats().rolls).toBeGreaterThan(0); // it followed the writer across rolls (adopted mappings)
 
     const ac = new AbortController();
     const aborted = (async () => {
