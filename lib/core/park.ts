@@ -9,7 +9,7 @@ import { abortedError, describe, peerDeadError, RingwireRangeError, RingwireType
 import type { Waiter } from './ring.js';
 
 /** A side waiting for a peer that may die sleeps at most this long before checking it is alive. */
-export const SLICE_MS = 100;
+export const SLICE_MS = 250;
 
 export interface WaitOptions {
   /** Milliseconds to wait at most (default: no limit). */

@@ -448,7 +448,9 @@ export class LogWriter<T = unknown> {
   #prepareSpare(index: number): void {
     try {
       const spare = createSpare(this.dir, index, this.#segmentBytes, this.#mode);
-      spare.file.populate(0, TOUCH_WINDOW);
+      // Not the first page: the roll writes and msyncs the header there, and a toucher still
+      // populating it for writing afterwards (a loaded machine) would mark it dirty again.
+      spare.file.populate(F.PAGE_BYTES, TOUCH_WINDOW);
       this.#spare = spare;
     } catch (err) {
       // No room for a spare now (a full disk, ERR_NO_SPACE, or ERR_IO): the roll creates its

@@ -139,7 +139,7 @@ describe('SIGKILL of the C++ side at random moments, Node taking over', () => {
           }
         }
         expect(dead?.code).toBe('ERR_PEER_DEAD');
-        expect(Date.now() - killedAt).toBeLessThan(3_000); // within ~100 ms; 3 s of a 10 s deadline
+        expect(Date.now() - killedAt).toBeLessThan(3_000); // within ~250 ms; 3 s of a 10 s deadline
         expect((await cpp.exit).signal).toBe('SIGKILL');
         // Node takes the sender role over and continues the sequence.
         const tx = ch.sender();

@@ -7,11 +7,12 @@
 // "woke 1000 ms after the publish" in about a second, not after ten.
 //
 // Why WAKE_MS is half a slice and not "1 s": a parked side also wakes by itself at the end of each
-// slice (SLICE_MS, lib/wait.ts: to see whether the peer thread or process died), re-checks its
+// slice (SLICE_MS, lib/core/park.ts: to see whether the peer thread or process died), re-checks its
 // condition and returns. A lost wake then costs the rest of the slice, not the whole deadline: the
 // peer publishes right after it sees the park word set, so early in the slice, and the side resumes
 // ~SLICE_MS later. A bound of 1 s would let that pass; SLICE_MS / 2 fails it. A real wake takes
-// well under that on a loaded 2-core machine (measured: p99 4 ms, max 13 ms with four busy loops).
+// well under that on a loaded 2-core machine (measured: p99 4 ms, max 13 ms with four busy loops;
+// 64 and 94 ms seen with a load average of 9 on 2 cores, which a 50 ms bound failed).
 import { expect } from 'vitest';
 import * as L from '../../lib/core/layout.js';
 import { SLICE_MS } from '../../lib/core/park.js';

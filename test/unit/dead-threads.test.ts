@@ -13,7 +13,7 @@ type How = 'return' | 'exit' | 'throw' | 'terminate';
 const WAYS: How[] = ['return', 'exit', 'throw', 'terminate'];
 /** A lost detection fails the test at this deadline instead of hanging it. */
 const DEADLINE_MS = 10_000;
-/** Detection comes within one 100 ms wait slice plus scheduling: far less than this. */
+/** Detection comes within one 250 ms wait slice plus scheduling: far less than this. */
 const DETECT_MS = 2_000;
 
 const workers: Worker[] = [];

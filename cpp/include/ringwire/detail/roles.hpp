@@ -238,7 +238,7 @@ inline void MarkStream(uint8_t* base, uint32_t bit, uint32_t open) {
 // ---- Waits (lib/core/park.ts) ----------------------------------------------------------------------
 
 using Clock = std::chrono::steady_clock;
-inline constexpr auto kSlice = std::chrono::milliseconds(100);  // lib/core/park.ts SLICE_MS
+inline constexpr auto kSlice = std::chrono::milliseconds(250);  // lib/core/park.ts SLICE_MS
 
 inline Clock::time_point DeadlineOf(std::chrono::milliseconds timeout) {
   return timeout.count() < 0 ? Clock::time_point::max() : Clock::now() + timeout;
