@@ -13,7 +13,7 @@ import type { ChannelHandle } from '../channel/channel.js';
 import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
 import * as L from '../core/layout.js';
 import { RingwireRangeError, RingwireTypeError } from '../errors.js';
-import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
+import { CMD_ABANDON, CMD_GO, CMD_PAUSE, CMD_RUN, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
 import { InputLink, OutputLink } from './link.js';
@@ -362,8 +362,18 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
           return res;
         } catch (err) {
           if (err instanceof PipelineError || this.#settled) throw err;
-          // A crash while loading a standby (hot-swap) worker is the new version failing: no retry.
-          if (standby && first && slot.control.state < STATE_RUNNING) throw err;
+          if (standby && first && slot.control.state < STATE_RUNNING) {
+            // A crash while loading a standby (hot-swap) worker is the new version failing: no retry.
+            if (slot.control.state !== STATE_STANDBY) throw err;
+            // A crash in standby may come after its switch has begun the hand-over (the old worker
+            // releasing the channels): mark it (the switch fails if it has not begun) and wait for
+            // the switch's word, which it always gives: GO (the channels are this slot's: restart
+            // it on them, as any dead worker) or ABANDON.
+            slot.control.state = STATE_EXITED;
+            while (slot.control.cmd === CMD_RUN && !this.#settled) await sleep(PARK_POLL_MS);
+            if (slot.control.cmd !== CMD_GO || this.#settled) throw err;
+            await this.#threadGone(slot.control.thread); // it may have claimed channels after GO
+          }
           // A version on probation that dies too often is rolled back: its worker is not restarted.
           const probation = stage.slots.includes(slot) ? stage.probation : undefined;
           const park = probation?.death() ?? false;
@@ -616,6 +626,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     );
     while (failure === undefined && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
       if (this.#settled) failure = new PipelineError('ERR_PIPELINE_STATE', 'the pipeline stopped during the swap');
+      else if (fresh.some((s) => s.control.state === STATE_EXITED)) failure = new Error('a worker of the new version died in standby');
       else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${timeout} ms`);
       else await sleep(PARK_POLL_MS);
     }
