@@ -486,13 +486,17 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
 
   #stage(ref: string | number, what: string): StageRuntime {
     const stage = typeof ref === 'number' ? this.#stages[ref] : this.#stages.find((s) => s.name === ref);
-    if (stage === undefined) throw new PipelineError('ERR_PIPELINE_STATE', `${what}: no stage ${JSON.stringify(ref)}`);
+    if (stage === undefined) {
+      const names = this.#stages.map((s) => `'${s.name}'`).join(', ');
+      throw new PipelineError('ERR_PIPELINE_STATE', `${what}: no stage ${JSON.stringify(ref)} (the stages are ${names}, or their index from 0 to ${this.#stages.length - 1})`);
+    }
     return stage;
   }
 
   #checkRunning(stage: StageRuntime, what: string): void {
-    if (this.#settled || this.#Piscina === undefined) {
-      throw new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline is ${this.#settled ? this.#state : 'starting'}`, { stage: stage.name });
+    // 'done' before `done` settles: every worker has finished and the pools are being destroyed.
+    if (this.#settled || this.#state === 'done' || this.#Piscina === undefined) {
+      throw new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline is ${this.#Piscina === undefined && !this.#settled ? 'starting' : this.#state}`, { stage: stage.name });
     }
   }
 

@@ -319,6 +319,24 @@ describe('rollback', () => {
     expect(summary.stages[0]!.restarts).toBe(0);
   });
 
+  it('swap() and rollback() of a pipeline that has finished (done, still closing its pools) reject with ERR_PIPELINE_STATE and emit nothing', async () => {
+    const p = pipeline<In, Out>({ source: flowing(() => true, 0), stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1 } }], sink: () => {} });
+    const seen = events(p);
+    await p.swap('s', fixture('counter'), { options: { v: 2 } });
+    let resolved = false;
+    void p.done.then(() => (resolved = true));
+    // Between the state turning 'done' and `done` resolving, the pools are being destroyed.
+    for (let i = 0; i < 100_000 && p.stats().state !== 'done'; i++) await new Promise((r) => setImmediate(r));
+    expect([p.stats().state, resolved]).toEqual(['done', false]);
+    const [swapped, rolledBack] = await Promise.all([rejection(p.swap('s', fixture('counter'))), rejection(p.rollback('s'))]);
+    expect([swapped!.code, rolledBack!.code]).toEqual(['ERR_PIPELINE_STATE', 'ERR_PIPELINE_STATE']);
+    expect(swapped!.message).toMatch(/swap: the pipeline is done/);
+    expect(rolledBack!.message).toMatch(/rollback: the pipeline is done/);
+    const summary = await p.done;
+    expect(seen.map((c) => [c.type, c.ok])).toEqual([['swap', true]]);
+    expect(summary.stages[0]!.changes.length).toBe(1);
+  });
+
   it('checks swap() and rollback() options, naming the option', async () => {
     const p = pipeline({ source: flowing(() => true, 0), stages: [{ module: fixture('inc'), name: 'f' }, { module: fixture('identity'), name: 'k', onError: 'skip' }], sink: () => {} });
     const bad: Array<[Promise<unknown>, new (...a: any[]) => Error, RegExp]> = [
@@ -344,6 +362,7 @@ describe('rollback', () => {
     }
     const unknown = await rejection(p.rollback('nope'));
     expect(unknown!.code).toBe('ERR_PIPELINE_STATE');
+    expect(unknown!.message).toBe(`rollback: no stage "nope" (the stages are 'f', 'k', or their index from 0 to 1)`);
     expect(() => p.versions('nope')).toThrow(/versions: no stage "nope"/);
     await p.done;
   });
