@@ -85,6 +85,28 @@ describe('pipeline metrics', () => {
     expect(parseExposition(await registry.metrics()).samples).toEqual(e.samples);
   });
 
+  it("a stage's swaps, rollbacks (manual and automatic alike) and the version it runs", async () => {
+    let open = true;
+    async function* source() {
+      for (let i = 0; open && i < 1e6; i++) {
+        yield { k: i % 4, i };
+        if (i % 20 === 19) await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    const p = pipeline({ source: source(), stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1 } }, { module: fixture('identity'), name: 'pass' }], sink: () => undefined });
+    const stage = async (name: string, s = 's') => valueOf(parseExposition(await p.metrics()), `ringwire_pipeline_stage_${name}`, { pipeline: '', stage: s });
+    try {
+      await p.swap('s', fixture('counter'), { options: { v: 2 } });
+      await p.swap('s', fixture('counter'), { options: { v: 3 } });
+      await p.rollback('s');
+      expect([await stage('swaps_total'), await stage('rollbacks_total'), await stage('version')]).toEqual([2, 1, 1]);
+      expect([await stage('rollbacks_total', 'pass'), await stage('version', 'pass')]).toEqual([0, 0]);
+    } finally {
+      open = false;
+    }
+    await p.done;
+  });
+
   it("a stage's dead letters are counted", async () => {
     const N = 1000;
     const source: Msg[] = Array.from({ length: N }, (_, i) => (i % 50 === 3 ? { i, bad: true } : { i }));
