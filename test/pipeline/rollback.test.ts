@@ -323,16 +323,26 @@ describe('rollback', () => {
     const p = pipeline<In, Out>({ source: flowing(() => true, 0), stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1 } }], sink: () => {} });
     const seen = events(p);
     await p.swap('s', fixture('counter'), { options: { v: 2 } });
+    // Called at the moment the pipeline takes its summary: the state is 'done', its pools are about
+    // to be destroyed and `done` has not resolved.
+    let late: Array<Promise<PipelineError | undefined>> = [];
     let resolved = false;
     void p.done.then(() => (resolved = true));
-    // Between the state turning 'done' and `done` resolving, the pools are being destroyed.
-    for (let i = 0; i < 100_000 && p.stats().state !== 'done'; i++) await new Promise((r) => setImmediate(r));
-    expect([p.stats().state, resolved]).toEqual(['done', false]);
-    const [swapped, rolledBack] = await Promise.all([rejection(p.swap('s', fixture('counter'))), rejection(p.rollback('s'))]);
+    const stats = p.stats.bind(p);
+    p.stats = () => {
+      const s = stats();
+      if (s.state === 'done' && late.length === 0) {
+        expect(resolved).toBe(false);
+        late = [rejection(p.swap('s', fixture('counter'))), rejection(p.rollback('s'))];
+      }
+      return s;
+    };
+    const summary = await p.done;
+    expect(late).toHaveLength(2);
+    const [swapped, rolledBack] = await Promise.all(late);
     expect([swapped!.code, rolledBack!.code]).toEqual(['ERR_PIPELINE_STATE', 'ERR_PIPELINE_STATE']);
     expect(swapped!.message).toMatch(/swap: the pipeline is done/);
     expect(rolledBack!.message).toMatch(/rollback: the pipeline is done/);
-    const summary = await p.done;
     expect(seen.map((c) => [c.type, c.ok])).toEqual([['swap', true]]);
     expect(summary.stages[0]!.changes.length).toBe(1);
   });
