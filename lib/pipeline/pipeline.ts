@@ -94,7 +94,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
   readonly #stop = new AbortController();
   /** Aborted by close() and abort(): interrupts a wait for the source (a Receiver). */
   readonly #closeSignal = new AbortController();
-  readonly #e2e = new Uint32Array(BUCKETS);
+  readonly #e2e = new Float64Array(BUCKETS);
   #e2eMax = 0;
   #e2eSumNs = 0;
   #state: PipelineStats['state'] = 'starting';

@@ -4,7 +4,8 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { pipeline, registerMetrics } from '../../lib/index.js';
-import { BUCKETS, countsBelowPowersOfTwo, record } from '../../lib/pipeline/histogram.js';
+import { ControlBlock } from '../../lib/pipeline/control.js';
+import { BUCKETS, bucketOf, countsBelowPowersOfTwo, record } from '../../lib/pipeline/histogram.js';
 import { prng } from '../helpers/sequence.js';
 import { histogramOf, parseExposition, valueOf, type Exposition } from '../helpers/prometheus.js';
 
@@ -128,7 +129,7 @@ describe('pipeline metrics', () => {
 
 describe('latency buckets', () => {
   it('the counts below each power of two of nanoseconds are exact (every power of two is a bucket edge)', () => {
-    const counts = new Uint32Array(BUCKETS);
+    const counts = new Float64Array(BUCKETS);
     const values: number[] = [];
     const random = prng(5);
     for (let i = 0; i < 20_000; i++) {
@@ -139,5 +140,15 @@ describe('latency buckets', () => {
     for (const k of [0, 1, 2, 3, 4, 8, 10, 17, 24, 30]) values.push(2 ** k), record(counts, 2 ** k); // on an edge: not below it
     const below = countsBelowPowersOfTwo(counts, 0, 30);
     for (let k = 0; k <= 30; k++) expect(below[k], `2^${k} ns`).toBe(values.filter((v) => v < 2 ** k).length);
+  });
+
+  it("a worker's bucket counts on past 2^32 samples (a long-running stage's _bucket and _count never wrap)", () => {
+    const ctl = new ControlBlock();
+    const at = bucketOf(1000);
+    ctl.hist[at] = 2 ** 32 - 1; // as after 4.3e9 messages of ~1 µs (hours, for a busy stage)
+    record(ctl.hist, 1000);
+    record(ctl.hist, 1000);
+    expect(ctl.hist[at]).toBe(2 ** 32 + 1);
+    expect(countsBelowPowersOfTwo(ctl.hist, 10, 10)).toEqual([2 ** 32 + 1]);
   });
 });
