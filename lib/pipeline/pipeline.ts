@@ -513,7 +513,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       exportName: options.export ?? h.active.exportName,
       options: options.options === undefined ? h.active.options : options.options,
     };
-    const sw = await this.#switch(stage, target, options.probe, options.timeout, undefined);
+    const sw = await this.#switch('swap', stage, target, options.probe, options.timeout, undefined);
     const change = { type: 'swap', from, to, label, automatic: false, reason: undefined } as const;
     if (!sw.ok) {
       const err = new PipelineError('ERR_SWAP_FAILED', `swap of stage '${stage.name}' to ${url} was rolled back: ${messageOf(sw.cause)}`, {
@@ -542,7 +542,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     const to = auto === undefined ? h.target(stage.name, options.to) : h.active.previous!;
     const target = h.records[to]!;
     const change = { type: 'rollback', from, to, label: target.label, automatic: auto !== undefined, reason: auto?.reason ?? options.reason ?? 'manual' } as const;
-    const sw = await this.#switch(stage, target, undefined, options.timeout, target.snapshot);
+    const sw = await this.#switch('rollback', stage, target, undefined, options.timeout, target.snapshot);
     if (!sw.ok) {
       const err = new PipelineError('ERR_ROLLBACK_FAILED', `rollback of stage '${stage.name}' to version ${to} failed, version ${from} keeps running: ${messageOf(sw.cause)}`, {
         stage: stage.name,
@@ -600,6 +600,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
    * old ones keep running).
    */
   async #switch(
+    what: 'swap' | 'rollback',
     stage: StageRuntime,
     target: Pick<VersionRecord, 'module' | 'exportName' | 'options'>,
     probe: readonly unknown[] | undefined,
@@ -628,15 +629,18 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
         },
       ),
     );
-    while (failure === undefined && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
-      if (this.#settled) failure = new PipelineError('ERR_PIPELINE_STATE', 'the pipeline stopped during the swap');
-      else if (fresh.some((s) => s.control.state === STATE_EXITED)) failure = new Error('a worker of the new version died in standby');
+    // The pipeline stopping (abort, failure) is not the new version's failure: the switch throws.
+    const stopped = (cause: unknown) => new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline stopped during the ${what} of stage '${stage.name}'`, { stage: stage.name, cause });
+    while (failure === undefined && !this.#settled && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
+      if (fresh.some((s) => s.control.state === STATE_EXITED)) failure = new Error('a worker of the new version died in standby');
       else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${timeout} ms`);
       else await sleep(PARK_POLL_MS);
     }
-    if (failure !== undefined) {
+    const stoppedNow = this.#settled;
+    if (failure !== undefined || stoppedNow) {
       for (const s of fresh) s.control.command(CMD_ABANDON);
       await pool.destroy();
+      if (stoppedNow) throw stopped(failure);
       return { ok: false, cause: failure instanceof PipelineError && failure.cause !== undefined ? failure.cause : failure };
     }
     // Hand over: pause the old workers, then let each successor take the same channels.
@@ -651,7 +655,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       // stage.pool, so the new workers (waiting in standby) and their pool are ours to end.
       for (const s of fresh) s.control.command(CMD_ABANDON);
       await pool.destroy();
-      throw this.#settled ? new PipelineError('ERR_PIPELINE_STATE', `swap: the pipeline stopped during the swap of stage '${stage.name}'`, { stage: stage.name, cause: err }) : err;
+      throw this.#settled ? stopped(err) : err;
     }
     for (let p = 0; p < fresh.length; p++) {
       const res = oldResults[p]!;

@@ -347,6 +347,23 @@ describe('rollback', () => {
     expect(summary.stages[0]!.changes.length).toBe(1);
   });
 
+  it('a swap interrupted by abort() while the new version loads rejects with ERR_PIPELINE_STATE and emits nothing', async () => {
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    const p = pipeline<In, Out>({ source: flowing(() => false, 0), stages: [{ module: fixture('counter'), name: 's', options: { v: 1 } }], sink: () => {} });
+    const seen = events(p);
+    await p.ready;
+    const swapped = rejection(p.swap('s', fixture('slow-health'), { options: { started: started.buffer } }));
+    expect(await waitFor(() => Atomics.load(started, 0) === 1, 10_000)).toBe(true);
+    const t0 = performance.now();
+    await p.abort();
+    const err = await swapped;
+    expect(performance.now() - t0).toBeLessThan(5_000); // not the 10 s health check
+    expect(err!.code).toBe('ERR_PIPELINE_STATE');
+    expect(err!.message).toMatch(/swap: the pipeline stopped during the swap of stage 's'/);
+    expect(seen).toEqual([]);
+    expect(p.stats().stages[0]!.changes).toEqual([]);
+  });
+
   it('checks swap() and rollback() options, naming the option', async () => {
     const p = pipeline({ source: flowing(() => true, 0), stages: [{ module: fixture('inc'), name: 'f' }, { module: fixture('identity'), name: 'k', onError: 'skip' }], sink: () => {} });
     const bad: Array<[Promise<unknown>, new (...a: any[]) => Error, RegExp]> = [
