@@ -38,19 +38,20 @@ export const C_SUM_NS = 6;
 export const COUNTERS = 7;
 
 const HIST_AT = 128;
-const BYTES = HIST_AT + BUCKETS * 4;
+const BYTES = HIST_AT + BUCKETS * 8;
 
 export class ControlBlock {
   readonly sab: SharedArrayBuffer;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
-  readonly hist: Uint32Array;
+  /** Float64 counts: exact to 2^53, where 32-bit ones would wrap within hours on a busy stage. */
+  readonly hist: Float64Array;
 
   constructor(sab = new SharedArrayBuffer(BYTES)) {
     this.sab = sab;
     this.i32 = new Int32Array(sab, 0, 16);
     this.f64 = new Float64Array(sab, F64_AT, COUNTERS);
-    this.hist = new Uint32Array(sab, HIST_AT, BUCKETS);
+    this.hist = new Float64Array(sab, HIST_AT, BUCKETS);
   }
 
   command(cmd: number): void {

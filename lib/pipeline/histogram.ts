@@ -1,5 +1,6 @@
 // Latency histogram: log-linear buckets (8 per power of two, so ~12% resolution) over nanoseconds,
-// counted in a Uint32Array that may live in shared memory (one writer: the worker that times).
+// counted in a Float64Array (exact to 2^53 samples) that may live in shared memory (one writer: the
+// worker that times).
 
 export const BUCKETS = 256;
 const MAX_NS = 0x7fffffff; // ~2.1 s; longer latencies land in the top bucket (the max is kept apart)
@@ -19,11 +20,11 @@ export function valueOf(bucket: number): number {
   return low + 2 ** (octave - 3) / 2;
 }
 
-export function record(counts: Uint32Array, ns: number): void {
+export function record(counts: Float64Array, ns: number): void {
   counts[bucketOf(ns)]!++;
 }
 
-export function merge(into: Uint32Array | number[], from: ArrayLike<number>): void {
+export function merge(into: Float64Array | number[], from: ArrayLike<number>): void {
   for (let i = 0; i < BUCKETS; i++) into[i] = (into[i] ?? 0) + (from[i] ?? 0);
 }
 

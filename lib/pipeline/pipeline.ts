@@ -13,7 +13,7 @@ import type { ChannelHandle } from '../channel/channel.js';
 import { resolveCodec, type CodecName, type WireCodec } from '../channel/codecs.js';
 import * as L from '../core/layout.js';
 import { RingwireRangeError, RingwireTypeError } from '../errors.js';
-import { CMD_ABANDON, CMD_GO, CMD_PAUSE, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
+import { CMD_ABANDON, CMD_GO, CMD_PAUSE, CMD_RUN, ControlBlock, STATE_EXITED, STATE_RUNNING, STATE_STANDBY, STATE_STARTING } from './control.js';
 import { PipelineError, reviveError } from './errors.js';
 import { BUCKETS, merge as mergeHistogram, record, summarize } from './histogram.js';
 import { InputLink, OutputLink } from './link.js';
@@ -96,7 +96,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
   readonly #stop = new AbortController();
   /** Aborted by close() and abort(): interrupts a wait for the source (a Receiver). */
   readonly #closeSignal = new AbortController();
-  readonly #e2e = new Uint32Array(BUCKETS);
+  readonly #e2e = new Float64Array(BUCKETS);
   #e2eMax = 0;
   #e2eSumNs = 0;
   #state: PipelineStats['state'] = 'starting';
@@ -377,8 +377,18 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
           return res;
         } catch (err) {
           if (err instanceof PipelineError || this.#settled) throw err;
-          // A crash while loading a standby (hot-swap) worker is the new version failing: no retry.
-          if (standby && first && slot.control.state < STATE_RUNNING) throw err;
+          if (standby && first && slot.control.state < STATE_RUNNING) {
+            // A crash while loading a standby (hot-swap) worker is the new version failing: no retry.
+            if (slot.control.state !== STATE_STANDBY) throw err;
+            // A crash in standby may come after its switch has begun the hand-over (the old worker
+            // releasing the channels): mark it (the switch fails if it has not begun) and wait for
+            // the switch's word, which it always gives: GO (the channels are this slot's: restart
+            // it on them, as any dead worker) or ABANDON.
+            slot.control.state = STATE_EXITED;
+            while (slot.control.cmd === CMD_RUN && !this.#settled) await sleep(PARK_POLL_MS);
+            if (slot.control.cmd !== CMD_GO || this.#settled) throw err;
+            await this.#threadGone(slot.control.thread); // it may have claimed channels after GO
+          }
           // A version on probation that dies too often is rolled back: its worker is not restarted.
           const probation = stage.slots.includes(slot) ? stage.probation : undefined;
           const park = probation?.death() ?? false;
@@ -494,13 +504,17 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
 
   #stage(ref: string | number, what: string): StageRuntime {
     const stage = typeof ref === 'number' ? this.#stages[ref] : this.#stages.find((s) => s.name === ref);
-    if (stage === undefined) throw new PipelineError('ERR_PIPELINE_STATE', `${what}: no stage ${JSON.stringify(ref)}`);
+    if (stage === undefined) {
+      const names = this.#stages.map((s) => `'${s.name}'`).join(', ');
+      throw new PipelineError('ERR_PIPELINE_STATE', `${what}: no stage ${JSON.stringify(ref)} (the stages are ${names}, or their index from 0 to ${this.#stages.length - 1})`);
+    }
     return stage;
   }
 
   #checkRunning(stage: StageRuntime, what: string): void {
-    if (this.#settled || this.#Piscina === undefined) {
-      throw new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline is ${this.#settled ? this.#state : 'starting'}`, { stage: stage.name });
+    // 'done' before `done` settles: every worker has finished and the pools are being destroyed.
+    if (this.#settled || this.#state === 'done' || this.#Piscina === undefined) {
+      throw new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline is ${this.#Piscina === undefined && !this.#settled ? 'starting' : this.#state}`, { stage: stage.name });
     }
   }
 
@@ -517,7 +531,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       exportName: options.export ?? h.active.exportName,
       options: options.options === undefined ? h.active.options : options.options,
     };
-    const sw = await this.#switch(stage, target, options.probe, options.timeout, undefined);
+    const sw = await this.#switch('swap', stage, target, options.probe, options.timeout, undefined);
     const change = { type: 'swap', from, to, label, automatic: false, reason: undefined } as const;
     if (!sw.ok) {
       const err = new PipelineError('ERR_SWAP_FAILED', `swap of stage '${stage.name}' to ${url} was rolled back: ${messageOf(sw.cause)}`, {
@@ -546,7 +560,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     const to = auto === undefined ? h.target(stage.name, options.to) : h.active.previous!;
     const target = h.records[to]!;
     const change = { type: 'rollback', from, to, label: target.label, automatic: auto !== undefined, reason: auto?.reason ?? options.reason ?? 'manual' } as const;
-    const sw = await this.#switch(stage, target, undefined, options.timeout, target.snapshot);
+    const sw = await this.#switch('rollback', stage, target, undefined, options.timeout, target.snapshot);
     if (!sw.ok) {
       const err = new PipelineError('ERR_ROLLBACK_FAILED', `rollback of stage '${stage.name}' to version ${to} failed, version ${from} keeps running: ${messageOf(sw.cause)}`, {
         stage: stage.name,
@@ -604,6 +618,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
    * old ones keep running).
    */
   async #switch(
+    what: 'swap' | 'rollback',
     stage: StageRuntime,
     target: Pick<VersionRecord, 'module' | 'exportName' | 'options'>,
     probe: readonly unknown[] | undefined,
@@ -632,14 +647,18 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
         },
       ),
     );
-    while (failure === undefined && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
-      if (this.#settled) failure = new PipelineError('ERR_PIPELINE_STATE', 'the pipeline stopped during the swap');
+    // The pipeline stopping (abort, failure) is not the new version's failure: the switch throws.
+    const stopped = (cause: unknown) => new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline stopped during the ${what} of stage '${stage.name}'`, { stage: stage.name, cause });
+    while (failure === undefined && !this.#settled && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
+      if (fresh.some((s) => s.control.state === STATE_EXITED)) failure = new Error('a worker of the new version died in standby');
       else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${timeout} ms`);
       else await sleep(PARK_POLL_MS);
     }
-    if (failure !== undefined) {
+    const stoppedNow = this.#settled;
+    if (failure !== undefined || stoppedNow) {
       for (const s of fresh) s.control.command(CMD_ABANDON);
       await pool.destroy();
+      if (stoppedNow) throw stopped(failure);
       return { ok: false, cause: failure instanceof PipelineError && failure.cause !== undefined ? failure.cause : failure };
     }
     // Hand over: pause the old workers, then let each successor take the same channels.
@@ -654,7 +673,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       // stage.pool, so the new workers (waiting in standby) and their pool are ours to end.
       for (const s of fresh) s.control.command(CMD_ABANDON);
       await pool.destroy();
-      throw this.#settled ? new PipelineError('ERR_PIPELINE_STATE', `swap: the pipeline stopped during the swap of stage '${stage.name}'`, { stage: stage.name, cause: err }) : err;
+      throw this.#settled ? stopped(err) : err;
     }
     for (let p = 0; p < fresh.length; p++) {
       const res = oldResults[p]!;

@@ -4,7 +4,8 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { pipeline, registerMetrics } from '../../lib/index.js';
-import { BUCKETS, countsBelowPowersOfTwo, record } from '../../lib/pipeline/histogram.js';
+import { ControlBlock } from '../../lib/pipeline/control.js';
+import { BUCKETS, bucketOf, countsBelowPowersOfTwo, record } from '../../lib/pipeline/histogram.js';
 import { prng } from '../helpers/sequence.js';
 import { histogramOf, parseExposition, valueOf, type Exposition } from '../helpers/prometheus.js';
 
@@ -85,6 +86,28 @@ describe('pipeline metrics', () => {
     expect(parseExposition(await registry.metrics()).samples).toEqual(e.samples);
   });
 
+  it("a stage's swaps, rollbacks (manual and automatic alike) and the version it runs", async () => {
+    let open = true;
+    async function* source() {
+      for (let i = 0; open && i < 1e6; i++) {
+        yield { k: i % 4, i };
+        if (i % 20 === 19) await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    const p = pipeline({ source: source(), stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1 } }, { module: fixture('identity'), name: 'pass' }], sink: () => undefined });
+    const stage = async (name: string, s = 's') => valueOf(parseExposition(await p.metrics()), `ringwire_pipeline_stage_${name}`, { pipeline: '', stage: s });
+    try {
+      await p.swap('s', fixture('counter'), { options: { v: 2 } });
+      await p.swap('s', fixture('counter'), { options: { v: 3 } });
+      await p.rollback('s');
+      expect([await stage('swaps_total'), await stage('rollbacks_total'), await stage('version')]).toEqual([2, 1, 1]);
+      expect([await stage('rollbacks_total', 'pass'), await stage('version', 'pass')]).toEqual([0, 0]);
+    } finally {
+      open = false;
+    }
+    await p.done;
+  });
+
   it("a stage's dead letters are counted", async () => {
     const N = 1000;
     const source: Msg[] = Array.from({ length: N }, (_, i) => (i % 50 === 3 ? { i, bad: true } : { i }));
@@ -106,7 +129,7 @@ describe('pipeline metrics', () => {
 
 describe('latency buckets', () => {
   it('the counts below each power of two of nanoseconds are exact (every power of two is a bucket edge)', () => {
-    const counts = new Uint32Array(BUCKETS);
+    const counts = new Float64Array(BUCKETS);
     const values: number[] = [];
     const random = prng(5);
     for (let i = 0; i < 20_000; i++) {
@@ -117,5 +140,15 @@ describe('latency buckets', () => {
     for (const k of [0, 1, 2, 3, 4, 8, 10, 17, 24, 30]) values.push(2 ** k), record(counts, 2 ** k); // on an edge: not below it
     const below = countsBelowPowersOfTwo(counts, 0, 30);
     for (let k = 0; k <= 30; k++) expect(below[k], `2^${k} ns`).toBe(values.filter((v) => v < 2 ** k).length);
+  });
+
+  it("a worker's bucket counts on past 2^32 samples (a long-running stage's _bucket and _count never wrap)", () => {
+    const ctl = new ControlBlock();
+    const at = bucketOf(1000);
+    ctl.hist[at] = 2 ** 32 - 1; // as after 4.3e9 messages of ~1 µs (hours, for a busy stage)
+    record(ctl.hist, 1000);
+    record(ctl.hist, 1000);
+    expect(ctl.hist[at]).toBe(2 ** 32 + 1);
+    expect(countsBelowPowersOfTwo(ctl.hist, 10, 10)).toEqual([2 ** 32 + 1]);
   });
 });

@@ -319,6 +319,51 @@ describe('rollback', () => {
     expect(summary.stages[0]!.restarts).toBe(0);
   });
 
+  it('swap() and rollback() of a pipeline that has finished (done, still closing its pools) reject with ERR_PIPELINE_STATE and emit nothing', async () => {
+    const p = pipeline<In, Out>({ source: flowing(() => true, 0), stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1 } }], sink: () => {} });
+    const seen = events(p);
+    await p.swap('s', fixture('counter'), { options: { v: 2 } });
+    // Called at the moment the pipeline takes its summary: the state is 'done', its pools are about
+    // to be destroyed and `done` has not resolved.
+    let late: Array<Promise<PipelineError | undefined>> = [];
+    let resolved = false;
+    void p.done.then(() => (resolved = true));
+    const stats = p.stats.bind(p);
+    p.stats = () => {
+      const s = stats();
+      if (s.state === 'done' && late.length === 0) {
+        expect(resolved).toBe(false);
+        late = [rejection(p.swap('s', fixture('counter'))), rejection(p.rollback('s'))];
+      }
+      return s;
+    };
+    const summary = await p.done;
+    expect(late).toHaveLength(2);
+    const [swapped, rolledBack] = await Promise.all(late);
+    expect([swapped!.code, rolledBack!.code]).toEqual(['ERR_PIPELINE_STATE', 'ERR_PIPELINE_STATE']);
+    expect(swapped!.message).toMatch(/swap: the pipeline is done/);
+    expect(rolledBack!.message).toMatch(/rollback: the pipeline is done/);
+    expect(seen.map((c) => [c.type, c.ok])).toEqual([['swap', true]]);
+    expect(summary.stages[0]!.changes.length).toBe(1);
+  });
+
+  it('a swap interrupted by abort() while the new version loads rejects with ERR_PIPELINE_STATE and emits nothing', async () => {
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    const p = pipeline<In, Out>({ source: flowing(() => false, 0), stages: [{ module: fixture('counter'), name: 's', options: { v: 1 } }], sink: () => {} });
+    const seen = events(p);
+    await p.ready;
+    const swapped = rejection(p.swap('s', fixture('slow-health'), { options: { started: started.buffer } }));
+    expect(await waitFor(() => Atomics.load(started, 0) === 1, 10_000)).toBe(true);
+    const t0 = performance.now();
+    await p.abort();
+    const err = await swapped;
+    expect(performance.now() - t0).toBeLessThan(5_000); // not the 10 s health check
+    expect(err!.code).toBe('ERR_PIPELINE_STATE');
+    expect(err!.message).toMatch(/swap: the pipeline stopped during the swap of stage 's'/);
+    expect(seen).toEqual([]);
+    expect(p.stats().stages[0]!.changes).toEqual([]);
+  });
+
   it('checks swap() and rollback() options, naming the option', async () => {
     const p = pipeline({ source: flowing(() => true, 0), stages: [{ module: fixture('inc'), name: 'f' }, { module: fixture('identity'), name: 'k', onError: 'skip' }], sink: () => {} });
     const bad: Array<[Promise<unknown>, new (...a: any[]) => Error, RegExp]> = [
@@ -344,6 +389,7 @@ describe('rollback', () => {
     }
     const unknown = await rejection(p.rollback('nope'));
     expect(unknown!.code).toBe('ERR_PIPELINE_STATE');
+    expect(unknown!.message).toBe(`rollback: no stage "nope" (the stages are 'f', 'k', or their index from 0 to 1)`);
     expect(() => p.versions('nope')).toThrow(/versions: no stage "nope"/);
     await p.done;
   });

@@ -2,6 +2,7 @@
 // not load or is not healthy.
 import { describe, expect, it } from 'vitest';
 import { pipeline, PipelineError } from '../../lib/index.js';
+import { waitFor } from '../helpers/workers.js';
 import { eachOnceInOrder, fixture, flowing, versionRuns, type In, type Out } from './flow.js';
 
 /** Per key: every message once, in order; versions never go back. Returns the versions seen. */
@@ -83,6 +84,41 @@ describe('hot swap', () => {
     // Per key, in order and exactly once (versions may go 1 → 2 → 1 here).
     eachOnceInOrder(got, summary.produced);
     expect(got.at(-1)!.v).toBe(1);
+  });
+
+  it('a new worker that dies in standby while the old one hands over is restarted on the new version, not left out', async () => {
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    let done = false;
+    const got: Out[] = [];
+    const p = pipeline<In, Out>({
+      source: flowing(() => done, 200),
+      stages: [{ module: fixture('standby-crash'), name: 's', workers: 1, options: { v: 1, gate: gate.buffer, slowMs: 1 } }],
+      sink: (m) => void got.push(m),
+      key: (m) => m.k,
+      batch: 4,
+      capacity: 4096,
+    });
+    let swapped: unknown;
+    try {
+      await p.ready;
+      // The old worker, always busy (1 ms a message), is held in a handler call from the moment the
+      // new one is healthy until the new one's thread has died: it hands over its channels after.
+      swapped = await p.swap('s', fixture('standby-crash'), { options: { v: 2, gate: gate.buffer, crash: true } }).catch((e: unknown) => e);
+    } finally {
+      done = true;
+    }
+    expect(await waitFor(() => Atomics.load(gate, 0) === 2, 10_000)).toBe(true); // the standby worker did die
+    const t0 = performance.now();
+    const settled = await Promise.race([p.done.then(() => 'done', (e: PipelineError) => e.code), new Promise((r) => setTimeout(r, 30_000, 'hung'))]);
+    // Without a worker on its channels, the partition (and the pipeline) would never end.
+    expect(settled, String(await p.done.catch((e: unknown) => e))).toBe('done');
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    const summary = await p.done;
+    // Swapped (the dead standby worker restarted on version 2) or rolled back (version 1 runs on):
+    // either way every message once, in order per key.
+    check(got, summary.produced);
+    if (swapped instanceof Error) expect((swapped as PipelineError).code).toBe('ERR_SWAP_FAILED');
+    else expect(got.at(-1)!.v).toBe(2);
   });
 
   it('rejects a swap of an unknown stage', async () => {
