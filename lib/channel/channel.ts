@@ -36,7 +36,7 @@ export interface ChannelOptions {
   maxMessageBytes?: number;
   /** How a waiting call waits before it parks: 'adaptive' (default), 'spin', 'backoff' or 'park'. */
   wait?: WaitStrategy;
-  /** Microseconds a waiting call spins at most before it parks (default 20; 0: no spinning). */
+  /** Microseconds a waiting call spins at most (default 20; 0: no spinning); 'backoff' then polls and sleeps up to 1 ms before it parks. */
   spinMicros?: number;
 }
 

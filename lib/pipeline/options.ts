@@ -77,7 +77,7 @@ export function planPipeline<I, O>(options: PipelineOptions<I, O>): PipelinePlan
   const threads = 1 + stages.reduce((n, s) => n + s.workers, 0);
   const wait: WaitSpec = {
     wait: checkWait(options.wait, 'pipeline: options.wait'),
-    spinMicros: checkInteger('pipeline: options.spinMicros', options.spinMicros ?? (threads > availableParallelism() ? 2 : 20), 0, 1e6),
+    spinMicros: checkInteger('pipeline: options.spinMicros', options.spinMicros ?? (threads > availableParallelism() ? 0 : 20), 0, 1e6),
   };
   if (options.closeTargets !== undefined && typeof options.closeTargets !== 'boolean') {
     throw new RingwireTypeError(`pipeline: options.closeTargets must be a boolean, got ${describe(options.closeTargets)}`);
