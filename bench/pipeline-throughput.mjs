@@ -152,7 +152,13 @@ export async function run({
     const n = size(1_000_000);
     const s = new Map(SWEEP.map((x) => [x, []]));
     // Interleaved, so that a change in the machine's load spreads over every setting.
-    for (let t = 0; t < trials; t++) for (const x of SWEEP) s.get(x).push(await ringwire(c, n, x.waiting, workers));
+    // Each trial starts at another setting: no setting always runs first (after the previous part).
+    for (let t = 0; t < trials; t++) {
+      for (let k = 0; k < SWEEP.length; k++) {
+        const x = SWEEP[(k + t) % SWEEP.length];
+        s.get(x).push(await ringwire(c, n, x.waiting, workers));
+      }
+    }
     for (const x of SWEEP) {
       const m = median(s.get(x));
       const label = `${c.label}, ${workers} worker${workers > 1 ? 's' : ''}/stage, ${x.label}`;
