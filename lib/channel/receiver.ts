@@ -138,7 +138,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
           }
         }
         n += k;
-        if (n >= max) break;
+        if (n >= max || this.#closed || this.#ended) break;
         const type = r.next();
         if (type === 0) break;
         if (type === L.TYPE_MESSAGE) {
@@ -151,9 +151,11 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
           n++;
           fn(whole, 0, whole.length);
         }
+        if (this.#closed || this.#ended) break; // fn closed or released this receiver (or received the end)
       }
     } finally {
-      r.release();
+      // After a close() or release() in fn the role is given back: head is no longer ours to move.
+      if (!this.#closed && !this.#ended) r.release();
     }
     return n;
   }
@@ -162,6 +164,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#r.halted = true;
     if (this.#ended) return; // the role is given back already
     this.#r.release();
     this.flushStats();
@@ -181,6 +184,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     if (this.#closed) return;
     if (this.#pending !== 0) throw new RingwireError('ERR_SEND_PENDING', 'release: async recv() calls are still pending');
     this.#closed = true;
+    this.#r.halted = true;
     if (this.#ended) return;
     this.#r.release();
     this.flushStats();
@@ -221,6 +225,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     if (!this.#closed && this.#ended) this.#closed = true;
     if (!this.#closed) {
       this.#closed = true;
+      this.#r.halted = true;
       this.#r.release();
       this.flushStats();
       if (this.#channel.localReceiver === this) this.#channel.localReceiver = undefined;
@@ -249,7 +254,8 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     const before = this.#messages;
     this.#messages += messages;
     this.#bytes += bytes;
-    if ((before & ~STATS_EVERY) !== (this.#messages & ~STATS_EVERY)) this.flushStats();
+    // Not once the role is given back (a close() in a drain callback): the stats are the next holder's.
+    if ((before & ~STATS_EVERY) !== (this.#messages & ~STATS_EVERY) && !this.#closed && !this.#ended) this.flushStats();
   }
 
   #count(n: number): void {
@@ -313,6 +319,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
    */
   #end(): typeof END {
     this.#ended = true;
+    this.#r.halted = true;
     this.#r.release();
     this.flushStats();
     markStream(this.#i32, L.END_SEEN, this.#open);

@@ -341,6 +341,7 @@ export class RingReader {
         fn(buf, DATA + off + L.RECORD_HEADER_BYTES, len);
         head = this.head;
         tail = this.tailCache;
+        if (this.halted) break; // fn closed or released the receiver: nothing more is ours to read
       }
     } finally {
       this.head = head;
@@ -351,6 +352,8 @@ export class RingReader {
   }
   drained = 0;
   drainedBytes = 0;
+  /** Set when the receiver closes or gives up its role: a drain in progress stops at once. */
+  halted = false;
 
   /**
    * While set, release() hands back nothing from `holdFrom` on: the first fragments of a message

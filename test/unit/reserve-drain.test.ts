@@ -255,6 +255,31 @@ describe('drain', () => {
     expect(seen).toEqual([0, 1, 3, 4]);
   });
 
+  it.each(['release', 'close'] as const)('%s() in a callback stops the drain there: nothing more is delivered, and head is not moved past what was received', (how) => {
+    const ch = Channel.create<Uint8Array>({ capacity: 4096, codec: 'bytes' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    for (let i = 0; i < 6; i++) expect(tx.trySend(new Uint8Array([i]))).toBe(true);
+    // A fragmented message after them: the drain's other path (next()) must stop as well.
+    expect(tx.trySend(new Uint8Array(3000).fill(6))).toBe(true);
+    const seen: number[] = [];
+    const n = rx.drain((view, offset) => {
+      seen.push(view[offset]!);
+      if (view[offset] === 2) rx[how]();
+    });
+    expect(seen).toEqual([0, 1, 2]);
+    expect(n).toBe(3);
+    if (how === 'release') {
+      // The next receiver continues after the last message received (2), with nothing lost.
+      const next: number[] = [];
+      ch.receiver().drain((view, offset) => void next.push(view[offset]!));
+      expect(next).toEqual([3, 4, 5, 6]);
+    } else {
+      // The stream ended with the close: the sender's next send says so.
+      expect(() => tx.trySend(new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CLOSED' }));
+    }
+  });
+
   it('argument checks', () => {
     const rx = Channel.create({ capacity: 1024 }).receiver();
     expect(() => rx.drain(42 as any)).toThrow(expect.objectContaining({ name: 'RingwireTypeError' }));
