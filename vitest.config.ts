@@ -22,5 +22,6 @@ export default defineConfig({
     teardownTimeout: 10_000,
     watch: false,
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/track.ts'],
   },
 });
