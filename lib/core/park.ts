@@ -136,8 +136,7 @@ export const BACKOFF_MICROS = 1000;
 export const PROBE_EVERY = 16;
 /**
  * 'adaptive': what a park costs, in microseconds of latency (a futex wake-up and the thread getting
- * a core again: ~35 µs per hop measured on a 2-vCPU VM). Waiting longer than hitRate x this, for a
- * wait that pays off only at that rate, costs more than it saves.
+ * a core again: ~35 µs per hop measured on a 2-vCPU VM): what a wait that ends before parking saves.
  */
 export const PARK_MICROS = 40;
 
@@ -162,12 +161,20 @@ function pausePoll(ready: () => boolean, end: number): boolean {
  *
  * Adaptive keeps two moving averages over the waits that tried waiting before parking: how long
  * they lasted (`gapMicros`; a wait that had to park counts as 2 x spinMicros, since it lasted at
- * least that long) and how often they ended before parking (`hitRate`). A wait then lasts about
- * twice the recent gap (spinning for the first half, then polling with pause hints), but at most
- * spinMicros and at most hitRate x PARK_MICROS: what waiting is expected to save. When waits keep
- * failing (traffic stopped, or the peer cannot run because the machine has more runnable threads
- * than cores) that falls under 1 µs and it parks at once; every PROBE_EVERY-th wait still waits
- * spinMicros, so it notices when traffic comes back.
+ * least that long) and how often they ended before parking (`hitRate`). A wait lasts about twice
+ * the recent gap (spinning for the first half, then polling with pause hints), at most spinMicros:
+ * its window. It waits at all only while that is expected to save more than it wastes: hitRate x
+ * PARK_MICROS (the park a hit avoids) at least (1 - hitRate) x the window (the spin a miss burns).
+ * Otherwise it parks at once (traffic stopped, or the peer cannot run because the machine has more
+ * runnable threads than cores), and every PROBE_EVERY-th wait still waits spinMicros, so it
+ * notices when waiting pays again.
+ *
+ * The budget is all or nothing on purpose. A budget shortened in proportion to the hit rate fed
+ * back on itself: waits a little longer than the shortened budget failed, which lowered the rate and
+ * the budget further until it reached 0, although spinning the whole window would have paid (a
+ * 32 B round trip at a 50 µs gap: the reply took ~20 µs, 2x 'spin' measured with the budget scaled).
+ * Now a miss is measured against the window the wait was given, which only shrinks when the recent
+ * waits were short, and a miss widens it again through gapMicros.
  */
 export class Patience {
   readonly strategy: WaitStrategy;
@@ -186,8 +193,8 @@ export class Patience {
 
   /** adaptive: how long, in microseconds, the next wait waits before it parks (unless it is a probe). */
   get budgetMicros(): number {
-    const budget = Math.min(this.spinMicros, 2 * this.gapMicros + 1, this.hitRate * PARK_MICROS);
-    return budget < 1 ? 0 : budget;
+    const window = Math.min(this.spinMicros, 2 * this.gapMicros + 1);
+    return window < 1 || this.hitRate * PARK_MICROS < (1 - this.hitRate) * window ? 0 : window;
   }
 
   /**

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Channel, LogReader, LogWriter, pipeline, RingwireRangeError, RingwireTypeError } from '../../lib/index.js';
-import { PARK_MICROS, Patience, PROBE_EVERY, type WaitStrategy } from '../../lib/core/park.js';
+import { Patience, PROBE_EVERY, type WaitStrategy } from '../../lib/core/park.js';
 import * as F from '../../lib/log/format.js';
 import { logNative } from '../../lib/log/native.js';
 import { words } from '../helpers/ring.js';
@@ -184,7 +184,7 @@ describe("'adaptive'", () => {
   it('after many waits whose spins failed, it parks without spinning, except for one probe in PROBE_EVERY waits', () => {
     const p = new Patience({ wait: 'adaptive', spinMicros: 5 });
     for (let i = 0; i < 40; i++) p.hold(() => false);
-    expect(p.hitRate * PARK_MICROS).toBeLessThan(1); // waiting would cost more than it saves
+    expect(p.hitRate).toBeLessThan(0.2); // waiting would cost more than it saves
     expect(p.budgetMicros).toBe(0);
     let probes = 0;
     for (let i = 0; i < 4 * PROBE_EVERY; i++) if (polls(p) > 0) probes++;
@@ -203,6 +203,22 @@ describe("'adaptive'", () => {
     expect(p.budgetMicros).toBeGreaterThan(0);
     let n = 0;
     expect(p.hold(() => ++n === 2)).toBe(true); // an ordinary wait spins again
+  });
+
+  it('after failed waits, comes back to spinning its whole window when waits end inside it, not only inside a shorter budget', () => {
+    // The feedback loop this guards against: a budget cut in proportion to the hit rate made waits
+    // that end 10 µs in (inside spinMicros) miss a 5 µs budget, which cut the rate and budget further.
+    const p = new Patience({ wait: 'adaptive', spinMicros: 20 });
+    for (let i = 0; i < 40; i++) p.hold(() => false);
+    expect(p.budgetMicros).toBe(0);
+    // Each wait is ready 10 µs after it starts (checked before the spin's clock, so never missed late).
+    const tenMicros = () => {
+      const at = performance.now() + 0.01;
+      return () => performance.now() >= at;
+    };
+    for (let i = 0; i < 20 * PROBE_EVERY; i++) p.hold(tenMicros());
+    expect(p.budgetMicros).toBeGreaterThanOrEqual(10);
+    expect(p.hitRate).toBeGreaterThan(0.9);
   });
 
   it('with spinMicros 0 it parks at once, probes included', () => {
