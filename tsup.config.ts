@@ -1,3 +1,4 @@
+import { copyFile } from 'node:fs/promises';
 import { defineConfig } from 'tsup';
 
 // ESM and CommonJS builds of the library (and of ringwire/pino, ringwire/nats), with .d.ts / .d.cts types.
@@ -15,4 +16,6 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   outDir: 'dist',
+  // The CommonJS piscina entry of stage workers, as written (see the file).
+  onSuccess: () => copyFile('workers/stage-entry.cjs', 'dist/workers/stage-entry.cjs'),
 });

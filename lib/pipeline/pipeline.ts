@@ -49,10 +49,13 @@ const messageOf = (err: unknown): string => (err as Error)?.message ?? String(er
 type Switched = { ok: true; oldPool: PiscinaLike; snapshot: unknown[]; snapshotError: string | undefined } | { ok: false; cause: unknown };
 
 let workerFileCache: string | undefined;
-/** dist/workers/stage-worker.js, from the built library or from the sources (tests run lib/ directly). */
+/**
+ * dist/workers/stage-entry.cjs (which imports stage-worker.js: see there why piscina is given a
+ * CommonJS file), from the built library or from the sources (tests run lib/ directly).
+ */
 function stageWorkerFile(): string {
   if (workerFileCache !== undefined) return workerFileCache;
-  const candidates = [new URL('./workers/stage-worker.js', import.meta.url), new URL('../../dist/workers/stage-worker.js', import.meta.url)];
+  const candidates = [new URL('./workers/stage-entry.cjs', import.meta.url), new URL('../../dist/workers/stage-entry.cjs', import.meta.url)];
   for (const c of candidates) {
     if (c.protocol === 'file:' && existsSync(fileURLToPath(c))) return (workerFileCache = c.href);
   }
