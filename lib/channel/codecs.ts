@@ -6,6 +6,7 @@
 // shared memory that the producer reuses, or a read-only mapping that goes away). Strings are
 // copies by nature; bytes, v8 and custom codecs copy the range once — unless the caller says the
 // range is already a private buffer (a reassembled fragmented message), when no copy is needed.
+import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
 import { describe, RingwireError, RingwireTypeError } from '../errors.js';
 

@@ -1,5 +1,6 @@
 // The receiving end of a channel: decodes messages straight from ring memory, reassembles
 // fragmented ones, and hands space back to the sender in batches.
+import { Buffer } from 'node:buffer';
 import type { Endpoint } from './endpoint.js';
 import type { WireCodec } from './codecs.js';
 import { closedError, corruptError, RingwireError, RingwireTypeError } from '../errors.js';

@@ -1,6 +1,7 @@
 // The sending end of a channel. Messages are encoded at call time (like postMessage), written
 // straight into the ring, and published with one store each; a message over one record is
 // fragmented. Async sends that must wait are queued, so messages keep their call order.
+import { Buffer } from 'node:buffer';
 import type { Endpoint } from './endpoint.js';
 import type { WireCodec } from './codecs.js';
 import {
@@ -17,6 +18,8 @@ import { writeStats } from '../core/stats.js';
 import { deadlineOf, enqueue, Liveness, parkAsync, parkSync, Patience, type ParkSite, type WaitOptions } from '../core/park.js';
 
 const STATS_EVERY = 1023;
+/** A Uint8Array or Buffer itself, not a subclass (whose `length` may not be its size). */
+const plainBytes = (ctor: unknown): boolean => ctor === Uint8Array || ctor === Buffer;
 /** #advance: the message is completely written. */
 const CLOSED = L.W.CLOSED;
 
@@ -360,7 +363,7 @@ export class Sender<T = unknown> {
    * copies all its bytes (past the claim, over unread records).
    */
   #write(wire: string | Uint8Array, throwIfNeverFits = true): boolean {
-    if (typeof wire === 'string' || (wire.constructor !== Buffer && wire.constructor !== Uint8Array) || wire.length > this.#maxSimple || this.#reserved) {
+    if (typeof wire === 'string' || !plainBytes(wire.constructor) || wire.length > this.#maxSimple || this.#reserved) {
       return this.#tryWrite(wire, throwIfNeverFits);
     }
     return this.#writeRecord(wire, wire.length);

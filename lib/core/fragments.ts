@@ -4,6 +4,7 @@
 // The writer stores the fragment-in-progress word before publishing a first fragment; a reader
 // keeps the fragments of a message that fits the ring whole until it is complete (at-least-once:
 // a successor of a reader that dies reads it again) and drops what can never complete.
+import { Buffer } from 'node:buffer';
 import { corruptError } from '../errors.js';
 import * as L from './layout.js';
 import { FULL, type RingMemory, type RingReader, type RingWriter } from './ring.js';

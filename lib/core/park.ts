@@ -5,6 +5,7 @@
 // each publish and wakes it only then (no syscall per message); only the sleeper clears its park
 // word. Both stores and both loads are seq_cst Atomics, so either the sleeper sees the new position
 // or the peer sees the park word.
+import { performance } from 'node:perf_hooks';
 import { abortedError, describe, peerDeadError, RingwireRangeError, RingwireTypeError, timeoutError } from '../errors.js';
 import type { Waiter } from './ring.js';
 

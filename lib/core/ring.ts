@@ -12,6 +12,7 @@
 // object field is a heap number in V8, i.e. an allocation on every store.
 //
 // Every position or length read from shared memory is checked before it is used.
+import { Buffer } from 'node:buffer';
 import { corruptError } from '../errors.js';
 import * as L from './layout.js';
 

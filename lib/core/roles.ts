@@ -11,6 +11,7 @@
 //
 // Streams. The stream word holds the closed bits and an epoch (cpp/ring/layout.h). A claim joins the
 // current stream, or starts the next one when the current one has ended (see claimRole).
+import process from 'node:process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { corruptError, RingwireError } from '../errors.js';
 import * as L from './layout.js';

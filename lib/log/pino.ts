@@ -14,6 +14,7 @@
 // exiting or being killed, with nothing to flush at exit. The log's codec is 'json' by default,
 // so LogReader returns the lines as objects. logger.flush() msyncs (durability against a machine
 // crash, on demand).
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { describe, RingwireTypeError } from '../errors.js';
 import type { LogWriterOptions } from './options.js';

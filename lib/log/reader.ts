@@ -6,6 +6,7 @@
 //
 // Every length and offset read from a segment is checked before use; a record that is committed
 // but malformed throws LogCorruptError naming the segment file and the offset.
+import { Buffer } from 'node:buffer';
 import { basename } from 'node:path';
 import { codecNameOf, resolveCodec, type WireCodec } from '../channel/codecs.js';
 import { abortedError, checkInteger, checkOptions, describe, RingwireTypeError } from '../errors.js';

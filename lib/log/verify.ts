@@ -1,6 +1,7 @@
 // verifyLog: checks every segment of a log (headers, every record's CRC32C, sequence continuity,
 // seals, bytes after the end) with the native scanner, read-only; and logStat: the counters the
 // writer publishes in the control file.
+import process from 'node:process';
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { channelPath, inspectChannel, type ChannelInfo } from '../channel/inspect.js';

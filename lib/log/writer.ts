@@ -12,6 +12,8 @@
 // new record (or a changed notify word, and the futex wait returns at once). A follower killed
 // while asleep leaves its bit set: when a wake finds nobody asleep, the writer checks (at most
 // every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
+import process from 'node:process';
+import { Buffer } from 'node:buffer';
 import { resolveCodec, type WireCodec } from '../channel/codecs.js';
 import { describe, RingwireRangeError, RingwireTypeError } from '../errors.js';
 import { logWriterSource, metricsOf, type MetricsOptions, type MetricsSource } from '../metrics.js';

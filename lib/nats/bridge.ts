@@ -12,6 +12,7 @@
 // the batch bounds what this process holds. The end marker closes the Sender. Delivery into the
 // channel is at least once, like the channel's own guarantee: a message in the ring whose ack was
 // lost is delivered again to a later feed().
+import { Buffer } from 'node:buffer';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';

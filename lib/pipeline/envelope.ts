@@ -26,6 +26,7 @@
 // the message's trace and span ids (W3C / OpenTelemetry), and when the writer of this hop wrote
 // the record (trace.ts clock(): milliseconds on a clock every thread of the process shares).
 // OTEL_SAMPLED (bit 1): the span context's sampled flag.
+import { Buffer } from 'node:buffer';
 import { RingwireRangeError } from '../errors.js';
 
 export const HEADER_BYTES = 24;

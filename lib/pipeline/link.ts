@@ -4,6 +4,7 @@
 // late: the consumer position (head) is published only by ack(), after the messages' outputs are
 // committed downstream. A worker that dies before ack() leaves those records in the ring, and the
 // next reader to claim the role reads them again (at-least-once).
+import { Buffer } from 'node:buffer';
 import { Channel, type ChannelHandle } from '../channel/channel.js';
 import { closedError, corruptError, RingwireRangeError } from '../errors.js';
 import * as L from '../core/layout.js';

@@ -6,6 +6,7 @@
 // Topology: the source (main) → N1 channels → stage 1 (N1 workers) → N1×N2 channels → stage 2 …
 // → N_last channels → the sink (main). Every hop is its own SPSC ring; a worker fans out over its
 // outputs (by key hash, or round-robin) and fans in over its inputs (round-robin batches).
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

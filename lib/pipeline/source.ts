@@ -1,6 +1,7 @@
 // The source end of a pipeline (main thread): reads the source, stamps each message (sequence
 // number, time, key), and deals it to the first stage's workers, by key hash or in turn. It reads
 // the source only as fast as the rings take messages: a full ring is backpressure on the source.
+import { performance } from 'node:perf_hooks';
 import type { WireCodec } from '../channel/codecs.js';
 import { RingwireError } from '../errors.js';
 import { Receiver } from '../channel/receiver.js';

@@ -1,6 +1,7 @@
 // A stage worker's loop, once it holds its channels: read a batch from each input in turn → decode
 // → handler → write the outputs → acknowledge, until every input has ended (then close the outputs)
 // or the coordinator asks for a hand-over (hot swap).
+import { performance } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
 import type { WireCodec } from '../channel/codecs.js';
 import { RingwireError } from '../errors.js';

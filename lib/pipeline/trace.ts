@@ -26,6 +26,9 @@
 // through it at the source (so its ids are OpenTelemetry's, and its parent is whatever context is
 // active where the pipeline was started), each hop becomes a span parented to it when the trace
 // completes, and in the worker the propagated context is made active around the handler.
+import process from 'node:process';
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { randomFillSync } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import { checkInteger, checkOptions, describe, RingwireRangeError } from '../errors.js';

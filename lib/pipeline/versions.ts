@@ -1,6 +1,7 @@
 // A stage's version history (every module it has run, with the state snapshot each left behind
 // when it was swapped out), the record of its swaps and rollbacks, and the probation that watches
 // a version swapped in with `rollbackOn` and asks for its rollback when it misbehaves.
+import { performance } from 'node:perf_hooks';
 import { RingwireRangeError } from '../errors.js';
 import type { RollbackOn, StageVersion, VersionChange } from './types.js';
 
