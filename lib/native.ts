@@ -1,5 +1,6 @@
 // Loads the native addon (a cmake-js build, or the package's prebuilt one) once per thread, and hands it
 // the JS error class so C++ throws RingwireError with a code.
+import process from 'node:process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { RingwireError, RingwireRangeError, RingwireTypeError } from './errors.js';

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const problems = [];
@@ -48,20 +49,38 @@ function visit(f) {
 }
 for (const f of files) if (!state.has(f)) visit(f);
 
-const GLOBAL_GETTERS = {
-  Buffer: "import { Buffer } from 'node:buffer';",
-  performance: "import { performance } from 'node:perf_hooks';",
-  process: "import process from 'node:process';",
-};
+// Globals that are getters on Node's global object, and the module each is imported from.
+const GLOBAL_GETTERS = { Buffer: 'node:buffer', performance: 'node:perf_hooks', process: 'node:process' };
 for (const f of files) {
-  const text = readFileSync(f, 'utf8');
-  // The code without comments and string literals, where a mention is not a use.
-  const code = text.replace(/\/\*[\s\S]*?\*\/|\/\/.*|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`/g, "''");
-  for (const [name, statement] of Object.entries(GLOBAL_GETTERS)) {
-    if (!text.includes(statement) && new RegExp(`(?<![.\\w])${name}\\s*\\.`).test(code)) {
-      problems.push(`${relative(root, f)}: uses the global ${name}, a getter: ${statement}`);
+  const sf = ts.createSourceFile(f, readFileSync(f, 'utf8'), ts.ScriptTarget.Latest, true);
+  const imported = new Set();
+  for (const st of sf.statements) {
+    if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier) || st.importClause === undefined) continue;
+    const from = st.moduleSpecifier.text;
+    const { name, namedBindings } = st.importClause;
+    if (name !== undefined && GLOBAL_GETTERS[name.text] === from) imported.add(name.text);
+    if (namedBindings !== undefined && ts.isNamedImports(namedBindings)) {
+      for (const el of namedBindings.elements) if (GLOBAL_GETTERS[el.name.text] === from) imported.add(el.name.text);
     }
   }
+  /** Whether `id` reads a variable (not a property name, a key, a declaration or a type). */
+  const isRead = (id) => {
+    const p = id.parent;
+    if ((ts.isPropertyAccessExpression(p) || ts.isQualifiedName(p)) && p.name === id) return false;
+    if ((ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isMethodDeclaration(p) || ts.isPropertySignature(p)) && p.name === id) return false;
+    if (ts.isImportSpecifier(p) || ts.isImportClause(p) || ts.isVariableDeclaration(p) || ts.isParameter(p)) return false;
+    for (let n = p; n !== undefined; n = n.parent) if (ts.isTypeNode(n) && !ts.isExpressionWithTypeArguments(n)) return false;
+    return true;
+  };
+  const visit = (node) => {
+    if (ts.isIdentifier(node) && Object.hasOwn(GLOBAL_GETTERS, node.text) && !imported.has(node.text) && isRead(node)) {
+      const { line } = sf.getLineAndCharacterOfPosition(node.getStart());
+      const from = GLOBAL_GETTERS[node.text];
+      problems.push(`${relative(root, f)}:${line + 1}: the global ${node.text} is a getter: import it from '${from}'`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
 }
 
 const dist = join(root, 'dist');

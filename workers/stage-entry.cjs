@@ -11,6 +11,12 @@ const { pathToFileURL } = require('node:url');
 
 let stageTask;
 module.exports = async function runStage(task) {
-  stageTask ??= import(pathToFileURL(join(__dirname, 'stage-worker.js')).href).then((m) => m.default);
+  stageTask ??= import(pathToFileURL(join(__dirname, 'stage-worker.js')).href).then(
+    (m) => m.default,
+    (err) => {
+      stageTask = undefined; // the next task tries again
+      throw err;
+    },
+  );
   return (await stageTask)(task);
 };

@@ -379,9 +379,9 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     return promise;
   }
 
-  // commit(start, end) -> records: finishes a batch the JS writer laid out in [start, end): for each
-  // record (length word with the in-progress bit set) computes the CRC32C with the hardware
-  // instruction and commits it. One call per batch instead of a CRC in JS per record.
+  // commit(start, end) -> records: finishes the records the JS writer laid out in [start, end) (one
+  // record, or a batch): for each (length word with the in-progress bit set) computes the CRC32C
+  // with the hardware instruction and commits it. One call per append or per batch.
   Napi::Value Commit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uint32_t start = Uint32Arg(info, 0, "start");

@@ -404,8 +404,8 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       const i32 = this.#i32;
       const segBytes = this.#header.segmentBytes;
       if (p + HDR > segBytes) throw new LogCorruptError(this.#path, p, 'segment full without an end-of-segment record');
-      // Acquire (seq_cst Atomics.load): pairs with the writer's Atomics.store of the length word,
-      // so the fields and payload of a committed record are visible.
+      // Acquire (seq_cst Atomics.load): pairs with the writer's release store of the length word
+      // (LogFile.commit), so the fields, payload and CRC of a committed record are visible.
       const w = F.wordAt(p);
       const word = Atomics.load(i32, w + F.REC_W.LENGTH);
       if (word === 0 || (word & F.IN_PROGRESS) !== 0) return -1; // nothing committed here yet

@@ -1,4 +1,5 @@
 // The files of a log directory: listing segments, segment headers, the control file.
+import process from 'node:process';
 import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';

@@ -1,15 +1,16 @@
 // LogWriter: appends records to the mapped tail segment directly from JS (format:
 // cpp/log/format.h). Native code creates, maps, locks, syncs and scans; the append path is plain
-// stores into the mapping plus one Atomics.store per record (the commit).
+// stores into the mapping, then one native call (LogFile.commit) per record or per batch.
 //
-// Ordering: Atomics on an Int32Array are sequentially consistent, at least the release that the
-// commit needs: payload, fields and CRC are plain stores made before the Atomics.store of the
-// length word, so a reader that Atomics.loads a committed length word sees all of them.
-// Wake-ups (follow()): after a commit the writer Atomics.stores the control file's notify word and
-// then Atomics.loads the parked bitmap (lib/log/readers.ts); a follower sets its bit (Atomics.or),
-// re-checks for a record, then futex-waits on notify with the value it read before. All four are
-// seq_cst, so either the writer sees the follower parked (and wakes it) or the follower sees the
-// new record (or a changed notify word, and the futex wait returns at once). A follower killed
+// Ordering: LogFile.commit computes each record's CRC and then release-stores its length word
+// without the in-progress bit (the commit point), so a reader that acquire-loads a committed length
+// word sees the payload, fields and CRC. Wake-ups (follow()): after the commit the writer
+// Atomics.stores (seq_cst) the control file's notify word and then Atomics.loads the parked bitmap
+// (lib/log/readers.ts); a follower sets its bit (Atomics.or), re-checks for a record, then
+// futex-waits on notify with the value it read before. The notify store follows the commit, and
+// the four notify/bitmap/record accesses are seq_cst, so either the writer sees the follower parked
+// (and wakes it) or the follower sees the new record (or a changed notify word, and the futex wait
+// returns at once, after which it sees the record). A follower killed
 // while asleep leaves its bit set: when a wake finds nobody asleep, the writer checks (at most
 // every RECLAIM_MS) whether the owners of the set bits are alive and frees the dead ones' slots.
 import process from 'node:process';

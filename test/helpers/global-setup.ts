@@ -19,12 +19,15 @@ export default function setup(): () => void {
     for (const line of lines) {
       const [what, pid = '', ...rest] = line.split(' ');
       const text = rest.join(' ');
-      if (what === 'start') running.set(pid, text);
+      if (what === 'start') {
+        running.set(pid, text);
+        lastTest.delete(pid);
+      }
       else if (what === 'test') lastTest.set(pid, text);
       else if (what === 'end') running.delete(pid);
     }
     for (const [pid, file] of running) {
-      console.error(`[ringwire tests] ${file} (test process ${pid}) never finished: its process died during '${lastTest.get(pid) ?? '(before its first test)'}'`);
+      console.error(`[ringwire tests] ${file} (test process:thread ${pid}) never finished: its process died during '${lastTest.get(pid) ?? '(before its first test)'}'`);
     }
     rmSync(dir, { recursive: true, force: true });
   };

@@ -2,7 +2,7 @@
 // tarball in a new project on a machine with no compiler (PATH holds only node and sh). With the
 // prebuild every feature works, with install scripts and without; with no prebuild for the machine
 // and no toolchain, the install still succeeds, says what is missing in one line, and worker-thread
-// channels work while channel files throw ERR_NATIVE with the same advice. The arm64 prebuild is
+// channels and pipelines work while channel files throw ERR_NATIVE with the same advice. The arm64 prebuild is
 // run under qemu-user with the npm registry's linux-arm64 Node.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -51,7 +51,7 @@ function tryIn(dir: string, path = bare) {
 }
 
 /** What try.mjs gets where the addon loads; metrics need prom-client, which these projects lack. */
-const WORKS = { worker: { ok: { hello: 'worker' } }, file: { ok: 'file' }, log: { ok: { hello: 'log' } }, metrics: { code: 'ERR_MISSING_DEPENDENCY' } };
+const WORKS = { worker: { ok: { hello: 'worker' } }, pipeline: { ok: [2, 4, 6] }, file: { ok: 'file' }, log: { ok: { hello: 'log' } }, metrics: { code: 'ERR_MISSING_DEPENDENCY' } };
 
 beforeAll(() => {
   // The prebuilds as `npm pack` makes them (prepack); packed without re-running tsup (the suite's
@@ -82,7 +82,7 @@ describe('installing the packed package without a compiler', () => {
     expect(tryIn(dir)).toMatchObject(WORKS);
   });
 
-  it('no prebuild for this machine and no toolchain: the install succeeds with one line of advice; worker channels work', () => {
+  it('no prebuild for this machine and no toolchain: the install succeeds with one line of advice; worker channels and pipelines work', () => {
     const dir = project('no-prebuild');
     expect(npm(dir, ['install', '--ignore-scripts', tarball]).status).toBe(0);
     rmSync(join(dir, 'node_modules/ringwire/prebuilds'), { recursive: true });
@@ -93,6 +93,7 @@ describe('installing the packed package without a compiler', () => {
     expect(said[0]).toMatch(/no prebuilt native addon for linux-x64 and no toolchain.*missing cmake.*apt-get install cmake g\+\+.*npm rebuild ringwire/);
     const got = tryIn(dir);
     expect(got.worker).toEqual(WORKS.worker);
+    expect(got.pipeline).toEqual(WORKS.pipeline); // worker threads and SharedArrayBuffer rings: no addon
     for (const part of [got.file, got.log]) {
       expect(part.code).toBe('ERR_NATIVE');
       expect(part.message).toMatch(/apt-get install cmake g\+\+.*npm rebuild ringwire/);
