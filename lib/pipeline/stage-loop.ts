@@ -146,11 +146,13 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
         const link = inputs[(rr + k) % n]!;
         if (link.ended) continue;
         let got = 0;
+        // One clock reading per message: a message's service time ends where the next one's starts
+        // (each covers reading its record, so the first starts before the read).
+        let t = performance.now();
         while (got < l.batch && link.next(meta)) {
           got++;
           c.in++;
           let value: unknown;
-          const t = performance.now();
           // A traced message (the others pay this check, and the two below): its hop starts now.
           const traced = meta.flags !== 0 && tracer !== undefined;
           if (traced) tracer.begin(c.out);
@@ -171,7 +173,9 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
               }
             }
             // Service time: read → decode → handler → outputs written.
-            const ns = (performance.now() - t) * 1e6;
+            const now = performance.now();
+            const ns = (now - t) * 1e6;
+            t = now;
             record(hist, ns);
             c.sumNs += ns;
             if (ns > c.maxNs) c.maxNs = ns;
@@ -191,6 +195,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
             } else {
               c.skipped++;
             }
+            t = performance.now(); // a failed message's time is nobody's service time
           }
           if (link.unackedBytes() >= link.ackBytes) settle(link);
         }
