@@ -21,6 +21,24 @@ async function everyKeySees(got: Out[], v: number, from = 0): Promise<void> {
   expect(ok, `every key got an output of version ${v}`).toBe(true);
 }
 
+/**
+ * The pipeline most of these tests switch: one keyed stage 's' of 2 workers (`module`, with
+ * `options`) over a source that flows until stop(), then `tail` messages more; `got` is what
+ * reached the sink.
+ */
+function keyedStage(module: string, options?: Record<string, unknown>, tail = 1000) {
+  let done = false;
+  const got: Out[] = [];
+  const p = pipeline<In, Out>({
+    source: flowing(() => done, tail),
+    stages: [{ module: fixture(module), name: 's', workers: 2, ...(options === undefined ? {} : { options }) }],
+    sink: (m) => void got.push(m),
+    key: (m) => m.k,
+    capacity: 4096,
+  });
+  return { p, got, stop: () => void (done = true) };
+}
+
 const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as PipelineError);
 
 describe('rollback', () => {
@@ -72,15 +90,7 @@ describe('rollback', () => {
   });
 
   it('rolls back to a version named by label or index, and by default to the one the current version replaced', async () => {
-    let done = false;
-    const got: Out[] = [];
-    const p = pipeline<In, Out>({
-      source: flowing(() => done, 1000),
-      stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1 } }],
-      sink: (m) => void got.push(m),
-      key: (m) => m.k,
-      capacity: 4096,
-    });
+    const { p, got, stop } = keyedStage('counter', { v: 1 });
     const current = () => p.versions('s').find((v) => v.current)!.version;
     try {
       const none = await rejection(p.rollback('s'));
@@ -110,7 +120,7 @@ describe('rollback', () => {
       expect(dup!.message).toMatch(/options.label "b" names version 1/);
       expect(current()).toBe(2);
     } finally {
-      done = true;
+      stop();
     }
     const summary = await p.done;
     const byKey = eachOnceInOrder(got, summary.produced);
@@ -130,16 +140,8 @@ describe('rollback', () => {
   });
 
   it('a rollback whose version fails its health check leaves the current version running and says so', async () => {
-    let done = false;
-    const got: Out[] = [];
     const sick = new Int32Array(new SharedArrayBuffer(4));
-    const p = pipeline<In, Out>({
-      source: flowing(() => done, 1000),
-      stages: [{ module: fixture('counter'), name: 's', workers: 2, options: { v: 1, sick: sick.buffer } }],
-      sink: (m) => void got.push(m),
-      key: (m) => m.k,
-      capacity: 4096,
-    });
+    const { p, got, stop } = keyedStage('counter', { v: 1, sick: sick.buffer });
     const seen = events(p);
     let afterFailure = Infinity;
     try {
@@ -155,7 +157,7 @@ describe('rollback', () => {
       expect(p.versions('s').map((v) => v.current)).toEqual([false, true]);
       expect(p.stats().state).toBe('running');
     } finally {
-      done = true;
+      stop();
     }
     const summary = await p.done;
     eachOnceInOrder(got, summary.produced);
@@ -225,15 +227,7 @@ describe('rollback', () => {
   });
 
   it('rolls back by itself a v2 whose workers die more often than rollbackOn.maxRestarts, without restarting it', async () => {
-    let done = false;
-    const got: Out[] = [];
-    const p = pipeline<In, Out>({
-      source: flowing(() => done, 1000),
-      stages: [{ module: fixture('version1'), name: 's', workers: 2 }],
-      sink: (m) => void got.push(m),
-      key: (m) => m.k,
-      capacity: 4096,
-    });
+    const { p, got, stop } = keyedStage('version1');
     const seen = events(p);
     let rolledBackAfter = Infinity;
     try {
@@ -243,7 +237,7 @@ describe('rollback', () => {
       expect(await waitFor(() => p.versions('s')[0]!.current, 25_000)).toBe(true);
       rolledBackAfter = performance.now() - tookOver;
     } finally {
-      done = true;
+      stop();
     }
     expect(rolledBackAfter).toBeLessThan(5_000);
     const summary = await p.done;
@@ -297,21 +291,13 @@ describe('rollback', () => {
   });
 
   it('a snapshot() that cannot be kept is reported, and its version comes back with fresh state', async () => {
-    let done = false;
-    const got: Out[] = [];
-    const p = pipeline<In, Out>({
-      source: flowing(() => done, 500),
-      stages: [{ module: fixture('unclonable-snapshot'), name: 's', workers: 2 }],
-      sink: (m) => void got.push(m),
-      key: (m) => m.k,
-      capacity: 4096,
-    });
+    const { p, got, stop } = keyedStage('unclonable-snapshot', undefined, 500);
     try {
       await p.swap('s', fixture('version2'));
       expect(p.versions('s')[0]).toMatchObject({ snapshot: false, snapshotError: expect.stringMatching(/could not be cloned/) });
       expect(await p.rollback('s')).toEqual({ stage: 's', version: 0, from: 1 });
     } finally {
-      done = true;
+      stop();
     }
     const summary = await p.done;
     eachOnceInOrder(got, summary.produced);
