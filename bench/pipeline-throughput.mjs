@@ -6,7 +6,7 @@
 // Each contender runs `trials` times, interleaved, in this process; rows report the median.
 // Also a sweep of the ringwire pipeline's waiting (threads outnumber the cores here): the default
 // (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100), and the
-// cost of tracing (options.trace: off, 1%, 100% of the messages), interleaved like the sweep.
+// cost of tracing (options.trace: off and 1% in pairs of alternating order, then 100%).
 //
 //   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
 //   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
@@ -170,7 +170,13 @@ export async function run({
     const n = size(1_000_000);
     const samples = [undefined, 0.01, 1];
     const s = new Map(samples.map((x) => [x, []]));
-    for (let t = 0; t < trials; t++) for (const sample of samples) s.get(sample).push(await ringwire(c, n, {}, 1, sample));
+    const once = async (sample) => s.get(sample).push(await ringwire(c, n, {}, 1, sample));
+    // Off and 1% in 2 × trials pairs, every other pair in the other order: each setting runs first
+    // as often as second, and neither follows a run at 100%. Those come after, on their own.
+    for (let t = 0; t < 2 * trials; t++) {
+      for (const sample of t % 2 === 0 ? [undefined, 0.01] : [0.01, undefined]) await once(sample);
+    }
+    for (let t = 0; t < trials; t++) await once(1);
     const off = median(s.get(undefined));
     for (const sample of samples) {
       const m = median(s.get(sample));

@@ -471,12 +471,13 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       what: 'sink',
       deliver: (link, _i, meta, info) => {
         const value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
-        const ns = (performance.now() - meta.t0) * 1e6;
+        const now = performance.now();
+        const ns = (now - meta.t0) * 1e6;
         record(e2e, ns);
         this.#e2eSumNs += ns;
         if (ns > this.#e2eMax) this.#e2eMax = ns;
         this.#consumed++;
-        if (meta.flags !== 0 && tracer !== undefined) tracer.delivered(meta);
+        if (meta.flags !== 0 && tracer !== undefined) tracer.delivered(meta, now);
         return sink(value, info);
       },
     });

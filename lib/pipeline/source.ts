@@ -40,9 +40,9 @@ export async function pump<I>(c: PumpContext<I>): Promise<void> {
   // Writes one message; a promise only when its ring is full.
   const write = (value: I): Promise<void> | undefined => {
     meta.seq = produced.n;
-    meta.t0 = performance.now();
+    const t0 = (meta.t0 = performance.now());
     if (key !== undefined) setKey(meta, key(value));
-    if (tracer !== undefined) tracer.sample(meta);
+    if (tracer !== undefined) tracer.sample(meta, t0);
     const wire = codec.toWire(value);
     last = n === 1 ? 0 : keyed ? (meta.hash >>> 0) % n : turn++ % n;
     const link = links[last]!;

@@ -153,9 +153,9 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
           got++;
           c.in++;
           let value: unknown;
-          // A traced message (the others pay this check, and the two below): its hop starts now.
+          // A traced message (the others pay this check, and the two below): its hop started at t.
           const traced = meta.flags !== 0 && tracer !== undefined;
-          if (traced) tracer.begin(c.out);
+          const outs = c.out;
           try {
             value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
             let r = traced ? tracer.call(handler, value, ctx) : handler(value, ctx);
@@ -174,15 +174,15 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
             }
             // Service time: read → decode → handler → outputs written.
             const now = performance.now();
+            if (traced) tracer.hop(meta, c.out - outs, HOP_OK, t, now);
             const ns = (now - t) * 1e6;
             t = now;
             record(hist, ns);
             c.sumNs += ns;
             if (ns > c.maxNs) c.maxNs = ns;
-            if (traced) tracer.end(meta, c.out, HOP_OK);
           } catch (err) {
             if (err instanceof RingwireError && (err.code === 'ERR_CHANNEL_CLOSED' || err.code === 'ERR_CORRUPT')) throw err;
-            if (traced) tracer.end(meta, c.out, l.onError === 'dead-letter' && dead !== undefined ? HOP_DEAD_LETTER : HOP_ERROR);
+            if (traced) tracer.hop(meta, c.out - outs, l.onError === 'dead-letter' && dead !== undefined ? HOP_DEAD_LETTER : HOP_ERROR, t, performance.now());
             c.errors++;
             if (errors.length < MAX_ERROR_RECORDS) errors.push({ seq: meta.seq, key: keyOf(meta), error: serializeError(err) });
             if (l.onError === 'fail') {

@@ -32,7 +32,7 @@ import { performance } from 'node:perf_hooks';
 import { randomFillSync } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import { checkInteger, checkOptions, describe, RingwireRangeError } from '../errors.js';
-import { hashInt, IDS_BYTES, keyOf, OTEL_SAMPLED, TRACE_ID_BYTES, TRACED, type Meta } from './envelope.js';
+import { hashInt, IDS_BYTES, KEY_NONE, keyOf, OTEL_SAMPLED, TRACE_ID_BYTES, TRACED, type Meta } from './envelope.js';
 import type { StageHandler, StageContext, TraceContext } from './handler.js';
 
 /** `options.trace` of pipeline(). */
@@ -84,9 +84,32 @@ export interface MessageTrace {
   sink: Array<{ at: number; queueMs: number }>;
 }
 
-/** Milliseconds on CLOCK_MONOTONIC, which every thread of the process shares (performance.now() does
- * not: each thread counts from its own start). Only traced messages read it. */
-export const clock = (): number => Number(process.hrtime.bigint()) / 1e6;
+/**
+ * clock() − performance.now() in this thread. Both count uv_hrtime (CLOCK_MONOTONIC), but
+ * performance.now() from the thread's own start; process.hrtime counts from one origin for every
+ * thread. Read once per thread, from the closest of a few paired readings (error: a few tens of ns).
+ */
+const OFFSET = ((): number => {
+  let best = Number.POSITIVE_INFINITY;
+  let offset = 0;
+  for (let i = 0; i < 8; i++) {
+    const before = performance.now();
+    const hr = Number(process.hrtime.bigint()) / 1e6;
+    const after = performance.now();
+    if (after - before < best) {
+      best = after - before;
+      offset = hr - (before + after) / 2;
+    }
+  }
+  return offset;
+})();
+
+/** Milliseconds on a clock every thread of the process shares (performance.now() alone is not:
+ * each thread counts from its own start). Only traced messages read it. */
+export const clock = (): number => performance.now() + OFFSET;
+
+/** A performance.now() reading of this thread, on clock(): the hot loops read the time anyway. */
+export const onClock = (now: number): number => now + OFFSET;
 
 export const HOP_OK = 0;
 export const HOP_ERROR = 1;
@@ -111,6 +134,10 @@ export const newHopRing = (): SharedArrayBuffer => new SharedArrayBuffer(RING_BY
 class HopWriter {
   readonly #i32: Int32Array;
   readonly #f64: Float64Array;
+  readonly #thread = threadId;
+  /** The head as last read: entries before it are free. Read again only when the ring looks full
+   * (the main thread's line, which it writes at every drain). */
+  #head = 0;
 
   constructor(sab: SharedArrayBuffer) {
     this.#i32 = new Int32Array(sab);
@@ -121,8 +148,11 @@ class HopWriter {
     const i32 = this.#i32;
     // Our own word, or a predecessor's: it ended (and stored its last tail) before we run.
     const tail = Atomics.load(i32, TAIL);
-    // Acquire: the main thread has finished reading every entry before head, so those may be reused.
-    if (((tail - Atomics.load(i32, HEAD)) | 0) >= ENTRIES) return; // full: the report is dropped
+    if (((tail - this.#head) | 0) >= ENTRIES) {
+      // Acquire: the main thread has finished reading every entry before head, so those may be reused.
+      this.#head = Atomics.load(i32, HEAD);
+      if (((tail - this.#head) | 0) >= ENTRIES) return; // full: the report is dropped
+    }
     const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
     const f = at >> 3;
     const w = at >> 2;
@@ -130,7 +160,7 @@ class HopWriter {
     this.#f64[f + 1] = sent;
     this.#f64[f + 2] = received;
     this.#f64[f + 3] = done;
-    i32[w + 8] = threadId;
+    i32[w + 8] = this.#thread;
     i32[w + 9] = outputs;
     i32[w + 10] = status;
     // Release: the entry's fields are visible to a reader that sees the new tail.
@@ -182,19 +212,11 @@ export class HopTracer {
   readonly #otel: OtelApi | undefined;
   /** Whether context.with() makes a context active here (a context manager is registered): probed at the first traced message. */
   #activates: boolean | undefined;
-  #received = 0;
-  #outputs = 0;
 
   constructor(ring: SharedArrayBuffer, meta: Meta, otel: OtelApi | undefined) {
     this.#ring = new HopWriter(ring);
     this.view = new TraceView(meta);
     this.#otel = otel;
-  }
-
-  /** A traced record was read; `outputs` is the worker's output count so far. */
-  begin(outputs: number): void {
-    this.#received = clock();
-    this.#outputs = outputs;
   }
 
   /** Calls the handler, with the message's span context active when @opentelemetry/api is there. */
@@ -211,9 +233,9 @@ export class HopTracer {
     return api.context.with(api.trace.setSpanContext(api.context.active(), sc), handler, undefined, value, ctx);
   }
 
-  /** The hop is over: reports it (`outputs`: the worker's output count now). */
-  end(meta: Meta, outputs: number, status: number): void {
-    this.#ring.write(meta.seq, meta.sent, this.#received, clock(), outputs - this.#outputs, status);
+  /** Reports a hop: read at `received`, done at `done` (performance.now() readings), `outputs` written. */
+  hop(meta: Meta, outputs: number, status: number, received: number, done: number): void {
+    this.#ring.write(meta.seq, meta.sent, received + OFFSET, done + OFFSET, outputs, status);
   }
 }
 
@@ -242,23 +264,67 @@ const POOL_IDS = 1024;
 /** Sampled messages, or traced deliveries to the sink, noted between two #ingest()s at most. */
 const BATCH = 1024;
 
-/** HOP_FIELDS numbers per hop in OpenTrace.hops: its ring (stage, partition), thread, sent, received, done, outputs, status. */
+/** HOP_FIELDS numbers per hop in Traces.hops: its ring (stage, partition), thread, sent, received, done, outputs, status. */
 const HOP_FIELDS = 7;
 
-/** A trace being collected, and then kept (the public MessageTrace is made by traces()): flat
- * arrays of numbers, since at 100% this runs for every message. Times on clock(). */
-interface OpenTrace {
-  seq: number;
-  key: string | number | undefined;
-  ids: Uint8Array;
-  source: number;
-  hops: number[];
+type Span = import('@opentelemetry/api').Span;
+
+/**
+ * Traces in tables indexed by slot, grown by doubling: numbers in typed arrays, each slot's hops
+ * and sink deliveries in arrays of its own that are emptied and reused, never dropped. A sampled
+ * message then allocates nothing that outlives it: at 1%, objects per trace that survived a few
+ * scavenges grew the young generation for every other allocation of the main thread (which runs
+ * the source and the sink), and that cost more than the work itself. Times on clock().
+ */
+class Traces {
+  seq = new Float64Array(0);
+  source = new Float64Array(0);
+  ids = new Uint8Array(0);
+  complete = new Uint8Array(0);
+  /** Per level (stage 0 … the sink) of an open trace: records written to it less records read from it. */
+  owed = new Int32Array(0);
+  /** How much of hops[slot] and sinks[slot] is this slot's: the arrays are reused, never shortened
+   * (shortening would free their backing store, to be allocated again). */
+  nHops = new Int32Array(0);
+  nSinks = new Int32Array(0);
+  keys: Array<string | number | undefined> = [];
+  spans: Array<Span | undefined> = [];
+  hops: number[][] = [];
   /** Per delivery: when the record was sent, and delivered. */
-  sink: number[];
-  /** Per level (stage 0 … the sink): records written to it less records read from it. */
-  owed: number[];
-  complete: boolean;
-  span: import('@opentelemetry/api').Span | undefined;
+  sinks: number[][] = [];
+
+  constructor(readonly levels: number) {}
+
+  get capacity(): number {
+    return this.seq.length;
+  }
+
+  grow(to: number): void {
+    const from = this.capacity;
+    const more = <T extends Float64Array | Uint8Array | Int32Array>(a: T, per: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(to * per);
+      b.set(a);
+      return b;
+    };
+    this.seq = more(this.seq, 1);
+    this.source = more(this.source, 1);
+    this.ids = more(this.ids, IDS_BYTES);
+    this.complete = more(this.complete, 1);
+    this.owed = more(this.owed, this.levels);
+    this.nHops = more(this.nHops, 1);
+    this.nSinks = more(this.nSinks, 1);
+    for (let i = from; i < to; i++) {
+      this.keys.push(undefined);
+      this.spans.push(undefined);
+      this.hops.push([]);
+      this.sinks.push([]);
+    }
+  }
+}
+
+/** Copies entry `from` of ids `a` (IDS_BYTES each) to entry `to` of `b`. */
+function copyIds(a: Uint8Array, from: number, b: Uint8Array, to: number): void {
+  for (let i = 0, x = from * IDS_BYTES, y = to * IDS_BYTES; i < IDS_BYTES; i++) b[y + i] = a[x + i]!;
 }
 
 interface RingReader {
@@ -276,20 +342,28 @@ export class PipelineTracer {
   readonly #buffer: number;
   readonly #stages: number;
   readonly #rings: RingReader[] = [];
-  readonly #open = new Map<number, OpenTrace>();
-  readonly #done: OpenTrace[] = [];
+  /** Open traces: slots found by seq (in the order opened: the first is the oldest), and free slots. */
+  readonly #open: Traces;
+  readonly #slotOf = new Map<number, number>();
+  #free: number[] = [];
+  /** Kept traces: the last `buffer` closed, a ring once full (#next: the oldest). */
+  readonly #done = new Traces(0);
+  #kept = 0;
   #next = 0;
   // Noted by sample(): seq and source time, ids, key, span; by delivered(): seq, sent, delivered.
   readonly #started = new Float64Array(BATCH * 2);
   readonly #startedIds = new Uint8Array(BATCH * IDS_BYTES);
-  readonly #startedKeys: Array<string | number | undefined> = [];
-  readonly #startedSpans: Array<OpenTrace['span']> = [];
+  readonly #startedKeys = new Array<string | number | undefined>(BATCH).fill(undefined);
+  readonly #startedSpans = new Array<Span | undefined>(BATCH).fill(undefined);
   #nStarted = 0;
   readonly #deliveries = new Float64Array(BATCH * 3);
   #nDelivered = 0;
   /** clock() + this: milliseconds since the epoch. */
-  readonly #epoch = performance.timeOrigin + performance.now() - clock();
+  readonly #epoch = performance.timeOrigin - OFFSET;
   #otel: OtelApi | undefined;
+  /** false once OpenTelemetry gave a no-op span (no tracer provider registered): not asked again
+   * until the next #ingest(), so that a provider registered later is found within DRAIN_MS. */
+  #otelLive: boolean | undefined;
   /** OpenTelemetry's tracer named 'ringwire' (a proxy: it follows the provider registered at any time). */
   #otelTracer: import('@opentelemetry/api').Tracer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -304,6 +378,7 @@ export class PipelineTracer {
     this.#threshold = plan.sample * 2 ** 32;
     this.#buffer = plan.buffer;
     this.#stages = stages.length;
+    this.#open = new Traces(stages.length + 1);
     stages.forEach((st, index) => {
       for (const slot of st.slots) {
         const sab = (slot.trace = newHopRing());
@@ -327,20 +402,24 @@ export class PipelineTracer {
     this.#stopped = true;
     clearInterval(this.#timer);
     this.#ingest();
-    for (const t of [...this.#open.values()]) this.#close(t, false);
+    for (const slot of [...this.#slotOf.values()]) this.#close(slot, false);
   }
 
-  /** At the source: samples the message in `meta` (seq and key set) and, if sampled, marks it and notes it. */
-  sample(meta: Meta): void {
-    if ((hashInt(meta.seq) >>> 0) >= this.#threshold) {
-      meta.flags = 0;
-      return;
-    }
-    const now = clock();
+  /**
+   * At the source: samples the message in `meta` (seq and key set; `now` is its t0, a
+   * performance.now() reading) and, if sampled, marks it and notes it. Small, so that the source's
+   * write inlines it: every message pays this check, a sampled one the call below.
+   */
+  sample(meta: Meta, now: number): void {
+    if ((hashInt(meta.seq) >>> 0) >= this.#threshold) meta.flags = 0;
+    else this.#start(meta, now + OFFSET);
+  }
+
+  #start(meta: Meta, now: number): void {
     let flags = TRACED;
-    let span: OpenTrace['span'];
+    let span: Span | undefined;
     const api = this.#otel;
-    if (api !== undefined) {
+    if (api !== undefined && this.#otelLive !== false) {
       span = this.#otelTracer!.startSpan('ringwire message', { startTime: now + this.#epoch });
       const sc = span.spanContext();
       // No tracer provider registered: a no-op span with the invalid context (the quick test first).
@@ -350,60 +429,80 @@ export class PipelineTracer {
         if (span.isRecording()) span.setAttribute('ringwire.seq', meta.seq);
       } else {
         span = undefined;
+        this.#otelLive = false; // asked again after the next #ingest()
       }
     }
+    const i = this.#nStarted;
+    const ids = meta.ids;
     if (span === undefined) {
       if (this.#pooled === POOL_IDS) {
         randomFillSync(this.#pool);
         this.#pooled = 0;
       }
+      const pool = this.#pool;
       const at = this.#pooled++ * IDS_BYTES;
-      this.#pool.copy(meta.ids, 0, at, at + IDS_BYTES);
+      for (let b = 0; b < IDS_BYTES; b++) ids[b] = pool[at + b]!;
       flags |= OTEL_SAMPLED;
     }
     meta.flags = flags;
-    const i = this.#nStarted;
+    const noted = this.#startedIds;
+    for (let b = 0, at = i * IDS_BYTES; b < IDS_BYTES; b++) noted[at + b] = ids[b]!;
     this.#started[2 * i] = meta.seq;
     this.#started[2 * i + 1] = now;
-    this.#startedIds.set(meta.ids, i * IDS_BYTES);
-    this.#startedKeys[i] = keyOf(meta);
-    this.#startedSpans[i] = span;
+    // Both left undefined by #ingest() after reading.
+    if (meta.kind !== KEY_NONE) this.#startedKeys[i] = keyOf(meta);
+    if (span !== undefined) this.#startedSpans[i] = span;
     if (++this.#nStarted === BATCH) this.#ingest();
   }
 
-  /** At the sink: a traced record (meta) is being delivered. */
-  delivered(meta: Meta): void {
+  /** At the sink: a traced record (meta) is being delivered; `now` is a performance.now() reading. */
+  delivered(meta: Meta, now: number): void {
     const d = this.#deliveries;
     const i = this.#nDelivered * 3;
     d[i] = meta.seq;
     d[i + 1] = meta.sent;
-    d[i + 2] = clock();
+    d[i + 2] = now + OFFSET;
     if (++this.#nDelivered === BATCH) this.#ingest();
   }
 
   /** Opens the traces noted by sample(), reads the hop rings, then applies the deliveries noted. */
   #ingest(): void {
-    const open = this.#open;
-    const levels = this.#stages + 1;
+    this.#otelLive = undefined;
+    const o = this.#open;
+    const levels = o.levels;
     for (let i = 0; i < this.#nStarted; i++) {
-      const owed = new Array<number>(levels).fill(0);
-      owed[0] = 1; // the source wrote one record to stage 0
+      if (this.#slotOf.size >= MAX_OPEN) this.#close(this.#slotOf.values().next().value!, false);
+      if (this.#free.length === 0) {
+        const from = o.capacity;
+        o.grow(Math.min(Math.max(64, 2 * from), MAX_OPEN));
+        for (let s = o.capacity - 1; s >= from; s--) this.#free.push(s);
+      }
+      const slot = this.#free.pop()!;
       const seq = this.#started[2 * i]!;
-      const ids = this.#startedIds.slice(i * IDS_BYTES, (i + 1) * IDS_BYTES);
-      open.set(seq, { seq, key: this.#startedKeys[i], ids, source: this.#started[2 * i + 1]!, hops: [], sink: [], owed, complete: false, span: this.#startedSpans[i] });
+      o.seq[slot] = seq;
+      o.source[slot] = this.#started[2 * i + 1]!;
+      copyIds(this.#startedIds, i, o.ids, slot);
+      o.owed.fill(0, slot * levels, (slot + 1) * levels);
+      o.owed[slot * levels] = 1; // the source wrote one record to stage 0
+      o.keys[slot] = this.#startedKeys[i];
+      o.spans[slot] = this.#startedSpans[i];
       this.#startedKeys[i] = undefined;
       this.#startedSpans[i] = undefined;
-      if (open.size > MAX_OPEN) this.#close(open.values().next().value!, false);
+      this.#slotOf.set(seq, slot);
     }
     this.#nStarted = 0;
     this.#drain();
     const d = this.#deliveries;
     for (let i = 0; i < this.#nDelivered * 3; i += 3) {
-      const t = open.get(d[i]!);
-      if (t === undefined) continue;
-      t.sink.push(d[i + 1]!, d[i + 2]!);
-      t.owed[this.#stages]!--;
-      this.#check(t);
+      const slot = this.#slotOf.get(d[i]!);
+      if (slot === undefined) continue;
+      const sink = o.sinks[slot]!;
+      const n = o.nSinks[slot]!;
+      sink[n] = d[i + 1]!;
+      sink[n + 1] = d[i + 2]!;
+      o.nSinks[slot] = n + 2;
+      o.owed[slot * levels + levels - 1]!--;
+      this.#check(slot);
     }
     this.#nDelivered = 0;
   }
@@ -428,49 +527,90 @@ export class PipelineTracer {
   /** The completed (and closed-incomplete) traces, oldest first. */
   traces(): MessageTrace[] {
     this.#ingest();
-    const done = this.#done;
-    const kept = done.length < this.#buffer ? done : [...done.slice(this.#next), ...done.slice(0, this.#next)];
-    return kept.map((t) => this.#public(t));
+    const out: MessageTrace[] = [];
+    const from = this.#kept < this.#buffer ? 0 : this.#next;
+    for (let i = 0; i < this.#kept; i++) out.push(this.#public((from + i) % this.#kept));
+    return out;
   }
 
   #hop(ring: number, at: number): void {
     const r = this.#rings[ring]!;
     const f = at >> 3;
     const w = at >> 2;
-    const t = this.#open.get(r.f64[f]!);
-    if (t === undefined) return; // closed already (e.g. a message delivered again after a crash)
+    const slot = this.#slotOf.get(r.f64[f]!);
+    if (slot === undefined) return; // closed already (e.g. a message delivered again after a crash)
     const status = r.i32[w + 10]!;
     const outputs = r.i32[w + 9]!;
     if (status < 0 || status >= STATUS.length || outputs < 0) return; // not a working writer's: left out
-    t.hops.push(ring, r.i32[w + 8]!, r.f64[f + 1]!, r.f64[f + 2]!, r.f64[f + 3]!, outputs, status);
-    t.owed[r.index]!--;
-    t.owed[r.index + 1]! += outputs;
-    this.#check(t);
+    const o = this.#open;
+    const h = o.hops[slot]!;
+    const n = o.nHops[slot]!;
+    h[n] = ring;
+    h[n + 1] = r.i32[w + 8]!;
+    h[n + 2] = r.f64[f + 1]!;
+    h[n + 3] = r.f64[f + 2]!;
+    h[n + 4] = r.f64[f + 3]!;
+    h[n + 5] = outputs;
+    h[n + 6] = status;
+    o.nHops[slot] = n + HOP_FIELDS;
+    const at0 = slot * o.levels + r.index;
+    o.owed[at0]!--;
+    o.owed[at0 + 1]! += outputs;
+    this.#check(slot);
   }
 
-  #check(t: OpenTrace): void {
-    const owed = t.owed;
-    for (let l = 0; l < owed.length; l++) if (owed[l] !== 0) return;
-    this.#close(t, true);
+  #check(slot: number): void {
+    const owed = this.#open.owed;
+    for (let l = slot * this.#open.levels, end = l + this.#open.levels; l < end; l++) if (owed[l] !== 0) return;
+    this.#close(slot, true);
   }
 
-  #close(t: OpenTrace, complete: boolean): void {
-    this.#open.delete(t.seq);
-    t.complete = complete;
-    if (this.#done.length < this.#buffer) this.#done.push(t);
-    else {
-      this.#done[this.#next] = t;
+  /** Moves an open trace into the kept ones: its hop and sink arrays change places with the ones of
+   * the kept trace it replaces, which the slot reuses. */
+  #close(slot: number, complete: boolean): void {
+    const o = this.#open;
+    const k = this.#done;
+    let d: number;
+    if (this.#kept < this.#buffer) {
+      if (this.#kept === k.capacity) k.grow(Math.min(Math.max(64, 2 * k.capacity), this.#buffer));
+      d = this.#kept++;
+    } else {
+      d = this.#next;
       this.#next = (this.#next + 1) % this.#buffer;
     }
-    if (t.span !== undefined) this.#emit(t.span, this.#public(t));
+    this.#slotOf.delete(o.seq[slot]!);
+    this.#free.push(slot);
+    k.seq[d] = o.seq[slot]!;
+    k.source[d] = o.source[slot]!;
+    copyIds(o.ids, slot, k.ids, d);
+    k.complete[d] = complete ? 1 : 0;
+    k.keys[d] = o.keys[slot];
+    o.keys[slot] = undefined;
+    const hops = k.hops[d]!;
+    const sinks = k.sinks[d]!;
+    k.hops[d] = o.hops[slot]!;
+    k.sinks[d] = o.sinks[slot]!;
+    k.nHops[d] = o.nHops[slot]!;
+    k.nSinks[d] = o.nSinks[slot]!;
+    o.hops[slot] = hops;
+    o.sinks[slot] = sinks;
+    o.nHops[slot] = 0;
+    o.nSinks[slot] = 0;
+    const span = o.spans[slot];
+    if (span !== undefined) {
+      o.spans[slot] = undefined;
+      this.#emit(span, this.#public(d));
+    }
   }
 
-  /** What traces() shows of a trace: ids in hex, times since the epoch, hops in stage order. */
-  #public(t: OpenTrace): MessageTrace {
+  /** What traces() shows of kept trace `d`: ids in hex, times since the epoch, hops in stage order. */
+  #public(d: number): MessageTrace {
+    const k = this.#done;
     const e = this.#epoch;
     const hops: HopTrace[] = [];
-    for (let i = 0; i < t.hops.length; i += HOP_FIELDS) {
-      const [ring, thread, sent, received, done, outputs, status] = t.hops.slice(i, i + HOP_FIELDS) as [number, number, number, number, number, number, number];
+    const h = k.hops[d]!;
+    for (let i = 0; i < k.nHops[d]!; i += HOP_FIELDS) {
+      const [ring, thread, sent, received, done, outputs, status] = h.slice(i, i + HOP_FIELDS) as [number, number, number, number, number, number, number];
       const r = this.#rings[ring]!;
       hops.push({
         stage: r.stage, index: r.index, partition: r.partition, thread, sent: sent + e, received: received + e, done: done + e,
@@ -478,16 +618,18 @@ export class PipelineTracer {
       });
     }
     hops.sort((a, b) => a.index - b.index || a.received - b.received);
+    const s = k.sinks[d]!;
     const sink: MessageTrace['sink'] = [];
-    for (let i = 0; i < t.sink.length; i += 2) sink.push({ at: t.sink[i + 1]! + e, queueMs: t.sink[i + 1]! - t.sink[i]! });
+    for (let i = 0; i < k.nSinks[d]!; i += 2) sink.push({ at: s[i + 1]! + e, queueMs: s[i + 1]! - s[i]! });
+    const ids = k.ids.subarray(d * IDS_BYTES, (d + 1) * IDS_BYTES);
     return {
-      traceId: hex(t.ids, 0, TRACE_ID_BYTES), spanId: hex(t.ids, TRACE_ID_BYTES, IDS_BYTES), seq: t.seq, key: t.key,
-      complete: t.complete, source: t.source + e, hops, sink,
+      traceId: hex(ids, 0, TRACE_ID_BYTES), spanId: hex(ids, TRACE_ID_BYTES, IDS_BYTES), seq: k.seq[d]!, key: k.keys[d],
+      complete: k.complete[d] === 1, source: k.source[d]! + e, hops, sink,
     };
   }
 
   /** The hop spans, children of the message's span, then the message's span ends (at its last event). */
-  #emit(span: NonNullable<OpenTrace['span']>, trace: MessageTrace): void {
+  #emit(span: Span, trace: MessageTrace): void {
     const api = this.#otel!;
     const tracer = this.#otelTracer!;
     const parent = api.trace.setSpan(api.ROOT_CONTEXT, span);
