@@ -158,7 +158,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
           const outs = c.out;
           try {
             value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
-            let r = traced ? tracer.call(handler, value, ctx) : handler(value, ctx);
+            let r = traced && tracer.wraps !== false ? tracer.call(handler, value, ctx) : handler(value, ctx);
             if (isThenable(r)) {
               publish(); // never hold outputs back while waiting
               c.flush();

@@ -126,48 +126,6 @@ const RING_BYTES = ENTRIES_AT + ENTRIES * ENTRY_BYTES;
 
 export const newHopRing = (): SharedArrayBuffer => new SharedArrayBuffer(RING_BYTES);
 
-/**
- * The worker's end of a hop ring. One writer at a time: a slot's next worker (restart, swap) writes
- * only after the last one has ended, but may be created before (a swap's standby), so the tail is
- * read from the ring at each write, never cached.
- */
-class HopWriter {
-  readonly #i32: Int32Array;
-  readonly #f64: Float64Array;
-  readonly #thread = threadId;
-  /** The head as last read: entries before it are free. Read again only when the ring looks full
-   * (the main thread's line, which it writes at every drain). */
-  #head = 0;
-
-  constructor(sab: SharedArrayBuffer) {
-    this.#i32 = new Int32Array(sab);
-    this.#f64 = new Float64Array(sab);
-  }
-
-  write(seq: number, sent: number, received: number, done: number, outputs: number, status: number): void {
-    const i32 = this.#i32;
-    // Our own word, or a predecessor's: it ended (and stored its last tail) before we run.
-    const tail = Atomics.load(i32, TAIL);
-    if (((tail - this.#head) | 0) >= ENTRIES) {
-      // Acquire: the main thread has finished reading every entry before head, so those may be reused.
-      this.#head = Atomics.load(i32, HEAD);
-      if (((tail - this.#head) | 0) >= ENTRIES) return; // full: the report is dropped
-    }
-    const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
-    const f = at >> 3;
-    const w = at >> 2;
-    this.#f64[f] = seq;
-    this.#f64[f + 1] = sent;
-    this.#f64[f + 2] = received;
-    this.#f64[f + 3] = done;
-    i32[w + 8] = this.#thread;
-    i32[w + 9] = outputs;
-    i32[w + 10] = status;
-    // Release: the entry's fields are visible to a reader that sees the new tail.
-    Atomics.store(i32, TAIL, (tail + 1) | 0);
-  }
-}
-
 /** The ids of the message in hand, as the handler reads them (ctx.trace; valid during the call). */
 class TraceView implements TraceContext {
   readonly #meta: Meta;
@@ -204,30 +162,43 @@ export async function loadOtel(): Promise<OtelApi | undefined> {
   }
 }
 
-/** A stage worker's side: reports traced hops, gives the handler ctx.trace, and (with
- * @opentelemetry/api) runs the handler with the message's span context active. */
+/**
+ * A stage worker's side: writes its traced hops into its hop ring, gives the handler ctx.trace, and
+ * (with @opentelemetry/api) runs the handler with the message's span context active.
+ *
+ * One writer of the ring at a time: a slot's next worker (restart, swap) writes only after the last
+ * one has ended, but may be created before (a swap's standby), so the tail is read from the ring at
+ * each write, never cached.
+ */
 export class HopTracer {
   readonly view: TraceView;
-  readonly #ring: HopWriter;
+  /** false once the first traced message found no context manager to make its context active:
+   * the stage loop then calls the handler itself. */
+  wraps: boolean | undefined;
   readonly #otel: OtelApi | undefined;
-  /** Whether context.with() makes a context active here (a context manager is registered): probed at the first traced message. */
-  #activates: boolean | undefined;
+  readonly #i32: Int32Array;
+  readonly #f64: Float64Array;
+  readonly #thread = threadId;
+  /** The head as last read: entries before it are free. Read again only when the ring looks full
+   * (the main thread's line, which it writes at every drain). */
+  #head = 0;
 
   constructor(ring: SharedArrayBuffer, meta: Meta, otel: OtelApi | undefined) {
-    this.#ring = new HopWriter(ring);
+    this.#i32 = new Int32Array(ring);
+    this.#f64 = new Float64Array(ring);
     this.view = new TraceView(meta);
     this.#otel = otel;
+    if (otel === undefined) this.wraps = false;
   }
 
-  /** Calls the handler, with the message's span context active when @opentelemetry/api is there. */
+  /** Calls the handler with the message's span context active (@opentelemetry/api, with a context manager). */
   call(handler: StageHandler, value: unknown, ctx: StageContext): unknown {
-    const api = this.#otel;
-    if (api === undefined) return handler(value, ctx);
-    if (this.#activates === undefined) {
+    const api = this.#otel!;
+    if (this.wraps === undefined) {
       const probe = api.createContextKey('ringwire probe');
-      this.#activates = api.context.with(api.ROOT_CONTEXT.setValue(probe, true), () => api.context.active().getValue(probe) === true);
+      this.wraps = api.context.with(api.ROOT_CONTEXT.setValue(probe, true), () => api.context.active().getValue(probe) === true);
     }
-    if (!this.#activates) return handler(value, ctx); // nothing could see the context
+    if (!this.wraps) return handler(value, ctx); // nothing could see the context
     const v = this.view;
     const sc = { traceId: v.traceId, spanId: v.spanId, traceFlags: v.sampled ? api.TraceFlags.SAMPLED : api.TraceFlags.NONE, isRemote: true };
     return api.context.with(api.trace.setSpanContext(api.context.active(), sc), handler, undefined, value, ctx);
@@ -235,7 +206,27 @@ export class HopTracer {
 
   /** Reports a hop: read at `received`, done at `done` (performance.now() readings), `outputs` written. */
   hop(meta: Meta, outputs: number, status: number, received: number, done: number): void {
-    this.#ring.write(meta.seq, meta.sent, received + OFFSET, done + OFFSET, outputs, status);
+    const i32 = this.#i32;
+    // Our own word, or a predecessor's: it ended (and stored its last tail) before we run.
+    const tail = Atomics.load(i32, TAIL);
+    if (((tail - this.#head) | 0) >= ENTRIES) {
+      // Acquire: the main thread has finished reading every entry before head, so those may be reused.
+      this.#head = Atomics.load(i32, HEAD);
+      if (((tail - this.#head) | 0) >= ENTRIES) return; // full: the report is dropped
+    }
+    const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
+    const f = at >> 3;
+    const w = at >> 2;
+    const f64 = this.#f64;
+    f64[f] = meta.seq;
+    f64[f + 1] = meta.sent;
+    f64[f + 2] = received + OFFSET;
+    f64[f + 3] = done + OFFSET;
+    i32[w + 8] = this.#thread;
+    i32[w + 9] = outputs;
+    i32[w + 10] = status;
+    // Release: the entry's fields are visible to a reader that sees the new tail.
+    Atomics.store(i32, TAIL, (tail + 1) | 0);
   }
 }
 
