@@ -233,11 +233,13 @@ export class Patience {
     const t0 = performance.now();
     if (this.#spinAndPause(ready, t0, deadline)) return true;
     const end = Math.min(t0 + BACKOFF_MICROS / 1000, deadline);
-    for (;;) {
-      if (ready()) return true;
-      if (signal?.aborted || performance.now() >= end) return false;
+    // Yields at least once, even when a loaded machine took the whole window from the spin.
+    do {
+      if (signal?.aborted) return false;
       await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+      if (ready()) return true;
+    } while (performance.now() < end);
+    return false;
   }
 
   /** 'backoff': spinMicros of spinning, then pause-hinted polls up to PAUSE_MICROS into the wait (or the deadline). */
