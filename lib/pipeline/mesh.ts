@@ -8,7 +8,7 @@ import { ControlBlock } from './control.js';
 import { BUCKETS } from './histogram.js';
 import type { StagePlan } from './options.js';
 import type { ErrorPolicy, ErrorRecord, StageResult } from './stage-loop.js';
-import type { DeadLetter, SinkTarget } from './types.js';
+import type { DeadLetter, SinkTarget, StageStats } from './types.js';
 import { VersionHistory, type Probation } from './versions.js';
 
 export interface PiscinaLike {
@@ -52,6 +52,8 @@ export interface StageRuntime {
   history: VersionHistory;
   /** The current version's probation (swapped in with rollbackOn), while it lasts. */
   probation: Probation | undefined;
+  /** A swap or rollback under way (stats). */
+  switching: StageStats['switching'];
 }
 
 export interface Mesh {
@@ -91,6 +93,7 @@ export function buildMesh(plans: StagePlan[], capacity: number): Mesh {
       errors: [],
       history: new VersionHistory({ module: plan.url, exportName: plan.exportName, options: plan.options }),
       probation: undefined,
+      switching: undefined,
     };
     for (let p = 0; p < plan.workers; p++) {
       const dead = plan.onError === 'dead-letter' ? make() : undefined;

@@ -630,6 +630,22 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
     timeout = 30_000,
     restore: unknown[] | undefined,
   ): Promise<Switched> {
+    stage.switching = { kind: what, phase: 'loading' };
+    try {
+      return await this.#switchTo(what, stage, target, probe, timeout, restore);
+    } finally {
+      stage.switching = undefined;
+    }
+  }
+
+  async #switchTo(
+    what: 'swap' | 'rollback',
+    stage: StageRuntime,
+    target: Pick<VersionRecord, 'module' | 'exportName' | 'options'>,
+    probe: readonly unknown[] | undefined,
+    timeout: number,
+    restore: unknown[] | undefined,
+  ): Promise<Switched> {
     const pool = this.#makePool(this.#Piscina!, this.#workerFile, stage);
     const fresh: Slot[] = stage.slots.map((old) => ({
       ...old,
@@ -667,6 +683,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       return { ok: false, cause: failure instanceof PipelineError && failure.cause !== undefined ? failure.cause : failure };
     }
     // Hand over: pause the old workers, then let each successor take the same channels.
+    stage.switching = { kind: what, phase: 'handing-over' };
     const old = stage.slots;
     const oldPool = stage.pool;
     for (const s of old) s.control.command(CMD_PAUSE);
@@ -743,6 +760,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       rollbacks: s.history.rollbacks,
       version: s.history.current,
       changes: s.history.changes.slice(),
+      switching: s.switching && { ...s.switching },
       queued: { messages: 0, bytes: 0 },
       latency: { count: 0, p50: 0, p99: 0, max: 0 },
     };

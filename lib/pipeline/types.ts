@@ -103,6 +103,9 @@ export interface StageStats {
   version: number;
   /** The stage's swaps and rollbacks (and failed attempts), oldest first (the last 100). */
   changes: VersionChange[];
+  /** A swap or rollback under way: 'loading' while the new workers load and pass their checks,
+   * 'handing-over' while the old ones finish what they hold and pause. */
+  switching: { kind: 'swap' | 'rollback'; phase: 'loading' | 'handing-over' } | undefined;
   /** Messages and ring bytes waiting in this stage's inputs (messages: from the counters, a batch behind). */
   queued: { messages: number; bytes: number };
   /** Time in the handler per message. */

@@ -60,12 +60,11 @@ describe('pipeline review regressions', () => {
       // The old worker is stuck in its handler: it never pauses, so the swap waits in its hand-over.
       const loaded = new Int32Array(new SharedArrayBuffer(4));
       const sw = p.swap('s', fx('version2'), { options: { loaded: loaded.buffer } }).then(() => 'swapped', (e) => e.code);
-      // Polled (bounded): the new version passed its health check (standby follows at once). The
-      // swap polls for standby on 2 ms timers, set before the 50 ms one below and so run before it:
-      // by then it has seen standby and started the hand-over.
-      for (let k = 0; k < 10000 && Atomics.load(loaded, 0) === 0; k++) await new Promise((r) => setTimeout(r, 1));
-      if (Atomics.load(loaded, 0) === 0) throw new Error('the new version did not load within 10 s');
-      await new Promise((r) => setTimeout(r, 50));
+      // Polled (bounded): the swap has its new workers in standby and waits for the old one to pause.
+      const handingOver = () => p.stats().stages[0].switching?.phase === 'handing-over';
+      for (let k = 0; k < 10000 && !handingOver(); k++) await new Promise((r) => setTimeout(r, 1));
+      if (!handingOver()) throw new Error('the swap did not reach its hand-over within 10 s');
+      if (Atomics.load(loaded, 0) !== 1) throw new Error('handing over before the new version loaded');
       await p.abort();
       console.log(await sw, await p.done.then(() => 'resolved', (e) => e.code));`);
     expect(r.stdout.trim()).toBe('ERR_PIPELINE_STATE ERR_ABORTED');

@@ -340,6 +340,7 @@ describe('rollback', () => {
     await p.ready;
     const swapped = rejection(p.swap('s', fixture('slow-health'), { options: { started: started.buffer } }));
     expect(await waitFor(() => Atomics.load(started, 0) === 1, 10_000)).toBe(true);
+    expect(p.stats().stages[0]!.switching).toEqual({ kind: 'swap', phase: 'loading' });
     const t0 = performance.now();
     await p.abort();
     const err = await swapped;
@@ -348,6 +349,7 @@ describe('rollback', () => {
     expect(err!.message).toMatch(/swap: the pipeline stopped during the swap of stage 's'/);
     expect(seen).toEqual([]);
     expect(p.stats().stages[0]!.changes).toEqual([]);
+    expect(p.stats().stages[0]!.switching).toBeUndefined();
   });
 
   it('checks swap() and rollback() options, naming the option', async () => {
