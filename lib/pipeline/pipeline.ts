@@ -632,93 +632,82 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
   ): Promise<Switched> {
     stage.switching = { kind: what, phase: 'loading' };
     try {
-      return await this.#switchTo(what, stage, target, probe, timeout, restore);
+      const pool = this.#makePool(this.#Piscina!, this.#workerFile, stage);
+      const fresh: Slot[] = stage.slots.map((old) => ({
+        ...old,
+        control: new ControlBlock(),
+        module: target.module,
+        exportName: target.exportName,
+        options: target.options,
+      }));
+      const results = fresh.map((slot, p) => this.#startSlot(stage, slot, true, pool, probe, restore?.[p]));
+      // Wait until every new worker is loaded and healthy (standby), or one fails.
+      const deadline = performance.now() + timeout;
+      let failure: unknown;
+      results.map((r) =>
+        r.then(
+          (res) => {
+            if (res.status === 'load-failed') failure ??= reviveError(res.error);
+          },
+          (err) => {
+            failure ??= err;
+          },
+        ),
+      );
+      // The pipeline stopping (abort, failure) is not the new version's failure: the switch throws.
+      const stopped = (cause: unknown) => new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline stopped during the ${what} of stage '${stage.name}'`, { stage: stage.name, cause });
+      while (failure === undefined && !this.#settled && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
+        if (fresh.some((s) => s.control.state === STATE_EXITED)) failure = new Error('a worker of the new version died in standby');
+        else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${timeout} ms`);
+        else await sleep(PARK_POLL_MS);
+      }
+      const stoppedNow = this.#settled;
+      if (failure !== undefined || stoppedNow) {
+        for (const s of fresh) s.control.command(CMD_ABANDON);
+        await pool.destroy();
+        if (stoppedNow) throw stopped(failure);
+        return { ok: false, cause: failure instanceof PipelineError && failure.cause !== undefined ? failure.cause : failure };
+      }
+      // Hand over: pause the old workers, then let each successor take the same channels.
+      stage.switching = { kind: what, phase: 'handing-over' };
+      const old = stage.slots;
+      const oldPool = stage.pool;
+      for (const s of old) s.control.command(CMD_PAUSE);
+      let oldResults: TaskResult[];
+      try {
+        oldResults = await Promise.all(old.map((s) => s.result));
+      } catch (err) {
+        // The pipeline stopped (abort, failure) before every old worker paused: #fail destroys only
+        // stage.pool, so the new workers (waiting in standby) and their pool are ours to end.
+        for (const s of fresh) s.control.command(CMD_ABANDON);
+        await pool.destroy();
+        throw this.#settled ? stopped(err) : err;
+      }
+      for (let p = 0; p < fresh.length; p++) {
+        const res = oldResults[p]!;
+        stage.errors.push(...res.errors);
+        fresh[p]!.control.command(res.status === 'paused' ? CMD_GO : CMD_ABANDON);
+        if (res.status !== 'paused') fresh[p]!.result = Promise.resolve({ status: 'done', errors: [] });
+      }
+      // Retire the old generation's counters; the new one counts from zero.
+      for (const s of old) {
+        const c = s.control.counters();
+        const r = stage.retired;
+        r.in += c.in;
+        r.out += c.out;
+        r.errors += c.errors;
+        r.skipped += c.skipped;
+        r.deadLettered += c.deadLettered;
+        r.maxNs = Math.max(r.maxNs, c.maxNs);
+        r.sumNs += c.sumNs;
+        mergeHistogram(r.hist, s.control.hist);
+      }
+      stage.slots = fresh;
+      stage.pool = pool;
+      return { ok: true, oldPool, snapshot: oldResults.map((r) => r.snapshot), snapshotError: oldResults.find((r) => r.snapshotError !== undefined)?.snapshotError };
     } finally {
       stage.switching = undefined;
     }
-  }
-
-  async #switchTo(
-    what: 'swap' | 'rollback',
-    stage: StageRuntime,
-    target: Pick<VersionRecord, 'module' | 'exportName' | 'options'>,
-    probe: readonly unknown[] | undefined,
-    timeout: number,
-    restore: unknown[] | undefined,
-  ): Promise<Switched> {
-    const pool = this.#makePool(this.#Piscina!, this.#workerFile, stage);
-    const fresh: Slot[] = stage.slots.map((old) => ({
-      ...old,
-      control: new ControlBlock(),
-      module: target.module,
-      exportName: target.exportName,
-      options: target.options,
-    }));
-    const results = fresh.map((slot, p) => this.#startSlot(stage, slot, true, pool, probe, restore?.[p]));
-    // Wait until every new worker is loaded and healthy (standby), or one fails.
-    const deadline = performance.now() + timeout;
-    let failure: unknown;
-    results.map((r) =>
-      r.then(
-        (res) => {
-          if (res.status === 'load-failed') failure ??= reviveError(res.error);
-        },
-        (err) => {
-          failure ??= err;
-        },
-      ),
-    );
-    // The pipeline stopping (abort, failure) is not the new version's failure: the switch throws.
-    const stopped = (cause: unknown) => new PipelineError('ERR_PIPELINE_STATE', `${what}: the pipeline stopped during the ${what} of stage '${stage.name}'`, { stage: stage.name, cause });
-    while (failure === undefined && !this.#settled && !fresh.every((s) => s.control.state === STATE_STANDBY)) {
-      if (fresh.some((s) => s.control.state === STATE_EXITED)) failure = new Error('a worker of the new version died in standby');
-      else if (performance.now() > deadline) failure = new Error(`the new version did not become ready within ${timeout} ms`);
-      else await sleep(PARK_POLL_MS);
-    }
-    const stoppedNow = this.#settled;
-    if (failure !== undefined || stoppedNow) {
-      for (const s of fresh) s.control.command(CMD_ABANDON);
-      await pool.destroy();
-      if (stoppedNow) throw stopped(failure);
-      return { ok: false, cause: failure instanceof PipelineError && failure.cause !== undefined ? failure.cause : failure };
-    }
-    // Hand over: pause the old workers, then let each successor take the same channels.
-    stage.switching = { kind: what, phase: 'handing-over' };
-    const old = stage.slots;
-    const oldPool = stage.pool;
-    for (const s of old) s.control.command(CMD_PAUSE);
-    let oldResults: TaskResult[];
-    try {
-      oldResults = await Promise.all(old.map((s) => s.result));
-    } catch (err) {
-      // The pipeline stopped (abort, failure) before every old worker paused: #fail destroys only
-      // stage.pool, so the new workers (waiting in standby) and their pool are ours to end.
-      for (const s of fresh) s.control.command(CMD_ABANDON);
-      await pool.destroy();
-      throw this.#settled ? stopped(err) : err;
-    }
-    for (let p = 0; p < fresh.length; p++) {
-      const res = oldResults[p]!;
-      stage.errors.push(...res.errors);
-      fresh[p]!.control.command(res.status === 'paused' ? CMD_GO : CMD_ABANDON);
-      if (res.status !== 'paused') fresh[p]!.result = Promise.resolve({ status: 'done', errors: [] });
-    }
-    // Retire the old generation's counters; the new one counts from zero.
-    for (const s of old) {
-      const c = s.control.counters();
-      const r = stage.retired;
-      r.in += c.in;
-      r.out += c.out;
-      r.errors += c.errors;
-      r.skipped += c.skipped;
-      r.deadLettered += c.deadLettered;
-      r.maxNs = Math.max(r.maxNs, c.maxNs);
-      r.sumNs += c.sumNs;
-      mergeHistogram(r.hist, s.control.hist);
-    }
-    stage.slots = fresh;
-    stage.pool = pool;
-    return { ok: true, oldPool, snapshot: oldResults.map((r) => r.snapshot), snapshotError: oldResults.find((r) => r.snapshotError !== undefined)?.snapshotError };
   }
 
   /** After a switch: the version swapped out keeps its state snapshot; a probation it was on is over. */
