@@ -181,7 +181,7 @@ export async function run({
     for (const sample of samples) {
       const m = median(s.get(sample));
       const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
-      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, vsOff: off / m, trials });
+      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, vsOff: off / m, trials: s.get(sample).length });
     }
   }
   return rows;

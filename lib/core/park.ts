@@ -233,7 +233,8 @@ export class Patience {
     const t0 = performance.now();
     if (this.#spinAndPause(ready, t0, deadline)) return true;
     const end = Math.min(t0 + BACKOFF_MICROS / 1000, deadline);
-    // Yields at least once, even when a loaded machine took the whole window from the spin.
+    if (performance.now() >= deadline) return false; // ready() was false just now, and no time is left
+    // Yields at least once, even when a loaded machine took the whole 1 ms window from the spin.
     do {
       if (signal?.aborted) return false;
       await new Promise<void>((resolve) => setImmediate(resolve));

@@ -197,7 +197,10 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
             }
             t = performance.now(); // a failed message's time is nobody's service time
           }
-          if (link.unackedBytes() >= link.ackBytes) settle(link);
+          if (link.unackedBytes() >= link.ackBytes) {
+            settle(link);
+            t = performance.now(); // the next record is read after this (a traced one's hop starts here)
+          }
         }
         if (got > 0) {
           settle(link);

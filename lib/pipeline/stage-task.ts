@@ -12,7 +12,7 @@ import { drainResult, pickHandler, type StageContext, type StageHandler } from '
 import { InputLink, OutputLink } from './link.js';
 import type { WaitSpec } from '../core/park.js';
 import { runStage, type ErrorPolicy, type ErrorRecord, type StageResult } from './stage-loop.js';
-import { HopTracer, loadOtel } from './trace.js';
+import { adoptClock, HopTracer, loadOtel } from './trace.js';
 
 /** Everything a stage worker needs; structured-clonable (the channels are SharedArrayBuffers). */
 export interface StageTask {
@@ -40,6 +40,8 @@ export interface StageTask {
   restore: unknown;
   /** The slot's hop ring when the pipeline traces (options.trace). */
   trace: SharedArrayBuffer | undefined;
+  /** The pipeline thread's clock offset (trace.ts adoptClock), when it traces. */
+  traceClock: number | undefined;
 }
 
 /** A worker's result; after a hand-over, with what the module's snapshot() export returned. */
@@ -75,6 +77,7 @@ export default async function stageTask(task: StageTask): Promise<TaskResult> {
   }
 
   const meta: Meta = newMeta();
+  if (task.traceClock !== undefined) adoptClock(task.traceClock);
   const tracer = task.trace === undefined ? undefined : new HopTracer(task.trace, meta, await loadOtel());
   const ctx: StageContext = {
     stage: task.stage,

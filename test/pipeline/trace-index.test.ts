@@ -43,6 +43,18 @@ describe('SlotIndex', () => {
     });
   }
 
+  it('a seq that cannot be one (read from shared memory: -1, the empty mark, NaN) finds nothing and deletes nothing', () => {
+    const index = new SlotIndex();
+    index.set(0, 5);
+    index.set(3, 6);
+    for (const bad of [-1, Number.NaN, -0.5]) {
+      expect(index.get(bad)).toBeUndefined();
+      index.delete(bad);
+    }
+    expect(index.size).toBe(2);
+    expect(index.slots()).toEqual([5, 6]);
+  });
+
   it('oldest() skips entries deleted since they were set, however many', () => {
     const index = new SlotIndex();
     index.set(1, 10);
