@@ -32,7 +32,7 @@ import type {
   StageStats, StageVersion, SwapOptions, SwapResult, VersionChange,
 } from './types.js';
 import { Probation, type VersionRecord } from './versions.js';
-import { clockOffset, PipelineTracer, type MessageTrace } from './trace.js';
+import { clockOf, PipelineTracer, type MessageTrace } from './trace.js';
 
 interface PiscinaWorkerLike {
   readonly id: number;
@@ -357,7 +357,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       options: slot.options,
       restore,
       trace: slot.trace,
-      traceClock: slot.trace === undefined ? undefined : clockOffset(),
+      traceClock: slot.trace === undefined ? undefined : clockOf(),
     };
   }
 

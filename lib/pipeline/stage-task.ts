@@ -12,7 +12,7 @@ import { drainResult, pickHandler, type StageContext, type StageHandler } from '
 import { InputLink, OutputLink } from './link.js';
 import type { WaitSpec } from '../core/park.js';
 import { runStage, type ErrorPolicy, type ErrorRecord, type StageResult } from './stage-loop.js';
-import { adoptClock, HopTracer, loadOtel } from './trace.js';
+import { adoptClock, HopTracer, loadOtel, type TraceClock } from './trace.js';
 
 /** Everything a stage worker needs; structured-clonable (the channels are SharedArrayBuffers). */
 export interface StageTask {
@@ -40,8 +40,8 @@ export interface StageTask {
   restore: unknown;
   /** The slot's hop ring when the pipeline traces (options.trace). */
   trace: SharedArrayBuffer | undefined;
-  /** The pipeline thread's clock offset (trace.ts adoptClock), when it traces. */
-  traceClock: number | undefined;
+  /** The pipeline thread's clock (trace.ts adoptClock), when it traces. */
+  traceClock: TraceClock | undefined;
 }
 
 /** A worker's result; after a hand-over, with what the module's snapshot() export returned. */

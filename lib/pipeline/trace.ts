@@ -89,8 +89,8 @@ export interface MessageTrace {
  * from one origin for every thread, performance.now() from the time origin, which the spec lets
  * differ per thread (Node 20-24 give every thread the main thread's). Estimated from the closest of
  * a few paired readings: within about 0.25 µs, but not the same estimate in every thread, so a
- * stage worker takes the pipeline thread's (adoptClock) when its own is that close to it, and then
- * times taken in different threads compare exactly.
+ * stage worker whose time origin is the pipeline thread's takes that thread's estimate
+ * (adoptClock), and times taken in different threads then compare exactly.
  */
 let OFFSET = ((): number => {
   let best = Number.POSITIVE_INFINITY;
@@ -107,13 +107,18 @@ let OFFSET = ((): number => {
   return offset;
 })();
 
-/** This thread's clock() − performance.now(), for the stage workers (adoptClock). */
-export const clockOffset = (): number => OFFSET;
+/** This thread's clock offset and time origin, for the stage workers (adoptClock). */
+export const clockOf = (): TraceClock => ({ offset: OFFSET, origin: performance.timeOrigin });
 
-/** In a stage worker: uses the pipeline thread's offset when it is within 1 µs of this thread's
- * estimate (the same time origin); a thread whose origin differs keeps its own. */
-export function adoptClock(offset: number): void {
-  if (Math.abs(offset - OFFSET) < 0.001) OFFSET = offset;
+export interface TraceClock {
+  offset: number;
+  origin: number;
+}
+
+/** In a stage worker: uses the pipeline thread's offset when both threads count from the same time
+ * origin; a thread with an origin of its own keeps its own estimate. */
+export function adoptClock(c: TraceClock): void {
+  if (c.origin === performance.timeOrigin) OFFSET = c.offset;
 }
 
 /** Milliseconds on a clock every thread of the process shares. Only traced messages read it. */
