@@ -68,8 +68,19 @@ export function readHeaderFile(path: string): SegmentHeader {
     closeSync(fd);
   }
   const h = n === buf.length ? parseHeader(buf, new Int32Array(buf.buffer)) : null;
-  if (h === null) throw new LogCorruptError(path, 0, n < buf.length ? `file too short for a header (${n} bytes)` : 'bad segment header');
-  return h;
+  if (h !== null) return h;
+  if (buf.subarray(0, n).every((b) => b === 0)) {
+    // What a crash (power loss) can leave of a segment created shortly before: durability 'process'
+    // does not wait for the header to reach the disk.
+    const what = n === 0 ? 'the file is empty' : `its first ${n} bytes are zeros`;
+    throw new LogCorruptError(
+      path,
+      0,
+      `no segment header (${what}), as a machine crash can leave a segment created just before it under durability 'process'; ` +
+        'if it is the last segment, moving it out of the directory lets the log continue after the one before it (whatever it held is lost)',
+    );
+  }
+  throw new LogCorruptError(path, 0, n < buf.length ? `file too short for a header (${n} bytes)` : 'bad segment header');
 }
 
 /** Seals a segment: the end-of-segment record at p, pointing readers to the next segment

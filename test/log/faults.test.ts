@@ -2,7 +2,7 @@
 // foreign and empty files. verify() finds the damage and names the segment and offset; reopening
 // for writing keeps the valid prefix of the tail and continues the sequence; readers report
 // corruption as LogCorruptError; nothing crashes the process.
-import { closeSync, copyFileSync, openSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readdirSync, renameSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogCorruptError, LogReader, LogWriter, verifyLog } from '../../lib/log/index.js';
@@ -75,6 +75,15 @@ function readAllSafe(dir: string): { seqs: number[]; error: unknown } {
 }
 
 const tailOf = (dir: string) => listSegments(dir).at(-1)!.path;
+
+function errorOf(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
 
 describe('fault injection', () => {
   const base = makeLog(1500);
@@ -198,6 +207,9 @@ describe('fault injection', () => {
       expect({ name, ok: report.ok }).toEqual({ name, ok: false });
       expect(report.problems.some((p) => p.segment === seg)).toBe(true);
       expect(() => LogWriter.open(dir, { codec: 'string' })).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT' }));
+      // Only a header of zeros (what a machine crash leaves) is told apart, with what to do.
+      const zeroed = name === 'empty' || name === 'zeros';
+      expect({ name, advice: /no segment header.*moving it out of the directory/.test(String(errorOf(() => LogWriter.open(dir, { codec: 'string' })))) }).toEqual({ name, advice: zeroed });
       const read = readAllSafe(dir);
       expect(read.error).toMatchObject({ code: 'ERR_CORRUPT' });
     }
@@ -205,6 +217,24 @@ describe('fault injection', () => {
     writeFileSync(join(notLog, F.CONTROL_FILE), 'hello');
     expect(() => LogReader.open(notLog)).toThrow(expect.objectContaining({ code: 'ERR_NOT_A_LOG' }));
     expect(() => verifyLog(notLog)).toThrow(expect.objectContaining({ code: 'ERR_NOT_A_LOG' }));
+  });
+
+  it('a last segment left with a zeroed header (machine crash, durability process): open names it; moved aside, the log continues', () => {
+    const dir = copyLog(base.dir);
+    const segs = listSegments(dir);
+    const last = segs.at(-1)!.path;
+    const before = readAllSafe(dir).seqs.filter((s) => !base.recs.find((r) => r.seq === s)!.segment.endsWith(last.slice(last.lastIndexOf('/'))));
+    writeFileSync(last, Buffer.alloc(statSync(last).size));
+    expect(() => LogWriter.open(dir, { codec: 'string' })).toThrow(/no segment header \(its first \d+ bytes are zeros\)/);
+    expect(verifyLog(dir).ok).toBe(false);
+    renameSync(last, join(tempDir('aside'), 'moved'));
+    const w = LogWriter.open<string>(dir, { codec: 'string', segmentBytes: SEGMENT });
+    const next = before.length;
+    expect(w.nextSequence).toBe(next);
+    w.append(payloadFor(next));
+    w.close();
+    expect(readAllSafe(dir)).toEqual({ seqs: [...before, next], error: undefined });
+    expect(verifyLog(dir).ok).toBe(true);
   });
 
   // What must hold whatever the damage: a log verify calls fine reads back whole; a reader that
