@@ -278,9 +278,16 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     if (!map_->writable) return info.Env().Undefined();
     size_t end = to < map_->size ? to : map_->size;
     if (!toucher_) {
-      toucher_ = std::make_unique<Toucher>();
-      toucher_->done = toucher_->target = from & ~size_t(kPageBytes - 1);
-      toucher_->thread = std::thread(TouchAhead, map_, toucher_.get());
+      auto t = std::make_unique<Toucher>();
+      t->done = t->target = from & ~size_t(kPageBytes - 1);
+      try {
+        t->thread = std::thread(TouchAhead, map_, t.get());
+      } catch (const std::system_error&) {
+        // No thread to be had (a limit). Prefaulting only saves the writer its page faults, and the
+        // writer calls this after committing a record: never fail that append. Tried again next call.
+        return info.Env().Undefined();
+      }
+      toucher_ = std::move(t);
     }
     {
       std::lock_guard<std::mutex> lock(toucher_->mu);
@@ -296,10 +303,16 @@ class LogFile : public Napi::ObjectWrap<LogFile> {
     if (ms == 0) throw ArgRangeError(info.Env(), "intervalMs must be positive");
     Map(info.Env());
     if (syncer_) return info.Env().Undefined();
-    syncer_ = std::make_unique<Worker>();
-    syncer_->thread = std::thread([m = map_, w = syncer_.get(), ms] {
-      while (w->SleepFor(ms)) msync(m->addr, m->size, MS_SYNC);  // clean pages cost nothing
-    });
+    auto w = std::make_unique<Worker>();
+    try {
+      w->thread = std::thread([m = map_, self = w.get(), ms] {
+        while (self->SleepFor(ms)) msync(m->addr, m->size, MS_SYNC);  // clean pages cost nothing
+      });
+    } catch (const std::system_error& e) {
+      // Durability 'interval' depends on this thread: an error that says so, not a bare one.
+      throw SysError(info.Env(), "ERR_IO", "cannot start the thread that msyncs " + path_ + " every " + std::to_string(ms) + " ms", e.code().value());
+    }
+    syncer_ = std::move(w);
     return info.Env().Undefined();
   }
 
