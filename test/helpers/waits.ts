@@ -31,6 +31,15 @@ const PARK_LIMIT_MS = 10_000;
 
 export const RX_PARKED = L.RX_PARKED_OFFSET >> 2;
 export const TX_PARKED = L.TX_PARKED_OFFSET >> 2;
+/**
+ * The low word of a side's parks counter (its stats block): 1 once that side has parked the first
+ * time. A side sets its park word, then re-checks for a message (or room), and only if there is none
+ * counts the park and sleeps: a peer that acts on the park word can land in between, so the side
+ * never sleeps. A test that needs it asleep (or about to be, with nothing left to re-check) waits
+ * for this word instead.
+ */
+export const RX_PARKS = L.wordAt(L.RX_STATS_OFFSET) + L.STAT_W.PARKS;
+export const TX_PARKS = L.wordAt(L.TX_STATS_OFFSET) + L.STAT_W.PARKS;
 
 /** A clock comparable between threads and processes (each one's own origin plus its monotonic time), ms. */
 export const now = (): number => performance.timeOrigin + performance.now();

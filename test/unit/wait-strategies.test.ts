@@ -11,7 +11,7 @@ import { Patience, PROBE_EVERY, type WaitStrategy } from '../../lib/core/park.js
 import * as F from '../../lib/log/format.js';
 import { logNative } from '../../lib/log/native.js';
 import { words } from '../helpers/ring.js';
-import { DEADLINE_MS, expectWoken, now, RX_PARKED, TX_PARKED, untilParked, WAKE_MS } from '../helpers/waits.js';
+import { DEADLINE_MS, expectWoken, now, RX_PARKED, RX_PARKS, TX_PARKED, untilParked, WAKE_MS } from '../helpers/waits.js';
 import { Actor, outcome, waitFor } from '../helpers/workers.js';
 import { cleanupDirs, tempDir } from '../log/helpers.js';
 
@@ -33,7 +33,7 @@ describe.each(STRATEGIES)("wait: '%s'", (wait) => {
     const rx = ch.receiver();
     actor = new Actor(ch.handle);
     await actor.call('claim', ['sender']);
-    const sent = outcome(actor.call('afterWord', [RX_PARKED, 'sendSync', [[7]]]));
+    const sent = outcome(actor.call('afterWord', [RX_PARKS, 'sendSync', [[7]]]));
     expect(rx.recvSync({ timeout: DEADLINE_MS })).toBe(7);
     expectWoken(actor.publishedAt(), now(), 'recvSync');
     expect(await sent).toEqual({ value: 1 });

@@ -14,7 +14,7 @@ import { Liveness, parkSync, Patience } from '../../lib/core/park.js';
 import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
-import { DEADLINE_MS, expectWoken, now, RX_PARKED, SlowCalls, TX_PARKED, untilParked, WAKE_MS } from '../helpers/waits.js';
+import { DEADLINE_MS, expectWoken, now, RX_PARKED, RX_PARKS, SlowCalls, TX_PARKED, TX_PARKS, untilParked, WAKE_MS } from '../helpers/waits.js';
 import { Actor, outcome } from '../helpers/workers.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
@@ -32,7 +32,7 @@ describe('sync waits across a worker', () => {
     actor = new Actor(ch.handle);
     await actor.call('claim', ['sender']);
     // The worker sends once this thread is parked in recvSync.
-    const later = outcome(actor.call('afterWord', [RX_PARKED, 'sendSync', [[{ hello: 'world' }, 2]]]));
+    const later = outcome(actor.call('afterWord', [RX_PARKS, 'sendSync', [[{ hello: 'world' }, 2]]]));
     expect(rx.recvSync({ timeout: DEADLINE_MS })).toEqual({ hello: 'world' });
     expectWoken(actor.publishedAt(), now(), 'recvSync');
     expect(rx.recvSync({ timeout: DEADLINE_MS })).toBe(2);
@@ -48,7 +48,7 @@ describe('sync waits across a worker', () => {
     let sent = 0;
     while (tx.trySend(seq.message(sent, 11, 0, 200))) sent++;
     // The worker waits until this thread is parked, then receives everything.
-    const received = outcome(actor.call('afterWord', [TX_PARKED, 'recvSequence', [0, sent + 20, 11, 0, 200]]));
+    const received = outcome(actor.call('afterWord', [TX_PARKS, 'recvSequence', [0, sent + 20, 11, 0, 200]]));
     tx.sendSync(seq.message(sent, 11, 0, 200), { timeout: DEADLINE_MS });
     expectWoken(actor.publishedAt(), now(), 'sendSync');
     for (let k = 1; k < 20; k++) tx.sendSync(seq.message(sent + k, 11, 0, 200), { timeout: 30_000 });
