@@ -463,7 +463,6 @@ interface RingReader {
 export class PipelineTracer {
   readonly #threshold: number;
   readonly #buffer: number;
-  readonly #stages: number;
   readonly #rings: RingReader[] = [];
   /** Open traces: slots found by seq (in the order opened: the first is the oldest), and free slots. */
   readonly #open: Traces;
@@ -500,7 +499,6 @@ export class PipelineTracer {
     // Sampled iff the sequence number's 32-bit hash is below this: deterministic, and evenly spread.
     this.#threshold = plan.sample * 2 ** 32;
     this.#buffer = plan.buffer;
-    this.#stages = stages.length;
     this.#open = new Traces(stages.length + 1);
     stages.forEach((st, index) => {
       for (const slot of st.slots) {
@@ -562,14 +560,11 @@ export class PipelineTracer {
         randomFillSync(this.#pool);
         this.#pooled = 0;
       }
-      const pool = this.#pool;
-      const at = this.#pooled++ * IDS_BYTES;
-      for (let b = 0; b < IDS_BYTES; b++) ids[b] = pool[at + b]!;
+      copyIds(this.#pool, this.#pooled++, ids, 0);
       flags |= OTEL_SAMPLED;
     }
     meta.flags = flags;
-    const noted = this.#startedIds;
-    for (let b = 0, at = i * IDS_BYTES; b < IDS_BYTES; b++) noted[at + b] = ids[b]!;
+    copyIds(ids, 0, this.#startedIds, i);
     this.#started[2 * i] = meta.seq;
     this.#started[2 * i + 1] = now;
     // Both left undefined by #ingest() after reading.
