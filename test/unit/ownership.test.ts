@@ -90,6 +90,27 @@ describe('received values own their memory', () => {
     }
   });
 
+  it('bytes from channels received in turn: each value is its own channel’s message (the decoder follows the buffer)', async () => {
+    // The bytes codec keeps a view of the last buffer it decoded from; receiving from several
+    // channels in turn (and from a reassembled fragmented message between) must switch it each time.
+    const chans = [0, 1, 2].map(() => Channel.create({ capacity: 4096, codec: 'bytes' }) as Channel<Uint8Array>);
+    const txs = chans.map((c) => c.sender());
+    const rxs = chans.map((c) => c.receiver());
+    for (let round = 0; round < 50; round++) {
+      for (let c = 0; c < 3; c++) {
+        const size = round === 7 && c === 1 ? 3000 : 16 + c; // one fragmented message, reassembled
+        expect(txs[c]!.trySend(pattern(size, round * 3 + c))).toBe(true);
+      }
+      for (let c = 0; c < 3; c++) {
+        const got = rxs[c]!.tryRecv()!;
+        const size = round === 7 && c === 1 ? 3000 : 16 + c;
+        expect(got.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+        expect(Buffer.compare(Buffer.from(got), pattern(size, round * 3 + c)), `round ${round}, channel ${c}`).toBe(0);
+      }
+    }
+    await Promise.all(chans.map((c) => c.close()));
+  });
+
   it('between worker threads: values received from a worker are not views of the ring', async () => {
     const ch = Channel.create<ReturnType<typeof message>>({ capacity: 8192 });
     const rx = ch.receiver();
