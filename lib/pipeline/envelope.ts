@@ -43,6 +43,8 @@ export const TRACE_BYTES = 32;
 /** Trace id (16 bytes) then span id (8). */
 export const TRACE_ID_BYTES = 16;
 export const IDS_BYTES = 24;
+/** The ids as int32 words: copied a word at a time (the trace block is 8-byte aligned in the ring). */
+export const IDS_WORDS = IDS_BYTES / 4;
 
 /** A message's routing metadata, carried from hop to hop. */
 export interface Meta {
@@ -58,13 +60,19 @@ export interface Meta {
   flags: number;
   /** Trace id then span id (IDS_BYTES), overwritten in place for each traced record. */
   readonly ids: Uint8Array;
+  /** The same memory as `ids`, as IDS_WORDS int32 words. */
+  readonly idWords: Int32Array;
   /** When the record was written (trace.ts clock()); a writer stamps it as it writes. */
   sent: number;
 }
 
-// sent starts as NaN (not yet read), a double like every value it takes: V8 then never has to
-// change the field's representation when the first traced record arrives.
-export const newMeta = (): Meta => ({ seq: 0, t0: 0, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined, flags: 0, ids: new Uint8Array(IDS_BYTES), sent: Number.NaN });
+// seq, t0 and sent start as NaN (not yet read): a double, like every value a reader stores in
+// them (from a Float64Array). Started as 0, a small integer, a field changes representation at
+// the first double, which deoptimizes every function compiled for the old one.
+export const newMeta = (): Meta => {
+  const idWords = new Int32Array(IDS_WORDS);
+  return { seq: Number.NaN, t0: Number.NaN, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined, flags: 0, ids: new Uint8Array(idWords.buffer), idWords, sent: Number.NaN };
+};
 
 /** Where the key starts, from the record's start: after the header and the trace block if any. */
 export const keyOffset = (flags: number): number => (flags === 0 ? HEADER_BYTES : HEADER_BYTES + TRACE_BYTES);

@@ -12,7 +12,7 @@ import { FULL, RingReader, RingWriter, WORD } from '../core/ring.js';
 import { claimRole, isClosed, markClosed, releaseRole, type Claim } from '../core/roles.js';
 import { writeStats } from '../core/stats.js';
 import { Liveness, parkAny, parkAsync, Patience, type ParkSite, type WaitSpec, type WakeWord } from '../core/park.js';
-import { FLAGS, HEADER_BYTES, IDS_BYTES, KEY_INT, KEY_NUMBER, KEY_STRING, keyBytesOf, keyFieldBytes, keyOffset, TRACE_BYTES, TRACED, type Meta } from './envelope.js';
+import { FLAGS, HEADER_BYTES, IDS_BYTES, IDS_WORDS, KEY_INT, KEY_NUMBER, KEY_STRING, keyBytesOf, keyFieldBytes, keyOffset, TRACE_BYTES, TRACED, type Meta } from './envelope.js';
 import { clock } from './trace.js';
 
 const STATS_EVERY = 1024;
@@ -98,9 +98,9 @@ export class InputLink {
     const flags = meta.flags;
     if ((flags & TRACED) === 0 || (flags & ~FLAGS) !== 0) throw corruptError(`pipeline hop: unknown envelope flags ${flags}`);
     if (HEADER_BYTES + TRACE_BYTES > len) throw corruptError(`pipeline hop: a trace block overruns a ${len}-byte record`);
-    const ids = meta.ids;
-    const buf = this.buf;
-    for (let i = 0, from = s + HEADER_BYTES; i < IDS_BYTES; i++) ids[i] = buf[from + i]!;
+    const ids = meta.idWords;
+    const i32 = this.i32;
+    for (let i = 0, from = (s + HEADER_BYTES) >> 2; i < IDS_WORDS; i++) ids[i] = i32[from + i]!;
     meta.sent = this.#f64[(s + HEADER_BYTES + IDS_BYTES) >> 3]!;
   }
 
@@ -282,9 +282,9 @@ export class OutputLink {
 
   /** The trace block of a traced record at `at`: the ids, and when it was written. */
   #traceBlock(meta: Meta, at: number): void {
-    const ids = meta.ids;
-    const u8 = this.#u8;
-    for (let i = 0, to = at + HEADER_BYTES; i < IDS_BYTES; i++) u8[to + i] = ids[i]!;
+    const ids = meta.idWords;
+    const i32 = this.i32;
+    for (let i = 0, to = (at + HEADER_BYTES) >> 2; i < IDS_WORDS; i++) i32[to + i] = ids[i]!;
     this.#f64[(at + HEADER_BYTES + IDS_BYTES) >> 3] = clock(); // sent: the next hop's queue wait starts now
   }
 

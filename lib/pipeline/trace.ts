@@ -32,7 +32,7 @@ import { performance } from 'node:perf_hooks';
 import { randomFillSync } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import { checkInteger, checkOptions, describe, RingwireRangeError } from '../errors.js';
-import { hashInt, IDS_BYTES, KEY_NONE, keyOf, OTEL_SAMPLED, TRACE_ID_BYTES, TRACED, type Meta } from './envelope.js';
+import { hashInt, IDS_BYTES, IDS_WORDS, KEY_NONE, keyOf, OTEL_SAMPLED, TRACE_ID_BYTES, TRACED, type Meta } from './envelope.js';
 import type { StageHandler, StageContext, TraceContext } from './handler.js';
 
 /** `options.trace` of pipeline(). */
@@ -156,7 +156,7 @@ class TraceView implements TraceContext {
   }
 }
 
-const hex = (b: Uint8Array, from: number, to: number): string => Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('hex');
+const hex = (b: ArrayBufferView, from: number, to: number): string => Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('hex');
 
 type OtelApi = typeof import('@opentelemetry/api');
 const OTEL: string = '@opentelemetry/api';
@@ -192,16 +192,10 @@ export class HopTracer {
   readonly #i32: Int32Array;
   readonly #f64: Float64Array;
   readonly #thread = threadId;
-  /** The head as last read: entries before it are free. Read again only when the ring looks full
-   * (the main thread's line, which it writes at every drain). Any value read is a safe bound: the
-   * head only moves forward. */
-  #head: number;
 
   constructor(ring: SharedArrayBuffer, meta: Meta, otel: OtelApi | undefined) {
     this.#i32 = new Int32Array(ring);
     this.#f64 = new Float64Array(ring);
-    // seq_cst load: a head the main thread has published (entries before it were read).
-    this.#head = Atomics.load(this.#i32, HEAD);
     this.view = new TraceView(meta);
     this.#otel = otel;
     if (otel === undefined) this.wraps = false;
@@ -226,11 +220,10 @@ export class HopTracer {
     // seq_cst load (acquire): our own word, or a predecessor's, which ended (and stored its last
     // tail) before we run. Distances unsigned: the tail wraps past 2^31 in a long-lived slot.
     const tail = Atomics.load(i32, TAIL);
-    if ((tail - this.#head) >>> 0 >= ENTRIES) {
-      // seq_cst load (acquire): the main thread has finished reading every entry before head, so those may be reused.
-      this.#head = Atomics.load(i32, HEAD);
-      if ((tail - this.#head) >>> 0 >= ENTRIES) return; // full: the report is dropped
-    }
+    // seq_cst load (acquire): the main thread has finished reading every entry before head, so
+    // those may be reused. Read at every report, not only when the ring looks full: a branch
+    // taken once in 4096 reports would have no type feedback, and deoptimize this when first taken.
+    if ((tail - Atomics.load(i32, HEAD)) >>> 0 >= ENTRIES) return; // full: the report is dropped
     const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
     const f = at >> 3;
     const w = at >> 2;
@@ -286,7 +279,7 @@ type Span = import('@opentelemetry/api').Span;
 class Traces {
   seq = new Float64Array(0);
   source = new Float64Array(0);
-  ids = new Uint8Array(0);
+  ids = new Int32Array(0);
   complete = new Uint8Array(0);
   /** Per level (stage 0 … the sink) of an open trace: records written to it less records read from it. */
   owed = new Int32Array(0);
@@ -315,7 +308,7 @@ class Traces {
     };
     this.seq = more(this.seq, 1);
     this.source = more(this.source, 1);
-    this.ids = more(this.ids, IDS_BYTES);
+    this.ids = more(this.ids, IDS_WORDS);
     this.complete = more(this.complete, 1);
     this.owed = more(this.owed, this.levels);
     this.nHops = more(this.nHops, 1);
@@ -329,9 +322,9 @@ class Traces {
   }
 }
 
-/** Copies entry `from` of ids `a` (IDS_BYTES each) to entry `to` of `b`. */
-function copyIds(a: Uint8Array, from: number, b: Uint8Array, to: number): void {
-  for (let i = 0, x = from * IDS_BYTES, y = to * IDS_BYTES; i < IDS_BYTES; i++) b[y + i] = a[x + i]!;
+/** Copies entry `from` of ids `a` (IDS_WORDS each) to entry `to` of `b`. */
+function copyIds(a: Int32Array, from: number, b: Int32Array, to: number): void {
+  for (let i = 0, x = from * IDS_WORDS, y = to * IDS_WORDS; i < IDS_WORDS; i++) b[y + i] = a[x + i]!;
 }
 
 /**
@@ -474,7 +467,7 @@ export class PipelineTracer {
   #next = 0;
   // Noted by sample(): seq and source time, ids, key, span; by delivered(): seq, sent, delivered.
   readonly #started = new Float64Array(BATCH * 2);
-  readonly #startedIds = new Uint8Array(BATCH * IDS_BYTES);
+  readonly #startedIds = new Int32Array(BATCH * IDS_WORDS);
   readonly #startedKeys = new Array<string | number | undefined>(BATCH).fill(undefined);
   readonly #startedSpans = new Array<Span | undefined>(BATCH).fill(undefined);
   #nStarted = 0;
@@ -491,7 +484,7 @@ export class PipelineTracer {
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
   /** Random ids, drawn POOL_IDS at a time (randomFillSync has a cost per call). */
-  readonly #pool = Buffer.alloc(IDS_BYTES * POOL_IDS);
+  readonly #pool = new Int32Array(IDS_WORDS * POOL_IDS);
   #pooled = POOL_IDS;
 
   /** Gives each slot of each stage its hop ring. */
@@ -554,7 +547,7 @@ export class PipelineTracer {
       }
     }
     const i = this.#nStarted;
-    const ids = meta.ids;
+    const ids = meta.idWords;
     if (span === undefined) {
       if (this.#pooled === POOL_IDS) {
         randomFillSync(this.#pool);
@@ -739,7 +732,7 @@ export class PipelineTracer {
     const s = k.sinks[d]!;
     const sink: MessageTrace['sink'] = [];
     for (let i = 0; i < k.nSinks[d]!; i += 2) sink.push({ at: s[i + 1]! + e, queueMs: s[i + 1]! - s[i]! });
-    const ids = k.ids.subarray(d * IDS_BYTES, (d + 1) * IDS_BYTES);
+    const ids = k.ids.subarray(d * IDS_WORDS, (d + 1) * IDS_WORDS);
     return {
       traceId: hex(ids, 0, TRACE_ID_BYTES), spanId: hex(ids, TRACE_ID_BYTES, IDS_BYTES), seq: k.seq[d]!, key: k.keys[d],
       complete: k.complete[d] === 1, source: k.source[d]! + e, hops, sink,
