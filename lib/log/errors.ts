@@ -5,7 +5,7 @@ import { RingwireError, type RingwireErrorCode } from '../errors.js';
 /** The codes the log throws (documented in RingwireErrorCode, lib/errors.ts). */
 export type LogErrorCode = Extract<
   RingwireErrorCode,
-  'ERR_NOT_A_LOG' | 'ERR_LOCKED' | 'ERR_CORRUPT' | 'ERR_NO_SPACE' | 'ERR_LOG_CLOSED' | 'ERR_TOO_MANY_READERS' | 'ERR_CODEC' | 'ERR_IO'
+  'ERR_NOT_A_LOG' | 'ERR_LOCKED' | 'ERR_CORRUPT' | 'ERR_NO_SPACE' | 'ERR_LOG_CLOSED' | 'ERR_LOG_FAILED' | 'ERR_TOO_MANY_READERS' | 'ERR_CODEC' | 'ERR_IO'
 >;
 
 export class LogCorruptError extends RingwireError {

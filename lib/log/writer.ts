@@ -107,6 +107,10 @@ export class LogWriter<T = unknown> {
   /** The file the next roll makes the next segment (its first pages prefaulted meanwhile). */
   #spare: Spare | undefined;
   #closed = false;
+  /** Set when a roll failed after sealing the segment it left (see #roll): nothing more is appended. */
+  #failed: Error | undefined;
+  /** Neither closed nor failed: the one check on the append path. */
+  #usable = true;
 
   private constructor(dir: string, options: unknown) {
     this.dir = dir;
@@ -197,13 +201,13 @@ export class LogWriter<T = unknown> {
 
   /** Appends one record; returns its sequence number. */
   append(value: T): number {
-    if (this.#closed) throw closedLogError('LogWriter.append');
+    if (!this.#usable) throw this.#unusable('LogWriter.append');
     return this.#append(this.#codec.toWire(value));
   }
 
   /** Appends an already-encoded record (bytes, or a string written as UTF-8), bypassing the codec. */
   appendEncoded(payload: string | Uint8Array): number {
-    if (this.#closed) throw closedLogError('LogWriter.appendEncoded');
+    if (!this.#usable) throw this.#unusable('LogWriter.appendEncoded');
     if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
       throw new RingwireTypeError(`LogWriter.appendEncoded takes a string or Uint8Array, got ${describe(payload)}`);
     }
@@ -217,7 +221,7 @@ export class LogWriter<T = unknown> {
    * throws after the ones before it were appended.
    */
   appendBatch(values: readonly T[]): number {
-    if (this.#closed) throw closedLogError('LogWriter.appendBatch');
+    if (!this.#usable) throw this.#unusable('LogWriter.appendBatch');
     if (!Array.isArray(values)) throw new RingwireTypeError(`LogWriter.appendBatch takes an array, got ${describe(values)}`);
     const first = this.nextSequence;
     // One timestamp for the whole batch, read if the clock budget runs out within it; the batch
@@ -251,7 +255,7 @@ export class LogWriter<T = unknown> {
 
   /** Writes the mapped pages of the current segment to the file and waits (msync). */
   flush(): void {
-    if (this.#closed) throw closedLogError('LogWriter.flush');
+    if (!this.#usable) throw this.#unusable('LogWriter.flush');
     this.#file.msync(0, this.#pos);
     this.#flushes++;
     this.#publishStats();
@@ -261,6 +265,7 @@ export class LogWriter<T = unknown> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#usable = false;
     try {
       if (this.durability !== 'process') this.#file.msync(0, this.#pos);
     } finally {
@@ -280,7 +285,7 @@ export class LogWriter<T = unknown> {
 
   /** Deletes old segments now, by the retention options. Returns the deleted files. */
   applyRetention(): string[] {
-    if (this.#closed) throw closedLogError('LogWriter.applyRetention');
+    if (!this.#usable) throw this.#unusable('LogWriter.applyRetention');
     return this.#applyRetention();
   }
 
@@ -461,6 +466,11 @@ export class LogWriter<T = unknown> {
     this.#seqHi = Math.floor(seq / TWO_32);
   }
 
+  #unusable(what: string): Error {
+    if (this.#closed || this.#failed === undefined) return closedLogError(what);
+    return logError('ERR_LOG_FAILED', `${what}: the writer stopped when a roll failed (${this.#failed.message}); close it and open the log again`, this.#failed);
+  }
+
   /** Ends the current segment and continues in a new one. */
   #roll(): void {
     const next = newHeader(this.#codec.id, this.#segmentBytes, this.#index + 1, this.nextSequence);
@@ -473,17 +483,29 @@ export class LogWriter<T = unknown> {
     // process's mmap lock, which mapping the new spare would wait for (milliseconds).
     this.#prepareSpare(next.index + 1);
     writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
-    const old = this.#file;
-    if (this.durability !== 'process') {
-      old.msync(0, this.#pos + F.END_OF_SEGMENT_BYTES);
-      logNative().fsyncDir(this.dir);
+    // The segment is sealed: readers may have moved on to the next already, so appending here again
+    // would hide the records from them. A failure from now on (an msync's EIO, the next segment's
+    // msync thread that cannot start) stops the writer; a new one recovers the log at open.
+    let unowned: LogFile | undefined = file; // the next segment's file until the writer (or adopt) takes it
+    try {
+      const old = this.#file;
+      if (this.durability !== 'process') {
+        old.msync(0, this.#pos + F.END_OF_SEGMENT_BYTES);
+        logNative().fsyncDir(this.dir);
+      }
+      // The same mapping, now of the next file: no new ArrayBuffer (no garbage collection per
+      // segment), and the pages the spare prefaulted stay faulted in. Otherwise (a tail segment of
+      // another size, from before segmentBytes changed, or mremap failed) the next file's own.
+      const adopted = old.size === file.size && adopt(old, file, path);
+      if (!adopted) old.close();
+      unowned = undefined;
+      this.#use({ file: adopted ? old : file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
+    } catch (err) {
+      unowned?.close();
+      this.#failed = err instanceof Error ? err : new Error(String(err));
+      this.#usable = false;
+      throw err;
     }
-    // The same mapping, now of the next file: no new ArrayBuffer (no garbage collection per
-    // segment), and the pages the spare prefaulted stay faulted in. Otherwise (a tail segment of
-    // another size, from before segmentBytes changed, or mremap failed) the next file's own.
-    const adopted = old.size === file.size && adopt(old, file, path);
-    if (!adopted) old.close();
-    this.#use({ file: adopted ? old : file, path, header: next, pos: F.SEGMENT_HEADER_BYTES });
     this.#rolls++;
     this.#published();
     this.#publishStats();
