@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 
 /** A port free on 127.0.0.1 right now (the OS picks it). */
 export function freePort(): Promise<number> {
@@ -112,8 +114,28 @@ export async function startCluster(): Promise<NatsServer[]> {
   );
   started.push(...servers);
   await Promise.all(servers.map((s) => s.start()));
+  // Listening is not serving JetStream: the three must first elect a meta leader, which takes
+  // seconds on a loaded machine (a CI run once spent the whole of a test's 30 s wait on it).
+  // Poll JetStream's account info until it answers, bounded.
+  const nc = await connect({ servers: servers.map((x) => x.url) });
+  try {
+    const until = Date.now() + CLUSTER_READY_MS;
+    for (;;) {
+      try {
+        await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
+        break;
+      } catch (err) {
+        if (Date.now() > until) throw new Error(`the cluster's JetStream did not answer within ${CLUSTER_READY_MS} ms: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
   return servers;
 }
+
+const CLUSTER_READY_MS = 60_000;
 
 /** Stops every server this file started and removes their stores. */
 export async function stopAll(): Promise<void> {
