@@ -26,31 +26,26 @@ export interface WireCodec {
   /**
    * Decodes buf[start, end) into a value that owns its memory. buf may be shared memory reused after
    * this returns; `owned` says buf[start, end) is a private buffer the value may keep instead.
+   * `view`, when given, is a plain Uint8Array over exactly buf's memory, which the caller keeps for
+   * every decode from that memory: the bytes codecs copy from it (see ownBytes).
    */
-  decode(buf: Buffer, start: number, end: number, owned?: boolean): unknown;
+  decode(buf: Buffer, start: number, end: number, owned?: boolean, view?: Uint8Array): unknown;
 }
 
 export const CODEC_IDS = { bytes: 1, string: 2, json: 3, v8: 4, custom: 255 } as const;
 
-// The last buffer decoded from, and a plain Uint8Array over all of it. Compiled, a view made per
-// message read the Buffer's `buffer` and `byteOffset`, and the view's `slice`, through calls to
-// V8's generic property lookup (LoadIC, in the stage loop's optimized code on Node 20), and made
-// two typed arrays. A receiver decodes from one buffer message after message: this costs one
-// comparison, and the copy is the only allocation (a 3-stage pipeline of 32-byte messages: +11%,
-// and +3% more for calling slice directly). It keeps the last buffer alive until a decode from
-// another: one ring per thread at most (a log segment's mapping is detached when closed, whatever
-// references it).
 const u8slice = Uint8Array.prototype.slice;
-let lastBuf: Buffer | undefined;
-let lastView: Uint8Array = new Uint8Array(0);
 
-/** buf[start, end) as a Uint8Array with an ArrayBuffer of its own (one copy), or a view when `owned`. */
-function ownBytes(buf: Buffer, start: number, end: number, owned: boolean | undefined): Uint8Array {
-  if (buf !== lastBuf) {
-    lastView = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    lastBuf = buf;
-  }
-  return owned === true ? lastView.subarray(start, end) : u8slice.call(lastView, start, end);
+/**
+ * buf[start, end) as a Uint8Array with an ArrayBuffer of its own (one copy), or a view when
+ * `owned`. From the caller's `view` when it has one: a view made per message read the Buffer's
+ * `buffer` and `byteOffset`, and the view's `slice`, through V8's generic property lookup (calls to
+ * LoadIC in the stage loop's optimized code, Node 20) and made two typed arrays; now the copy is the
+ * only allocation (a 3-stage pipeline of 32-byte messages: +11%, and +3% for calling slice directly).
+ */
+function ownBytes(buf: Buffer, start: number, end: number, owned: boolean | undefined, view: Uint8Array | undefined): Uint8Array {
+  const u8 = view ?? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return owned === true ? u8.subarray(start, end) : u8slice.call(u8, start, end);
 }
 
 /**
@@ -145,7 +140,7 @@ export function resolveCodec(spec: unknown, option = 'options.codec'): WireCodec
         }
         return bytes;
       },
-      decode: (buf, start, end, owned) => user.decode(ownBytes(buf, start, end, owned)),
+      decode: (buf, start, end, owned, view) => user.decode(ownBytes(buf, start, end, owned, view)),
     };
   }
   throw new RingwireTypeError(`${option} must be one of 'bytes', 'string', 'json', 'v8' or { encode, decode }, got ${describe(spec)}`);

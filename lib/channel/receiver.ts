@@ -28,6 +28,8 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
   readonly #codec: WireCodec;
   readonly #i32: Int32Array;
   readonly #buf: Buffer;
+  /** The same memory as #buf, as a plain Uint8Array (WireCodec.decode's `view`). */
+  readonly #u8: Uint8Array;
   readonly #site: ParkSite;
   readonly #patience: Patience;
   readonly #token: number;
@@ -58,6 +60,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
     this.#codec = channel.codecImpl;
     this.#i32 = mem.i32;
     this.#buf = mem.buf;
+    this.#u8 = mem.u8;
     this.#frag = new Reassembly(this.#r, channel.maxMessageBytes);
     this.#site = { i32: mem.i32, waiter: mem.waiter, live: new Liveness(), parked: WORD.RX_PARKED, watch: WORD.TAIL };
     this.#patience = new Patience(channel.wait);
@@ -282,7 +285,7 @@ export class Receiver<T = unknown> implements AsyncIterable<T> {
         this.#frag.onMessage();
         this.#count(r.length);
         try {
-          return this.#codec.decode(this.#buf, r.start, r.start + r.length);
+          return this.#codec.decode(this.#buf, r.start, r.start + r.length, false, this.#u8);
         } catch (err) {
           throw new RingwireError('ERR_CODEC', `the '${this.#codec.name}' codec could not decode a ${r.length}-byte message`, { cause: err });
         }

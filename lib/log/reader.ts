@@ -155,7 +155,7 @@ export class LogReader<T = unknown> implements AsyncIterable<LogEntry<T>> {
       return {
         sequence: seq,
         timestamp: F.readU64(this.#i32, p + F.REC_TIME_OFFSET),
-        value: this.#decode(this.#buf, p + HDR, p + length) as T,
+        value: this.#decode(this.#buf, p + HDR, p + length, false, this.#u8) as T,
       };
     }
   }

@@ -23,6 +23,8 @@ export class InputLink {
   readonly channel: Channel<Uint8Array>;
   readonly i32: Int32Array;
   readonly buf: Buffer;
+  /** The same memory as buf, as a plain Uint8Array (WireCodec.decode's `view`). */
+  readonly u8: Uint8Array;
   readonly #f64: Float64Array;
   readonly #r: RingReader;
   readonly #claim: Claim;
@@ -48,6 +50,7 @@ export class InputLink {
     this.ackBytes = mem.capacity >>> 2;
     this.i32 = mem.i32;
     this.buf = mem.buf;
+    this.u8 = mem.u8;
     this.#f64 = new Float64Array(mem.i32.buffer, mem.i32.byteOffset, mem.i32.length >> 1);
   }
 

@@ -471,7 +471,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       signal: this.#stop.signal,
       what: 'sink',
       deliver: (link, _i, meta, info) => {
-        const value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
+        const value = codec.decode(link.buf, link.payloadStart, link.payloadEnd, false, link.u8);
         const now = performance.now();
         const ns = (now - meta.t0) * 1e6;
         record(e2e, ns);

@@ -157,7 +157,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
           const traced = meta.flags !== 0 && tracer !== undefined;
           const outs = c.out;
           try {
-            value = codec.decode(link.buf, link.payloadStart, link.payloadEnd);
+            value = codec.decode(link.buf, link.payloadStart, link.payloadEnd, false, link.u8);
             let r = traced && tracer.wraps !== false ? tracer.call(handler, value, ctx) : handler(value, ctx);
             if (isThenable(r)) {
               publish(); // never hold outputs back while waiting

@@ -90,9 +90,10 @@ describe('received values own their memory', () => {
     }
   });
 
-  it('bytes from channels received in turn: each value is its own channel’s message (the decoder follows the buffer)', async () => {
-    // The bytes codec keeps a view of the last buffer it decoded from; receiving from several
-    // channels in turn (and from a reassembled fragmented message between) must switch it each time.
+  it('bytes from channels received in turn: each value is its own channel’s message', async () => {
+    // The bytes codec copies from a plain view of the memory that each receiver passes; receiving
+    // from several channels in turn, and a message reassembled from fragments between (no view: a
+    // private buffer), must each give that message's bytes.
     const chans = [0, 1, 2].map(() => Channel.create({ capacity: 4096, codec: 'bytes' }) as Channel<Uint8Array>);
     const txs = chans.map((c) => c.sender());
     const rxs = chans.map((c) => c.receiver());
