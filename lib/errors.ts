@@ -29,7 +29,7 @@ export type RingwireErrorCode =
   | 'ERR_LOCKED' // another process is the log's writer
   | 'ERR_NO_SPACE' // preallocating a segment failed: the disk is full
   | 'ERR_LOG_CLOSED'
-  | 'ERR_LOG_FAILED' // a roll failed after sealing its segment (an msync's EIO, a thread that cannot start): the writer appends no more
+  | 'ERR_LOG_FAILED' // a roll failed once the next segment existed (an msync's EIO, a thread that cannot start): the writer appends no more
   | 'ERR_TOO_MANY_READERS' // READER_SLOTS follow() are in progress on the log already
   | 'ERR_NOT_FOUND' // a segment file vanished (retention) while it was being opened
   | 'ERR_IO'

@@ -187,7 +187,11 @@ export function installSegment(dir: string, spare: Spare, h: SegmentHeader, dura
     discardSpare(spare);
     throw err;
   }
-  unlinkSync(tmp);
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // The segment is in place; a temporary name left over is removed at the next open (removeTemporaries).
+  }
   return { file, path };
 }
 

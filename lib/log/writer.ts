@@ -267,7 +267,18 @@ export class LogWriter<T = unknown> {
     this.#closed = true;
     this.#usable = false;
     try {
-      if (this.durability !== 'process') this.#file.msync(0, this.#pos);
+      if (this.durability !== 'process') {
+        if (this.#failed === undefined) this.#file.msync(0, this.#pos);
+        else {
+          // After a failed roll, whose error was thrown already: as much as can be flushed, the
+          // sealed segment's end included, and no second error for the same failure.
+          try {
+            this.#file.msync(0, Math.min(this.#pos + F.END_OF_SEGMENT_BYTES, this.#segBytes));
+          } catch {
+            // reported by the roll
+          }
+        }
+      }
     } finally {
       // Even when the msync fails (EIO): the mapping is unmapped and the lock dropped, once.
       this.#publishStats();
@@ -479,15 +490,16 @@ export class LogWriter<T = unknown> {
     const spare = this.#spare ?? createSpare(this.dir, next.index, this.#segmentBytes, this.#mode);
     this.#spare = undefined;
     const { file, path } = installSegment(this.dir, spare, next, this.durability !== 'process');
-    // Before the adopt below starts unmapping the old segment in the background: that holds the
-    // process's mmap lock, which mapping the new spare would wait for (milliseconds).
-    this.#prepareSpare(next.index + 1);
-    writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
-    // The segment is sealed: readers may have moved on to the next already, so appending here again
-    // would hide the records from them. A failure from now on (an msync's EIO, the next segment's
-    // msync thread that cannot start) stops the writer; a new one recovers the log at open.
+    // The next segment exists now: a failed roll could not be tried again (its name is taken), and
+    // once this one is sealed below, readers may move on to the next at once, so appending here
+    // again would hide records from them. Any failure from here on (an msync's EIO, the next
+    // segment's msync thread that cannot start) stops the writer; a new one recovers the log at open.
     let unowned: LogFile | undefined = file; // the next segment's file until the writer (or adopt) takes it
     try {
+      // Before the adopt below starts unmapping the old segment in the background: that holds the
+      // process's mmap lock, which mapping the new spare would wait for (milliseconds).
+      this.#prepareSpare(next.index + 1);
+      writeEndOfSegment(this.#i32, this.#u8, this.#pos, this.#epoch, this.nextSequence);
       const old = this.#file;
       if (this.durability !== 'process') {
         old.msync(0, this.#pos + F.END_OF_SEGMENT_BYTES);
@@ -504,7 +516,7 @@ export class LogWriter<T = unknown> {
       unowned?.close();
       this.#failed = err instanceof Error ? err : new Error(String(err));
       this.#usable = false;
-      throw err;
+      throw logError('ERR_LOG_FAILED', `rolling to segment ${next.index} of the log in ${this.dir} failed (${this.#failed.message}): the writer stopped; close it and open the log again`, err);
     }
     this.#rolls++;
     this.#published();
