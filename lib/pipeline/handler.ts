@@ -9,7 +9,7 @@ export interface StageContext {
   readonly workers: number;
   /** The stage's `options` from the pipeline definition. */
   readonly options: unknown;
-  /** The source sequence number of the message being handled. */
+  /** The source sequence number of the message being handled (NaN for a swap's probe messages, which come from no source). */
   readonly seq: number;
   /** Its key (when the pipeline has a key function). */
   readonly key: string | number | undefined;

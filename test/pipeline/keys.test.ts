@@ -15,12 +15,12 @@ const KEYS: Array<string | number> = [
 describe('pipeline keys', () => {
   it('come back as the key function returned them, in ctx.key and in the sink, through two stages', async () => {
     const source = KEYS.map((k, i) => ({ i, k }));
-    const got: Array<{ i: number; key: unknown; type: string; sinkKey: unknown }> = [];
-    const p = pipeline<{ i: number; k: string | number }, { i: number; key: unknown; type: string }>({
+    const got: Array<{ i: number; key: unknown; type: string; seq: number; sinkKey: unknown; sinkSeq: number }> = [];
+    const p = pipeline<{ i: number; k: string | number }, { i: number; key: unknown; type: string; seq: number }>({
       source,
       key: (m) => m.k,
       stages: [{ module: fixture('identity'), workers: 2 }, { module: fixture('ctx-key'), workers: 3 }],
-      sink: (v, info) => void got.push({ ...v, sinkKey: info.key }),
+      sink: (v, info) => void got.push({ ...v, sinkKey: info.key, sinkSeq: info.seq }),
     });
     await p.done;
     got.sort((a, b) => a.i - b.i);
@@ -29,6 +29,8 @@ describe('pipeline keys', () => {
       const want = KEYS[g.i];
       // Object.is: NaN is NaN, and a number never turns into its string form.
       expect({ i: g.i, handler: Object.is(g.key, want), sink: Object.is(g.sinkKey, want), type: g.type }).toEqual({ i: g.i, handler: true, sink: true, type: typeof want });
+      // ctx.seq and the sink's seq: the message's place in the source.
+      expect([g.seq, g.sinkSeq]).toEqual([g.i, g.i]);
     }
   });
 
