@@ -107,7 +107,7 @@ export class LogWriter<T = unknown> {
   /** The file the next roll makes the next segment (its first pages prefaulted meanwhile). */
   #spare: Spare | undefined;
   #closed = false;
-  /** Set when a roll failed after sealing the segment it left (see #roll): nothing more is appended. */
+  /** Set when a roll failed once the next segment was installed (see #roll): nothing more is appended. */
   #failed: Error | undefined;
   /** Neither closed nor failed: the one check on the append path. */
   #usable = true;

@@ -8,19 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader, verifyLog } from '../../lib/log/index.js';
-import { cleanupDirs, FIXTURES, payloadFor, tempDir } from './helpers.js';
+import { buildShim, cleanupDirs, FIXTURES, hasCc, payloadFor, tempDir } from './helpers.js';
 
 afterAll(cleanupDirs);
 
 const ROLLS = 12;
-const hasCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
-
-function shim(): string {
-  const so = join(tempDir('shim'), 'mremap-shim.so');
-  const cc = spawnSync('cc', ['-shared', '-fPIC', '-O1', '-o', so, join(FIXTURES, 'mremap-shim.c'), '-ldl'], { encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
-  return so;
-}
 
 function rollUnder(mode: string, so: string, dir: string) {
   const child = spawnSync(process.execPath, [join(FIXTURES, 'roll-under-shim.mjs'), dir, String(ROLLS)], {
@@ -47,7 +39,7 @@ function expectLogOf(dir: string, records: number): void {
 }
 
 describe.skipIf(!hasCc)('LogFile.adopt fallbacks (mremap shim)', () => {
-  const so = hasCc ? shim() : '';
+  const so = hasCc ? buildShim() : '';
 
   it('without MREMAP_DONTUNMAP for files (Linux 5.7-5.12): rolls replace the mapping in place and unmap nothing else', () => {
     const dir = tempDir('adopt-old-kernel');

@@ -1,4 +1,5 @@
 // Shared bits of the log tests: temporary directories and a deterministic payload per sequence.
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,3 +34,14 @@ export { prng } from '../helpers/sequence.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
+
+/** Whether a C compiler is there to build fixtures/mremap-shim.c. */
+export const hasCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** Builds the LD_PRELOAD shim (fixtures/mremap-shim.c) into a temp directory; returns its path. */
+export function buildShim(): string {
+  const so = join(tempDir('shim'), 'mremap-shim.so');
+  const cc = spawnSync('cc', ['-shared', '-fPIC', '-O1', '-o', so, join(FIXTURES, 'mremap-shim.c'), '-ldl'], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
+  return so;
+}

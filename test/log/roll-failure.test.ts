@@ -9,11 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader, LogWriter, verifyLog } from '../../lib/log/index.js';
-import { cleanupDirs, FIXTURES, tempDir } from './helpers.js';
+import { buildShim, cleanupDirs, FIXTURES, hasCc, tempDir } from './helpers.js';
 
 afterAll(cleanupDirs);
-
-const hasCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
 
 interface Failure {
   code: string | null;
@@ -50,14 +48,7 @@ function readAll(dir: string): string[] {
 }
 
 describe.skipIf(!hasCc)('a roll that fails after sealing its segment', () => {
-  let so = '';
-  const shim = (): string => {
-    if (so !== '') return so;
-    so = join(tempDir('shim'), 'mremap-shim.so');
-    const cc = spawnSync('cc', ['-shared', '-fPIC', '-O1', '-o', so, join(FIXTURES, 'mremap-shim.c'), '-ldl'], { encoding: 'utf8' });
-    if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
-    return so;
-  };
+  const so = hasCc ? buildShim() : '';
 
   it.each([
     ['msync-eio', 'sync', 'single', /msync/i],
@@ -65,7 +56,7 @@ describe.skipIf(!hasCc)('a roll that fails after sealing its segment', () => {
     ['fail-move-no-threads', 'interval', 'single', /cannot start the thread that msyncs/],
   ])('%s (durability %s, %s appends): the writer stops, close() releases the log, a new writer continues it', (mode, durability, calls, cause) => {
     const dir = tempDir(`roll-failure-${mode}-${calls}`);
-    const out = rollFailing(shim(), mode, durability, calls, dir);
+    const out = rollFailing(so, mode, durability, calls, dir);
     // The call that rolled threw, after a segment's worth of records, with the failure as its cause.
     expect(out.appended).toBeGreaterThan(1000);
     expect(out.failed).toMatchObject({ code: 'ERR_LOG_FAILED' });
