@@ -29,7 +29,7 @@ interface Outcome {
 }
 
 function rollFailing(so: string, mode: string, durability: string, calls: string, dir: string): Outcome {
-  const child = spawnSync(process.execPath, [join(FIXTURES, 'roll-failure.mjs'), dir, durability, calls], {
+  const child = spawnSync(process.execPath, ['--expose-gc', join(FIXTURES, 'roll-failure.mjs'), dir, durability, calls], {
     encoding: 'utf8',
     timeout: 60_000, // bounded
     env: { ...process.env, LD_PRELOAD: so, RINGWIRE_MREMAP_SHIM: mode },
@@ -69,7 +69,8 @@ describe.skipIf(!hasCc)('a roll that fails after sealing its segment', () => {
     }
     expect(out.close).toBeNull();
     expect(out.closedAfter).toMatchObject({ code: 'ERR_LOG_CLOSED' });
-    // close() released both segments' files (the next one's too, whoever held it at the failure).
+    // close() released both segments' files (the next one's too, whoever held it at the failure):
+    // descriptors at once, mappings by the next garbage collection.
     expect(out.fdsAtClose).toBe(0);
     expect(out.left).toEqual({ maps: 0, fds: 0 });
     // The roll failed after the next segment was installed: two segments, holding every record

@@ -5,8 +5,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 
 /** A port free on 127.0.0.1 right now (the OS picks it). */
 export function freePort(): Promise<number> {
@@ -68,6 +66,29 @@ export class NatsServer {
     });
   }
 
+  /** Resolves once the server's log matches `re` (read as it arrives, no polling), at most `ms`. */
+  waitForLog(re: RegExp, ms: number): Promise<void> {
+    const stderr = this.proc!.stderr!;
+    return new Promise<void>((resolve, reject) => {
+      // After start()'s listener, which appends to this.log first.
+      const onData = () => {
+        if (!re.test(this.log)) return;
+        done();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`nats-server on ${this.port}: no ${re} in its log within ${ms} ms:\n${this.log.slice(-2000)}`));
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        stderr.off('data', onData);
+      };
+      stderr.on('data', onData);
+      onData();
+    });
+  }
+
   /** Stops the process (SIGKILL by default: a crash) and waits for it to exit. */
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const proc = this.proc;
@@ -114,24 +135,10 @@ export async function startCluster(): Promise<NatsServer[]> {
   );
   started.push(...servers);
   await Promise.all(servers.map((s) => s.start()));
-  // Listening is not serving JetStream: the three must first elect a meta leader, which takes
-  // seconds on a loaded machine (a CI run once spent the whole of a test's 30 s wait on it).
-  // Poll JetStream's account info until it answers, bounded.
-  const nc = await connect({ servers: servers.map((x) => x.url) });
-  try {
-    const until = Date.now() + CLUSTER_READY_MS;
-    for (;;) {
-      try {
-        await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
-        break;
-      } catch (err) {
-        if (Date.now() > until) throw new Error(`the cluster's JetStream did not answer within ${CLUSTER_READY_MS} ms: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-  } finally {
-    await nc.close().catch(() => undefined); // never in place of the error above
-  }
+  // Listening is not serving JetStream: the three must first elect a meta leader, which can take
+  // seconds on a loaded machine (a CI run once spent the whole of a test's 30 s wait on it). Each
+  // server logs the leader once it knows it.
+  await Promise.all(servers.map((s) => s.waitForLog(/metadata leader/, CLUSTER_READY_MS)));
   return servers;
 }
 
