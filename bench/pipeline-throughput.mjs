@@ -6,7 +6,8 @@
 // Each contender runs `trials` times, interleaved, in this process; rows report the median.
 // Also a sweep of the ringwire pipeline's waiting (threads outnumber the cores here): the default
 // (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100), and the
-// cost of tracing (options.trace: off and 1% in pairs of alternating order, then 100%).
+// cost of tracing (options.trace: off and 1% in pairs of alternating order, then 100%; each pair's
+// ratio over the whole run and over its steady state, the messages after the first third).
 //
 //   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
 //   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
@@ -16,7 +17,7 @@
 // export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
 // contenders; spin: the sweep; trace: tracing off / 1% / 100%):
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds, msgPerSec,
-//     vsPiscina, wait?, sample?, vsOff?, trials }
+//     vsPiscina, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, trials }
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -31,10 +32,12 @@ const CASES = [
   { label: 'small JSON', codec: 'json', make: () => ({ id: 12345, user: 'user-17', score: 0.75, tags: ['a', 'b'], hops: 0 }) },
 ];
 
-async function ringwire(c, n, waiting = {}, workers = 1, sample = undefined) {
+async function ringwire(c, n, waiting = {}, workers = 1, sample = undefined, times = undefined) {
   const msg = c.make();
   let got = 0;
   let first = 0;
+  let steady = 0;
+  const from = Math.floor(n / 3);
   function* source() {
     for (let i = 0; i < n; i++) yield msg;
   }
@@ -42,7 +45,9 @@ async function ringwire(c, n, waiting = {}, workers = 1, sample = undefined) {
     source: source(),
     stages: [{ module: STAGE, workers }, { module: STAGE, workers }, { module: STAGE, workers }],
     sink: () => {
-      if (got++ === 0) first = performance.now();
+      if (got === 0) first = performance.now();
+      else if (got === from) steady = performance.now();
+      got++;
     },
     codec: c.codec,
     capacity: 1 << 16,
@@ -52,7 +57,10 @@ async function ringwire(c, n, waiting = {}, workers = 1, sample = undefined) {
   await p.done;
   if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
   // From the first delivery: worker start-up (module loading) is not throughput.
-  return (performance.now() - first) / 1000;
+  const end = performance.now();
+  // The steady state: from the first third on, once the workers' code is compiled.
+  if (times !== undefined) times.steady = (n - from) / ((end - steady) / 1000);
+  return (end - first) / 1000;
 }
 
 async function piscina(c, n) {
@@ -167,21 +175,35 @@ export async function run({
   }
   if (trace) {
     const c = CASES[0];
-    const n = size(1_000_000);
+    const n = size(1_500_000);
     const samples = [undefined, 0.01, 1];
-    const s = new Map(samples.map((x) => [x, []]));
-    const once = async (sample) => s.get(sample).push(await ringwire(c, n, {}, 1, sample));
+    const s = new Map(samples.map((x) => [x, { secs: [], steady: [] }]));
+    const once = async (sample) => {
+      const times = {};
+      const x = s.get(sample);
+      x.secs.push(await ringwire(c, n, {}, 1, sample, times));
+      x.steady.push(times.steady);
+    };
     // Off and 1% in 2 × trials pairs, every other pair in the other order: each setting runs first
-    // as often as second, and neither follows a run at 100%. Those come after, on their own.
+    // as often as second, and neither follows a run at 100%. Those come after, on their own. 1% is
+    // reported as the median of the pairs' ratios (a pair ran under the same conditions; the same
+    // build moves ±10% from one pipeline to the next).
+    const ratios = { whole: [], steady: [] };
     for (let t = 0; t < 2 * trials; t++) {
       for (const sample of t % 2 === 0 ? [undefined, 0.01] : [0.01, undefined]) await once(sample);
+      const off = s.get(undefined);
+      const on = s.get(0.01);
+      ratios.whole.push(off.secs[t] / on.secs[t]);
+      ratios.steady.push(on.steady[t] / off.steady[t]);
     }
     for (let t = 0; t < trials; t++) await once(1);
-    const off = median(s.get(undefined));
+    const off = s.get(undefined);
     for (const sample of samples) {
-      const m = median(s.get(sample));
+      const x = s.get(sample);
+      const m = median(x.secs);
       const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
-      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, vsOff: off / m, trials: s.get(sample).length });
+      const vs = sample === 0.01 ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady) } : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
+      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), steadyPerSec: Math.round(median(x.steady)), ...vs, trials: x.secs.length });
     }
   }
   return rows;
@@ -189,10 +211,11 @@ export async function run({
 
 /** The rows as a markdown table. */
 export function table(rows) {
-  const out = ['| messages | implementation | msg/s | vs piscina run() | vs tracing off |', '| --- | --- | ---: | ---: | ---: |'];
+  const out = ['| messages | implementation | msg/s | vs piscina run() | vs tracing off | steady msg/s | steady vs off |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
   for (const r of rows) {
     const ratio = (x, digits) => (x === undefined ? '' : `${x.toFixed(digits)}x`);
-    out.push(`| ${r.label} | ${r.impl} | ${r.msgPerSec.toLocaleString('en-US')} | ${ratio(r.vsPiscina, 1)} | ${ratio(r.vsOff, 3)} |`);
+    const steady = r.steadyPerSec === undefined ? '' : r.steadyPerSec.toLocaleString('en-US');
+    out.push(`| ${r.label} | ${r.impl} | ${r.msgPerSec.toLocaleString('en-US')} | ${ratio(r.vsPiscina, 1)} | ${ratio(r.vsOff, 3)} | ${steady} | ${ratio(r.steadyVsOff, 3)} |`);
   }
   return out.join('\n');
 }
