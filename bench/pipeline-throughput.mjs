@@ -203,7 +203,7 @@ export async function run({
       const m = median(x.secs);
       const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
       const vs = sample === 0.01 ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady) } : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
-      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), steadyPerSec: Math.round(median(x.steady)), ...vs, trials: x.secs.length });
+      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, trials: x.secs.length });
     }
   }
   return rows;
