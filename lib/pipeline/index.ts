@@ -11,4 +11,4 @@ export { StageRegistry, stages } from './registry.js';
 export type { Registration, StageDefaults } from './registry.js';
 export { PipelineError, type PipelineErrorCode } from './errors.js';
 export type { LatencySummary } from './histogram.js';
-export type { HopTrace, MessageTrace, TraceOptions } from './trace.js';
+export type { HopTrace, MessageTrace, TraceOptions, TraceStats } from './trace.js';

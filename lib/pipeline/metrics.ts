@@ -1,6 +1,7 @@
 // A pipeline's metrics (the vocabulary and its machinery: lib/metrics.ts): p.stats(), and the
 // latency histograms behind its p50/p99, per stage (label `stage`) and source to sink.
-import { counter, source, type Family, type MetricType, type RawHistogram, type Value } from '../metrics.js';
+import { counter, source, type Family, type Labels, type MetricType, type RawHistogram, type Value } from '../metrics.js';
+import type { TraceStats } from './trace.js';
 import type { PipelineStats, StageStats } from './types.js';
 
 interface PipelineReading {
@@ -17,6 +18,14 @@ const perStage =
     type,
     values: (r) => r.stats.stages.map((s, i) => [{ stage: s.name }, get(s, r.stages[i]!)]),
   });
+
+/** A counter of stats().trace: no sample without options.trace. */
+const traceCounter = (name: string, help: string, get: (t: TraceStats) => Array<[Labels, number]>): Family<PipelineReading> => ({
+  name,
+  help,
+  type: 'counter',
+  values: (r) => (r.stats.trace === undefined ? [] : get(r.stats.trace)),
+});
 
 const PIPELINE: Array<Family<PipelineReading>> = [
   counter('ringwire_pipeline_source_messages_total', 'Messages taken from the source and written to the first stage.', (r) => r.stats.produced),
@@ -35,6 +44,12 @@ const PIPELINE: Array<Family<PipelineReading>> = [
   perStage('gauge', 'ringwire_pipeline_stage_version', "The version the stage runs: its index in p.versions(stage) (0: the pipeline's own).", (s) => s.version),
   perStage('gauge', 'ringwire_pipeline_stage_queued_messages', "Messages waiting in the stage's inputs (from the counters, up to a batch behind).", (s) => s.queued.messages),
   perStage('gauge', 'ringwire_pipeline_stage_queued_bytes', "Ring bytes waiting in the stage's inputs.", (s) => s.queued.bytes),
+  traceCounter('ringwire_pipeline_traced_messages_total', 'Messages sampled for tracing at the source (options.trace).', (t) => [[{}, t.sampled]]),
+  traceCounter('ringwire_pipeline_traces_total', 'Traces closed: complete="true" with every report in, "false" without.', (t) => [
+    [{ complete: 'true' }, t.complete],
+    [{ complete: 'false' }, t.incomplete],
+  ]),
+  traceCounter('ringwire_pipeline_trace_reports_dropped_total', 'Hop reports workers dropped because their report ring was full.', (t) => [[{}, t.droppedReports]]),
   perStage('histogram', 'ringwire_pipeline_stage_latency_seconds', 'Service time of each message handled without error: read, decode, handler, outputs written (waits for room downstream included).', (_, h) => h),
 ];
 

@@ -183,6 +183,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
       deadLettered: this.#deadLettered,
       stages: this.#stages.map((s) => this.#stageStats(s, raw)),
       latency: summarize(this.#e2e, this.#e2eMax),
+      ...(this.#tracer === undefined ? {} : { trace: this.#tracer.stats() }),
     };
   }
 

@@ -9,11 +9,12 @@
 // SharedArrayBuffer of fixed 48-byte entries, one writer (the slot's worker) and one reader (the
 // main thread). Not postMessage: a hop costs a few stores and one Atomics.store, never a message
 // to the main thread's event loop, and a full ring drops the entry instead of slowing the stage
-// (tracing never applies backpressure; the trace is then closed incomplete). The main thread only
-// notes numbers when it samples a message and when one reaches the sink, and does the rest in
-// batches (#ingest: every DRAIN_MS, every BATCH sampled messages or deliveries, on traces(), at the
-// end): a little work on every traced message, in the thread that also runs the source and the
-// sink, costs far more than its own time, since it makes the workers wait and park.
+// (tracing never applies backpressure; the trace is then closed incomplete, and the drop
+// counted). The main thread only notes numbers when it samples a message and when one reaches the
+// sink, and does the rest in batches (#ingest: every DRAIN_MS, every BATCH sampled messages or
+// deliveries, on traces(), at the end): a little work on every traced message, in the thread that
+// also runs the source and the sink, costs far more than its own time, since it makes the workers
+// wait and park.
 //
 // A trace is complete when every record of it is accounted for: the source wrote one record, each
 // hop's outputs are records for the next stage (or the sink), and each record read gives a hop (or
@@ -131,6 +132,7 @@ const STATUS = ['ok', 'error', 'dead-letter'] as const;
 
 // The hop ring: i32 words, then ENTRIES entries of 48 bytes from byte 128.
 const TAIL = 0; // entries written: the worker's (Atomics.store after the entry)
+const DROPPED = 1; // reports dropped because the ring was full: the worker's too
 const HEAD = 16; // entries read: the main thread's (Atomics.store once read), a cache line away
 const ENTRIES_AT = 128;
 const ENTRY_BYTES = 48; // f64 seq, sent, received, done; i32 thread, outputs, status, 0
@@ -223,7 +225,12 @@ export class HopTracer {
     // seq_cst load (acquire): the main thread has finished reading every entry before head, so
     // those may be reused. Read at every report, not only when the ring looks full: a branch
     // taken once in 4096 reports would have no type feedback, and deoptimize this when first taken.
-    if ((tail - Atomics.load(i32, HEAD)) >>> 0 >= ENTRIES) return; // full: the report is dropped
+    if ((tail - Atomics.load(i32, HEAD)) >>> 0 >= ENTRIES) {
+      // Full: the report is dropped, and counted (seq_cst add; this ring has one writer at a time,
+      // and the main thread only reads the count for stats()).
+      Atomics.add(i32, DROPPED, 1);
+      return;
+    }
     const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
     const f = at >> 3;
     const w = at >> 2;
@@ -238,6 +245,18 @@ export class HopTracer {
     // Release: the entry's fields are visible to a reader that sees the new tail.
     Atomics.store(i32, TAIL, (tail + 1) | 0);
   }
+}
+
+/** stats().trace: how many messages were sampled, and how their traces ended. */
+export interface TraceStats {
+  /** Messages sampled at the source. */
+  sampled: number;
+  /** Traces closed with every report in. */
+  complete: number;
+  /** Traces closed without (see traces()). */
+  incomplete: number;
+  /** Hop reports workers dropped because their report ring was full (the main thread was behind). */
+  droppedReports: number;
 }
 
 /** The validated options.trace. */
@@ -465,6 +484,9 @@ export class PipelineTracer {
   readonly #done = new Traces(0);
   #kept = 0;
   #next = 0;
+  #sampled = 0;
+  #complete = 0;
+  #incomplete = 0;
   // Noted by sample(): seq and source time, ids, key, span; by delivered(): seq, sent, delivered.
   readonly #started = new Float64Array(BATCH * 2);
   readonly #startedIds = new Int32Array(BATCH * IDS_WORDS);
@@ -530,6 +552,7 @@ export class PipelineTracer {
   }
 
   #start(meta: Meta, now: number): void {
+    this.#sampled++;
     let flags = TRACED;
     let span: Span | undefined;
     const api = this.#otel;
@@ -635,6 +658,14 @@ export class PipelineTracer {
     }
   }
 
+  /** The counts: traces closed as of the last batch of trace work (at most DRAIN_MS behind), reports dropped now. */
+  stats(): TraceStats {
+    let droppedReports = 0;
+    // seq_cst load (acquire): a count only its ring's worker adds to.
+    for (const r of this.#rings) droppedReports += Atomics.load(r.i32, DROPPED) >>> 0;
+    return { sampled: this.#sampled, complete: this.#complete, incomplete: this.#incomplete, droppedReports };
+  }
+
   /** The completed (and closed-incomplete) traces, oldest first. */
   traces(): MessageTrace[] {
     this.#ingest();
@@ -679,6 +710,8 @@ export class PipelineTracer {
   /** Moves an open trace into the kept ones: its hop and sink arrays change places with the ones of
    * the kept trace it replaces, which the slot reuses. */
   #close(slot: number, complete: boolean): void {
+    if (complete) this.#complete++;
+    else this.#incomplete++;
     const o = this.#open;
     const k = this.#done;
     let d: number;

@@ -7,7 +7,7 @@ import type { WaitStrategy } from '../core/park.js';
 import type { LatencySummary } from './histogram.js';
 import type { StageRegistry } from './registry.js';
 import type { ErrorPolicy, ErrorRecord } from './stage-loop.js';
-import type { TraceOptions } from './trace.js';
+import type { TraceOptions, TraceStats } from './trace.js';
 
 /** Something with an append(message) method: a ringwire LogWriter, or any object like it. */
 export interface AppendTarget<T = unknown> {
@@ -122,6 +122,8 @@ export interface PipelineStats {
   stages: StageStats[];
   /** Source to sink, main-thread clock. */
   latency: LatencySummary;
+  /** With options.trace: messages sampled, traces closed complete and incomplete, hop reports dropped. */
+  trace?: TraceStats;
 }
 
 export interface PipelineSummary extends PipelineStats {

@@ -7,7 +7,7 @@ import { pipeline, registerMetrics } from '../../lib/index.js';
 import { ControlBlock } from '../../lib/pipeline/control.js';
 import { BUCKETS, bucketOf, countsBelowPowersOfTwo, record } from '../../lib/pipeline/histogram.js';
 import { prng } from '../helpers/sequence.js';
-import { histogramOf, parseExposition, valueOf, type Exposition } from '../helpers/prometheus.js';
+import { histogramOf, parseExposition, samplesOf, valueOf, type Exposition } from '../helpers/prometheus.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
 type Msg = { i: number; bad?: boolean };
@@ -73,6 +73,8 @@ describe('pipeline metrics', () => {
     expect(stage('queued_bytes', 'pass')).toBe(0);
     expect(valueOf(e, 'ringwire_pipeline_source_messages_total', { pipeline: 'orders' })).toBe(N);
     expect(valueOf(e, 'ringwire_pipeline_sink_messages_total', { pipeline: 'orders' })).toBe(N - E);
+    // Without options.trace: no samples of tracing's counters.
+    for (const name of ['traced_messages_total', 'traces_total', 'trace_reports_dropped_total']) expect(samplesOf(e, `ringwire_pipeline_${name}`, {})).toEqual([]);
 
     // Histograms: one sample per message handled without error; buckets and sum agree with the max p.stats() saw.
     const [check, pass] = summary.stages;
@@ -84,6 +86,19 @@ describe('pipeline metrics', () => {
 
     // The user's registry reads the same live object.
     expect(parseExposition(await registry.metrics()).samples).toEqual(e.samples);
+  });
+
+  it("tracing's counters: messages sampled, traces closed by completeness, hop reports dropped", async () => {
+    const N = 300;
+    const p = pipeline({ source: Array.from({ length: N }, (_, i) => i), stages: [{ module: fixture('identity') }, { module: fixture('identity') }], sink: () => undefined, trace: { sample: 1 } });
+    const summary = await p.done;
+    const e = parseExposition(await p.metrics());
+    expect(valueOf(e, 'ringwire_pipeline_traced_messages_total', { pipeline: '' })).toBe(N);
+    expect(valueOf(e, 'ringwire_pipeline_traces_total', { pipeline: '', complete: 'true' })).toBe(N);
+    expect(valueOf(e, 'ringwire_pipeline_traces_total', { pipeline: '', complete: 'false' })).toBe(0);
+    expect(valueOf(e, 'ringwire_pipeline_trace_reports_dropped_total', { pipeline: '' })).toBe(0);
+    expect(e.types.get('ringwire_pipeline_traces_total')).toBe('counter');
+    expect(summary.trace).toEqual({ sampled: N, complete: N, incomplete: 0, droppedReports: 0 });
   });
 
   it("a stage's swaps, rollbacks (manual and automatic alike) and the version it runs", async () => {

@@ -78,9 +78,10 @@ function checkTimes(t: MessageTrace): void {
 describe('pipeline tracing', () => {
   it('sample: 1 traces every message through 3 keyed stages with fan-out: hops, workers, partitions, outputs and times agree with the path taken', async () => {
     const N = 600;
-    const { p, outs } = await run(N, { sample: 1 });
+    const { p, outs, summary } = await run(N, { sample: 1 });
     const traces = p.traces();
     expect(traces).toHaveLength(N);
+    expect(summary.trace).toEqual({ sampled: N, complete: N, incomplete: 0, droppedReports: 0 });
     const bySeq = new Map(traces.map((t) => [t.seq, t]));
     expect(bySeq.size).toBe(N);
     const outsBySeq = new Map<number, Out[]>();
@@ -125,16 +126,18 @@ describe('pipeline tracing', () => {
   });
 
   it('sample: 0 traces nothing, and no handler sees ctx.trace', async () => {
-    const { p, outs } = await run(300, { sample: 0 });
+    const { p, outs, summary } = await run(300, { sample: 0 });
     expect(outs.length).toBeGreaterThan(0);
     expect(p.traces()).toEqual([]);
+    expect(summary.trace).toEqual({ sampled: 0, complete: 0, incomplete: 0, droppedReports: 0 });
     for (const { out } of outs) for (const h of out.path) expect(h.trace).toBeUndefined();
   });
 
   it('without options.trace there are no traces and no ctx.trace', async () => {
-    const { p, outs } = await run(100, undefined);
+    const { p, outs, summary } = await run(100, undefined);
     expect(outs.length).toBeGreaterThan(0);
     expect(p.traces()).toEqual([]);
+    expect(summary.trace).toBeUndefined();
     for (const { out } of outs) for (const h of out.path) expect(h.trace).toBeUndefined();
   });
 
@@ -169,6 +172,40 @@ describe('pipeline tracing', () => {
     const traces = p.traces();
     expect(traces.map((t) => t.seq)).toEqual(Array.from({ length: 25 }, (_, i) => 175 + i));
     for (const t of traces) expect(t.complete).toBe(true);
+  });
+
+  it("counts the hop reports a worker drops while the main thread is behind: the trace closes incomplete, and reports received plus dropped are every hop", async () => {
+    // One message fans out into COPIES for the second stage, which reports a hop for each. The
+    // sink holds the main thread (so nothing reads the report rings) until that stage has written
+    // twice as many outputs as its ring holds reports: the rest of its reports are dropped.
+    const COPIES = 20_000;
+    const RING_REPORTS = 4096;
+    let held = -1;
+    const p = pipeline<number, number>({
+      source: [0],
+      stages: [{ module: fixture('spread'), name: 'fan', options: { copies: COPIES } }, { module: fixture('identity'), name: 'pass' }],
+      sink: () => {
+        if (held !== -1) return;
+        const deadline = performance.now() + 20_000;
+        while ((held = p.stats().stages[1]!.out) < 2 * RING_REPORTS && performance.now() < deadline);
+      },
+      capacity: 1 << 20, // room for the outputs written while the sink holds on
+      trace: { sample: 1 },
+    });
+    const summary = await p.done;
+    expect(held).toBeGreaterThanOrEqual(2 * RING_REPORTS);
+    expect(summary.consumed).toBe(COPIES);
+    const [t, ...rest] = p.traces();
+    expect(rest).toEqual([]);
+    expect(t!.complete).toBe(false);
+    const fan = t!.hops.filter((h) => h.stage === 'fan');
+    expect(fan.map((h) => [h.outputs, h.status])).toEqual([[COPIES, 'ok']]);
+    const passed = t!.hops.filter((h) => h.stage === 'pass').length;
+    const { droppedReports } = summary.trace!;
+    expect(droppedReports).toBeGreaterThan(0);
+    expect(passed + droppedReports).toBe(COPIES);
+    expect(summary.trace).toEqual({ sampled: 1, complete: 0, incomplete: 1, droppedReports });
+    expect(t!.sink).toHaveLength(COPIES);
   });
 
   it('records a handler error as the hop status, with no outputs', async () => {
