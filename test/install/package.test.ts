@@ -2,7 +2,8 @@
 // tarball in a new project on a machine with no compiler (PATH holds only node and sh). With the
 // prebuild every feature works, with install scripts and without; with no prebuild for the machine
 // and no toolchain, the install still succeeds, says what is missing in one line, and worker-thread
-// channels and pipelines work while channel files throw ERR_NATIVE with the same advice. The arm64 prebuild is
+// channels and pipelines (traced, with no @opentelemetry/api installed) work while channel files
+// throw ERR_NATIVE with the same advice. The arm64 prebuild is
 // run under qemu-user with the npm registry's linux-arm64 Node.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -51,7 +52,9 @@ function tryIn(dir: string, path = bare) {
 }
 
 /** What try.mjs gets where the addon loads; metrics need prom-client, which these projects lack. */
-const WORKS = { worker: { ok: { hello: 'worker' } }, pipeline: { ok: [2, 4, 6] }, file: { ok: 'file' }, log: { ok: { hello: 'log' } }, metrics: { code: 'ERR_MISSING_DEPENDENCY' } };
+const traced = [0, 1, 2].map((seq) => ({ seq, complete: true, hops: 1, ids: true }));
+const tracing = { sampled: 3, complete: 3, incomplete: 0, droppedReports: 0 };
+const WORKS = { worker: { ok: { hello: 'worker' } }, pipeline: { ok: { out: [2, 4, 6], traced, trace: tracing, otel: 'ERR_MODULE_NOT_FOUND' } }, file: { ok: 'file' }, log: { ok: { hello: 'log' } }, metrics: { code: 'ERR_MISSING_DEPENDENCY' } };
 
 beforeAll(() => {
   // The prebuilds as `npm pack` makes them (prepack); packed without re-running tsup (the suite's
