@@ -19,11 +19,11 @@ const perStage =
     values: (r) => r.stats.stages.map((s, i) => [{ stage: s.name }, get(s, r.stages[i]!)]),
   });
 
-/** A counter of stats().trace: no sample without options.trace. */
-const traceCounter = (name: string, help: string, get: (t: TraceStats) => Array<[Labels, number]>): Family<PipelineReading> => ({
+/** A number of stats().trace: no sample without options.trace. */
+const ofTrace = (type: MetricType, name: string, help: string, get: (t: TraceStats) => Array<[Labels, number]>): Family<PipelineReading> => ({
   name,
   help,
-  type: 'counter',
+  type,
   values: (r) => (r.stats.trace === undefined ? [] : get(r.stats.trace)),
 });
 
@@ -44,12 +44,13 @@ const PIPELINE: Array<Family<PipelineReading>> = [
   perStage('gauge', 'ringwire_pipeline_stage_version', "The version the stage runs: its index in p.versions(stage) (0: the pipeline's own).", (s) => s.version),
   perStage('gauge', 'ringwire_pipeline_stage_queued_messages', "Messages waiting in the stage's inputs (from the counters, up to a batch behind).", (s) => s.queued.messages),
   perStage('gauge', 'ringwire_pipeline_stage_queued_bytes', "Ring bytes waiting in the stage's inputs.", (s) => s.queued.bytes),
-  traceCounter('ringwire_pipeline_traced_messages_total', 'Messages sampled for tracing at the source (options.trace).', (t) => [[{}, t.sampled]]),
-  traceCounter('ringwire_pipeline_traces_total', 'Traces closed: complete="true" with every report in, "false" without.', (t) => [
+  ofTrace('gauge', 'ringwire_pipeline_trace_sample_ratio', 'The fraction of messages traced now (options.trace.sample, or setTraceSample()).', (t) => [[{}, t.sample]]),
+  ofTrace('counter', 'ringwire_pipeline_traced_messages_total', 'Messages sampled for tracing at the source.', (t) => [[{}, t.sampled]]),
+  ofTrace('counter', 'ringwire_pipeline_traces_total', 'Traces closed: complete="true" with every report in, "false" without.', (t) => [
     [{ complete: 'true' }, t.complete],
     [{ complete: 'false' }, t.incomplete],
   ]),
-  traceCounter('ringwire_pipeline_trace_reports_dropped_total', 'Hop reports workers dropped because their report ring was full.', (t) => [[{}, t.droppedReports]]),
+  ofTrace('counter', 'ringwire_pipeline_trace_reports_dropped_total', 'Hop reports workers dropped because their report ring was full.', (t) => [[{}, t.droppedReports]]),
   perStage('histogram', 'ringwire_pipeline_stage_latency_seconds', 'Service time of each message handled without error: read, decode, handler, outputs written (waits for room downstream included).', (_, h) => h),
 ];
 

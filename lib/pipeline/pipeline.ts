@@ -32,7 +32,7 @@ import type {
   StageStats, StageVersion, SwapOptions, SwapResult, VersionChange,
 } from './types.js';
 import { Probation, type VersionRecord } from './versions.js';
-import { clockOf, PipelineTracer, type MessageTrace } from './trace.js';
+import { checkSample, clockOf, PipelineTracer, type MessageTrace } from './trace.js';
 
 interface PiscinaWorkerLike {
   readonly id: number;
@@ -194,6 +194,19 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
    */
   traces(): MessageTrace[] {
     return this.#tracer?.traces() ?? [];
+  }
+
+  /**
+   * Changes the fraction of messages traced, from the next message the source takes: raise it to
+   * look at a running pipeline, lower it again after. Needs options.trace (`{ sample: 0 }` starts
+   * with none traced).
+   */
+  setTraceSample(sample: number): void {
+    const s = checkSample('setTraceSample: sample', sample);
+    if (this.#tracer === undefined) {
+      throw new PipelineError('ERR_PIPELINE_STATE', 'setTraceSample: the pipeline was created without options.trace (give trace: { sample: 0 } to start with none traced)');
+    }
+    this.#tracer.setSample(s);
   }
 
   /** Stops taking messages from the source, delivers everything taken, and resolves with the summary. */

@@ -249,6 +249,8 @@ export class HopTracer {
 
 /** stats().trace: how many messages were sampled, and how their traces ended. */
 export interface TraceStats {
+  /** The fraction sampled now (options.trace.sample, or setTraceSample()'s). */
+  sample: number;
   /** Messages sampled at the source. */
   sampled: number;
   /** Traces closed with every report in. */
@@ -270,11 +272,15 @@ const TRACE_KEYS = new Set(['sample', 'buffer']);
 export function planTrace(t: unknown): TracePlan | undefined {
   if (t === undefined) return undefined;
   const o = checkOptions(t, TRACE_KEYS, 'pipeline: options.trace');
-  const sample = o.sample;
+  return { sample: checkSample('pipeline: options.trace.sample', o.sample), buffer: checkInteger('pipeline: options.trace.buffer', o.buffer ?? 1000, 1, 1_000_000) };
+}
+
+/** A sampling fraction: a number from 0 to 1 (`what` names it in the error). */
+export function checkSample(what: string, sample: unknown): number {
   if (typeof sample !== 'number' || !(sample >= 0 && sample <= 1)) {
-    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `pipeline: options.trace.sample must be a number from 0 to 1, got ${describe(sample)}`);
+    throw new RingwireRangeError('ERR_OUT_OF_RANGE', `${what} must be a number from 0 to 1, got ${describe(sample)}`);
   }
-  return { sample, buffer: checkInteger('pipeline: options.trace.buffer', o.buffer ?? 1000, 1, 1_000_000) };
+  return sample;
 }
 
 /** Open traces beyond this close the oldest, as incomplete. */
@@ -473,7 +479,10 @@ interface RingReader {
 
 /** The main thread's side: samples at the source, collects hops and sink deliveries, keeps the recent traces. */
 export class PipelineTracer {
-  readonly #threshold: number;
+  // Doubles from the start (NaN until set): a field that starts as a small integer changes
+  // representation at the first fraction, which deoptimizes the source's sampling.
+  #sample = Number.NaN;
+  #threshold = Number.NaN;
   readonly #buffer: number;
   readonly #rings: RingReader[] = [];
   /** Open traces: slots found by seq (in the order opened: the first is the oldest), and free slots. */
@@ -511,8 +520,7 @@ export class PipelineTracer {
 
   /** Gives each slot of each stage its hop ring. */
   constructor(plan: TracePlan, stages: ReadonlyArray<{ name: string; slots: Array<{ partition: number; trace?: SharedArrayBuffer }> }>) {
-    // Sampled iff the sequence number's 32-bit hash is below this: deterministic, and evenly spread.
-    this.#threshold = plan.sample * 2 ** 32;
+    this.setSample(plan.sample);
     this.#buffer = plan.buffer;
     this.#open = new Traces(stages.length + 1);
     stages.forEach((st, index) => {
@@ -521,6 +529,14 @@ export class PipelineTracer {
         this.#rings.push({ i32: new Int32Array(sab), f64: new Float64Array(sab), head: 0, stage: st.name, index, partition: slot.partition });
       }
     });
+  }
+
+  /** The fraction of messages sampled from the next one the source takes (a number from 0 to 1, checked). */
+  setSample(sample: number): void {
+    this.#sample = sample;
+    // Sampled iff the sequence number's 32-bit hash is below this: deterministic, and evenly spread
+    // (a higher fraction samples every message a lower one did, and more).
+    this.#threshold = sample * 2 ** 32;
   }
 
   /** Loads @opentelemetry/api if installed, and starts draining the hop rings every DRAIN_MS. */
@@ -663,7 +679,7 @@ export class PipelineTracer {
     let droppedReports = 0;
     // seq_cst load (acquire): a count only its ring's worker adds to.
     for (const r of this.#rings) droppedReports += Atomics.load(r.i32, DROPPED) >>> 0;
-    return { sampled: this.#sampled, complete: this.#complete, incomplete: this.#incomplete, droppedReports };
+    return { sample: this.#sample, sampled: this.#sampled, complete: this.#complete, incomplete: this.#incomplete, droppedReports };
   }
 
   /** The completed (and closed-incomplete) traces, oldest first. */

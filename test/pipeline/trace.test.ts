@@ -2,7 +2,7 @@
 // stages themselves record (fixtures/trace-path.mjs appends stage, partition and threadId), and
 // what a handler sees as ctx.trace. OpenTelemetry: trace-otel.test.ts.
 import { describe, expect, it } from 'vitest';
-import { pipeline, type MessageTrace } from '../../lib/index.js';
+import { pipeline, type MessageTrace, type Pipeline } from '../../lib/index.js';
 
 const PATH = new URL('./fixtures/trace-path.mjs', import.meta.url);
 const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
@@ -81,7 +81,7 @@ describe('pipeline tracing', () => {
     const { p, outs, summary } = await run(N, { sample: 1 });
     const traces = p.traces();
     expect(traces).toHaveLength(N);
-    expect(summary.trace).toEqual({ sampled: N, complete: N, incomplete: 0, droppedReports: 0 });
+    expect(summary.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, droppedReports: 0 });
     const bySeq = new Map(traces.map((t) => [t.seq, t]));
     expect(bySeq.size).toBe(N);
     const outsBySeq = new Map<number, Out[]>();
@@ -129,7 +129,7 @@ describe('pipeline tracing', () => {
     const { p, outs, summary } = await run(300, { sample: 0 });
     expect(outs.length).toBeGreaterThan(0);
     expect(p.traces()).toEqual([]);
-    expect(summary.trace).toEqual({ sampled: 0, complete: 0, incomplete: 0, droppedReports: 0 });
+    expect(summary.trace).toEqual({ sample: 0, sampled: 0, complete: 0, incomplete: 0, droppedReports: 0 });
     for (const { out } of outs) for (const h of out.path) expect(h.trace).toBeUndefined();
   });
 
@@ -204,8 +204,31 @@ describe('pipeline tracing', () => {
     const { droppedReports } = summary.trace!;
     expect(droppedReports).toBeGreaterThan(0);
     expect(passed + droppedReports).toBe(COPIES);
-    expect(summary.trace).toEqual({ sampled: 1, complete: 0, incomplete: 1, droppedReports });
+    expect(summary.trace).toEqual({ sample: 1, sampled: 1, complete: 0, incomplete: 1, droppedReports });
     expect(t!.sink).toHaveLength(COPIES);
+  });
+
+  it('setTraceSample() changes the fraction from the next message the source takes; it checks its argument and needs options.trace', async () => {
+    const N = 600;
+    let p: Pipeline<number, number> | undefined;
+    async function* source() {
+      for (let v = 0; v < N; v++) {
+        if (v === 200) p!.setTraceSample(1);
+        if (v === 400) p!.setTraceSample(0);
+        yield v;
+      }
+    }
+    p = pipeline<number, number>({ source: source(), stages: [{ module: fixture('identity') }], sink: () => undefined, trace: { sample: 0, buffer: N } });
+    expect(p.stats().trace!.sample).toBe(0);
+    const summary = await p.done;
+    expect(p.traces().map((t) => t.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => 200 + i));
+    expect(summary.trace).toEqual({ sample: 0, sampled: 200, complete: 200, incomplete: 0, droppedReports: 0 });
+    for (const bad of [-0.1, 1.5, Number.NaN, '0.5', undefined]) {
+      expect(() => p!.setTraceSample(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/^setTraceSample: sample must be a number from 0 to 1, got /) }));
+    }
+    const plain = pipeline({ source: [1], stages: [{ module: fixture('identity') }], sink: () => undefined });
+    expect(() => plain.setTraceSample(0.5)).toThrow(expect.objectContaining({ code: 'ERR_PIPELINE_STATE', message: expect.stringMatching(/without options\.trace/) }));
+    await plain.done;
   });
 
   it('records a handler error as the hop status, with no outputs', async () => {
