@@ -7,17 +7,20 @@
 // Also a sweep of the ringwire pipeline's waiting (threads outnumber the cores here): the default
 // (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100), and the
 // cost of tracing (options.trace: off and 1% in pairs of alternating order, then 100%; each pair's
-// ratio over the whole run and over its steady state, the messages after the first third).
+// ratio over the whole run and over its steady state, the messages after the first third; and 1%
+// in alternate windows of one long pipeline, through setTraceSample).
 //
 //   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
 //   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
 //   node bench/pipeline-throughput.mjs spin|compare|trace   (one part; BENCH_TRIALS=n trials)
 //   BENCH_STAGE_WORKERS=2 ...                                (workers per stage in the sweep: 7 threads)
+//   BENCH_TRACE_MESSAGES=n ...                               (messages per pipeline in the tracing part, default 6 M)
 //
 // export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
 // contenders; spin: the sweep; trace: tracing off / 1% / 100%):
-//   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds, msgPerSec,
-//     vsPiscina, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, trials }
+//   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
+//     vsPiscina, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, trials } (the alternate-windows
+//     row of trace: steadyVsOff only, the median of its windows, trials: how many)
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -61,6 +64,41 @@ async function ringwire(c, n, waiting = {}, workers = 1, sample = undefined, tim
   // The steady state: from the first third on, once the workers' code is compiled.
   if (times !== undefined) times.steady = (n - from) / ((end - steady) / 1000);
   return (end - first) / 1000;
+}
+
+/**
+ * One long pipeline created with trace: { sample: 0 } whose source raises the fraction to `sample`
+ * in every other window of `w` messages (setTraceSample). Each traced window's rate at the sink
+ * over the mean of its two neighbours' (from the third window on, past the workers' warm-up): the
+ * cost of tracing in the steady state, free of the ±10% between one pipeline and the next.
+ */
+async function tracedWindows(c, n, w, sample) {
+  const msg = c.make();
+  const marks = [];
+  let got = 0;
+  let p;
+  async function* source() {
+    for (let i = 0; i < n; i++) {
+      if (i % w === 0) p.setTraceSample((i / w) % 2 === 1 ? sample : 0);
+      yield msg;
+    }
+  }
+  p = pipeline({
+    source: source(),
+    stages: [{ module: STAGE }, { module: STAGE }, { module: STAGE }],
+    sink: () => {
+      if (got++ % w === 0) marks.push(performance.now());
+    },
+    codec: c.codec,
+    capacity: 1 << 16,
+    trace: { sample: 0 },
+  });
+  await p.done;
+  marks.push(performance.now());
+  const rate = (k) => w / (marks[k + 1] - marks[k]);
+  const ratios = [];
+  for (let k = 3; k + 1 < marks.length - 1; k += 2) ratios.push(rate(k) / ((rate(k - 1) + rate(k + 1)) / 2));
+  return ratios;
 }
 
 async function piscina(c, n) {
@@ -175,7 +213,9 @@ export async function run({
   }
   if (trace) {
     const c = CASES[0];
-    const n = size(1_500_000);
+    // Long enough for a steady state: a fresh pipeline's first ~2 M messages run slower while its
+    // workers compile (BENCH_TRACE_MESSAGES to change it).
+    const n = size(Number(process.env.BENCH_TRACE_MESSAGES ?? 6_000_000));
     const samples = [undefined, 0.01, 1];
     const s = new Map(samples.map((x) => [x, { secs: [], steady: [] }]));
     const once = async (sample) => {
@@ -197,6 +237,11 @@ export async function run({
       ratios.steady.push(on.steady[t] / off.steady[t]);
     }
     for (let t = 0; t < trials; t++) await once(1);
+    // The same 1% within one pipeline, in alternate windows: 3 traced windows per pipeline (the
+    // 4th, 6th and 8th of 10), trials pipelines.
+    const w = quick ? 20_000 : 400_000;
+    const windows = [];
+    for (let t = 0; t < trials; t++) windows.push(...(await tracedWindows(c, 10 * w, w, 0.01)));
     const off = s.get(undefined);
     for (const sample of samples) {
       const x = s.get(sample);
@@ -205,6 +250,8 @@ export async function run({
       const vs = sample === 0.01 ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady) } : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
       rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, trials: x.secs.length });
     }
+    const label = `${c.label}, tracing 1% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
+    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample: 0.01, steadyVsOff: median(windows), trials: windows.length });
   }
   return rows;
 }
@@ -215,7 +262,8 @@ export function table(rows) {
   for (const r of rows) {
     const ratio = (x, digits) => (x === undefined ? '' : `${x.toFixed(digits)}x`);
     const steady = r.steadyPerSec === undefined ? '' : r.steadyPerSec.toLocaleString('en-US');
-    out.push(`| ${r.label} | ${r.impl} | ${r.msgPerSec.toLocaleString('en-US')} | ${ratio(r.vsPiscina, 1)} | ${ratio(r.vsOff, 3)} | ${steady} | ${ratio(r.steadyVsOff, 3)} |`);
+    const rate = r.msgPerSec === undefined ? '' : r.msgPerSec.toLocaleString('en-US');
+    out.push(`| ${r.label} | ${r.impl} | ${rate} | ${ratio(r.vsPiscina, 1)} | ${ratio(r.vsOff, 3)} | ${steady} | ${ratio(r.steadyVsOff, 3)} |`);
   }
   return out.join('\n');
 }
