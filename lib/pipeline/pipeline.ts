@@ -199,7 +199,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
   /**
    * Changes the fraction of messages traced, from the next message the source takes: raise it to
    * look at a running pipeline, lower it again after. Needs options.trace (`{ sample: 0 }` starts
-   * with none traced).
+   * with none traced). Once the pipeline has ended it changes nothing but stats().trace.sample.
    */
   setTraceSample(sample: number): void {
     const s = checkSample('setTraceSample: sample', sample);

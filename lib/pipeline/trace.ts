@@ -137,6 +137,8 @@ const HEAD = 16; // entries read: the main thread's (Atomics.store once read), a
 const ENTRIES_AT = 128;
 const ENTRY_BYTES = 48; // f64 seq, sent, received, done; i32 thread, outputs, status, 0
 const ENTRIES = 4096; // a power of two
+/** @internal Reports a hop ring holds (tests). */
+export const HOP_RING_REPORTS = ENTRIES;
 const RING_BYTES = ENTRIES_AT + ENTRIES * ENTRY_BYTES;
 
 export const newHopRing = (): SharedArrayBuffer => new SharedArrayBuffer(RING_BYTES);
@@ -223,14 +225,14 @@ export class HopTracer {
     // tail) before we run. Distances unsigned: the tail wraps past 2^31 in a long-lived slot.
     const tail = Atomics.load(i32, TAIL);
     // seq_cst load (acquire): the main thread has finished reading every entry before head, so
-    // those may be reused. Read at every report, not only when the ring looks full: a branch
-    // taken once in 4096 reports would have no type feedback, and deoptimize this when first taken.
-    if ((tail - Atomics.load(i32, HEAD)) >>> 0 >= ENTRIES) {
-      // Full: the report is dropped, and counted (seq_cst add; this ring has one writer at a time,
-      // and the main thread only reads the count for stats()).
-      Atomics.add(i32, DROPPED, 1);
-      return;
-    }
+    // those may be reused. Read at every report, not only when the ring looks full, and the drop
+    // counted at every report (adding 0 or 1): work done only in a branch taken once in 4096
+    // reports would have no type feedback, and deoptimize this when first taken.
+    const full = (tail - Atomics.load(i32, HEAD)) >>> 0 >= ENTRIES ? 1 : 0;
+    // seq_cst load and store: the count is this ring's writer's alone (one at a time); the main
+    // thread only reads it, for stats().
+    Atomics.store(i32, DROPPED, (Atomics.load(i32, DROPPED) + full) | 0);
+    if (full !== 0) return; // the report is dropped
     const at = ENTRIES_AT + (tail & (ENTRIES - 1)) * ENTRY_BYTES;
     const f = at >> 3;
     const w = at >> 2;
@@ -674,7 +676,7 @@ export class PipelineTracer {
     }
   }
 
-  /** The counts: traces closed as of the last batch of trace work (at most DRAIN_MS behind), reports dropped now. */
+  /** The counts: traces closed as of the last batch of trace work, reports dropped now. */
   stats(): TraceStats {
     let droppedReports = 0;
     // seq_cst load (acquire): a count only its ring's worker adds to.

@@ -3,6 +3,7 @@
 // what a handler sees as ctx.trace. OpenTelemetry: trace-otel.test.ts.
 import { describe, expect, it } from 'vitest';
 import { pipeline, type MessageTrace, type Pipeline } from '../../lib/index.js';
+import { HOP_RING_REPORTS } from '../../lib/pipeline/trace.js';
 
 const PATH = new URL('./fixtures/trace-path.mjs', import.meta.url);
 const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
@@ -179,7 +180,7 @@ describe('pipeline tracing', () => {
     // sink holds the main thread (so nothing reads the report rings) until that stage has written
     // twice as many outputs as its ring holds reports: the rest of its reports are dropped.
     const COPIES = 20_000;
-    const RING_REPORTS = 4096;
+    const RING_REPORTS = HOP_RING_REPORTS;
     let held = -1;
     const p = pipeline<number, number>({
       source: [0],
