@@ -35,70 +35,70 @@ const CASES = [
   { label: 'small JSON', codec: 'json', make: () => ({ id: 12345, user: 'user-17', score: 0.75, tags: ['a', 'b'], hops: 0 }) },
 ];
 
-async function ringwire(c, n, waiting = {}, workers = 1, sample = undefined, times = undefined) {
+/**
+ * A ringwire pipeline of `n` messages; returns its seconds from the first delivery to the last
+ * (worker start-up, module loading, is not throughput, and neither is the teardown after). With
+ * `times`, also `times.steady`: msg/s from the first third on, once the workers' code is compiled.
+ * With `windows: { w, sample }`: created with trace: { sample: 0 }, its source switches to
+ * `sample` in every other window of `w` messages (setTraceSample), and `times.marks` gets the
+ * time of every w-th delivery and of the last.
+ */
+async function ringwire(c, n, { waiting = {}, workers = 1, sample, times, windows } = {}) {
   const msg = c.make();
   let got = 0;
   let first = 0;
   let steady = 0;
+  let end = 0;
   const from = Math.floor(n / 3);
-  function* source() {
-    for (let i = 0; i < n; i++) yield msg;
-  }
-  const p = pipeline({
-    source: source(),
-    stages: [{ module: STAGE, workers }, { module: STAGE, workers }, { module: STAGE, workers }],
-    sink: () => {
-      if (got === 0) first = performance.now();
-      else if (got === from) steady = performance.now();
-      got++;
-    },
-    codec: c.codec,
-    capacity: 1 << 16,
-    ...waiting,
-    ...(sample === undefined ? {} : { trace: { sample } }),
-  });
-  await p.done;
-  if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
-  // From the first delivery: worker start-up (module loading) is not throughput.
-  const end = performance.now();
-  // The steady state: from the first third on, once the workers' code is compiled.
-  if (times !== undefined) times.steady = (n - from) / ((end - steady) / 1000);
-  return (end - first) / 1000;
-}
-
-/**
- * One long pipeline created with trace: { sample: 0 } whose source raises the fraction to `sample`
- * in every other window of `w` messages (setTraceSample). Each traced window's rate at the sink
- * over the mean of its two neighbours' (from the third window on, past the workers' warm-up): the
- * cost of tracing in the steady state, free of the ±10% between one pipeline and the next.
- */
-async function tracedWindows(c, n, w, sample) {
-  const msg = c.make();
   const marks = [];
-  let got = 0;
   let p;
-  async function* source() {
+  function* source() {
     for (let i = 0; i < n; i++) {
-      if (i % w === 0) p.setTraceSample((i / w) % 2 === 1 ? sample : 0);
+      if (windows !== undefined && i % windows.w === 0) p.setTraceSample((i / windows.w) % 2 === 1 ? windows.sample : 0);
       yield msg;
     }
   }
   p = pipeline({
     source: source(),
-    stages: [{ module: STAGE }, { module: STAGE }, { module: STAGE }],
+    stages: [{ module: STAGE, workers }, { module: STAGE, workers }, { module: STAGE, workers }],
     sink: () => {
-      if (got++ % w === 0) marks.push(performance.now());
+      const now = performance.now();
+      if (got === 0) first = now;
+      else if (got === from) steady = now;
+      if (windows !== undefined && got % windows.w === 0) marks.push(now);
+      if (++got === n) end = now;
     },
     codec: c.codec,
     capacity: 1 << 16,
-    trace: { sample: 0 },
+    ...waiting,
+    ...(windows !== undefined ? { trace: { sample: 0 } } : sample === undefined ? {} : { trace: { sample } }),
   });
   await p.done;
-  marks.push(performance.now());
-  const rate = (k) => w / (marks[k + 1] - marks[k]);
+  if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
+  if (times !== undefined) {
+    times.steady = (n - from) / ((end - steady) / 1000);
+    times.marks = [...marks, end];
+  }
+  return (end - first) / 1000;
+}
+
+/**
+ * Tracing in alternate windows of one pipeline (ringwire's `windows`, 10 windows): each traced
+ * window's rate over the mean of its two neighbours', for the 4th, 6th and 8th windows (from
+ * 3 windows in: past the workers' warm-up). The cost of tracing in the steady state, free of the
+ * ±10% between one pipeline and the next; with sample 0, the method's own spread.
+ */
+async function tracedWindows(c, w, sample) {
+  const times = {};
+  await ringwire(c, 10 * w, { times, windows: { w, sample } });
+  const rate = (k) => w / ((times.marks[k + 1] - times.marks[k]) / 1000);
   const ratios = [];
-  for (let k = 3; k + 1 < marks.length - 1; k += 2) ratios.push(rate(k) / ((rate(k - 1) + rate(k + 1)) / 2));
-  return ratios;
+  const offRates = [];
+  for (let k = 3; k <= 7; k += 2) {
+    ratios.push(rate(k) / ((rate(k - 1) + rate(k + 1)) / 2));
+    offRates.push(rate(k - 1), rate(k + 1));
+  }
+  return { ratios, offRates };
 }
 
 async function piscina(c, n) {
@@ -160,7 +160,12 @@ async function ports(c, n) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+/** The median (of an even count, the mean of the two middle values). */
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
 
 /** The sweep: the default, then the fixed spins of before the wait option. */
 const SWEEP = [
@@ -202,7 +207,7 @@ export async function run({
     for (let t = 0; t < trials; t++) {
       for (let k = 0; k < SWEEP.length; k++) {
         const x = SWEEP[(k + t) % SWEEP.length];
-        s.get(x).push(await ringwire(c, n, x.waiting, workers));
+        s.get(x).push(await ringwire(c, n, { waiting: x.waiting, workers }));
       }
     }
     for (const x of SWEEP) {
@@ -216,12 +221,13 @@ export async function run({
     // Long enough for a steady state: a fresh pipeline's first ~2 M messages run slower while its
     // workers compile (BENCH_TRACE_MESSAGES to change it).
     const n = size(Number(process.env.BENCH_TRACE_MESSAGES ?? 6_000_000));
+    if (!Number.isInteger(n) || n < 3) throw new Error(`BENCH_TRACE_MESSAGES must be an integer of at least 3, got ${process.env.BENCH_TRACE_MESSAGES}`);
     const samples = [undefined, 0.01, 1];
     const s = new Map(samples.map((x) => [x, { secs: [], steady: [] }]));
     const once = async (sample) => {
       const times = {};
       const x = s.get(sample);
-      x.secs.push(await ringwire(c, n, {}, 1, sample, times));
+      x.secs.push(await ringwire(c, n, { sample, times }));
       x.steady.push(times.steady);
     };
     // Off and 1% in 2 × trials pairs, every other pair in the other order: each setting runs first
@@ -236,22 +242,30 @@ export async function run({
       ratios.whole.push(off.secs[t] / on.secs[t]);
       ratios.steady.push(on.steady[t] / off.steady[t]);
     }
+    // The same 1% within one pipeline, in alternate windows (3 traced windows per pipeline, trials
+    // pipelines), and the same pipelines switching between 0 and 0: what the method reads when
+    // nothing changes. In turns, each first as often as second.
+    const w = quick ? 20_000 : 800_000;
+    const windows = new Map([0.01, 0].map((x) => [x, { ratios: [], offRates: [] }]));
+    for (let t = 0; t < 2 * trials; t++) {
+      const sample = (t + (t >> 1)) % 2 === 0 ? 0.01 : 0;
+      const r = await tracedWindows(c, w, sample);
+      windows.get(sample).ratios.push(...r.ratios);
+      windows.get(sample).offRates.push(...r.offRates);
+    }
     for (let t = 0; t < trials; t++) await once(1);
-    // The same 1% within one pipeline, in alternate windows: 3 traced windows per pipeline (the
-    // 4th, 6th and 8th of 10), trials pipelines.
-    const w = quick ? 20_000 : 400_000;
-    const windows = [];
-    for (let t = 0; t < trials; t++) windows.push(...(await tracedWindows(c, 10 * w, w, 0.01)));
     const off = s.get(undefined);
     for (const sample of samples) {
       const x = s.get(sample);
       const m = median(x.secs);
       const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
       const vs = sample === 0.01 ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady) } : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
-      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, trials: x.secs.length });
+      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady } : {}), trials: x.secs.length });
     }
-    const label = `${c.label}, tracing 1% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
-    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample: 0.01, steadyVsOff: median(windows), trials: windows.length });
+    for (const [sample, x] of windows) {
+      const label = `${c.label}, tracing ${sample * 100}% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
+      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample, steadyPerSec: Math.round(median(x.offRates)), steadyVsOff: median(x.ratios), ratios: x.ratios, trials: x.ratios.length });
+    }
   }
   return rows;
 }
@@ -273,5 +287,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const only = process.argv[2]; // 'compare', 'spin' or 'trace' runs only that part
   const rows = await run({ compare: !only || only === 'compare', spin: !only || only === 'spin', trace: !only || only === 'trace', ...(process.env.BENCH_TRIALS ? { trials: Number(process.env.BENCH_TRIALS) } : {}) });
   console.log(table(rows));
+  for (const r of rows) if (r.ratios !== undefined) console.log(`${r.label}, ${r.messages.toLocaleString('en-US')} messages per pipeline, steady ratios: ${r.ratios.map((x) => x.toFixed(3)).join(' ')}`);
   console.log(`\n${os.cpus().length} cores, Node ${process.version}, load average ${load} before, ${os.loadavg()[0].toFixed(2)} after`);
 }
