@@ -17,10 +17,12 @@
 //   BENCH_TRACE_MESSAGES=n ...                               (messages per pipeline in the tracing part, default 6 M)
 //
 // export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
-// contenders; spin: the sweep; trace: tracing off / 1% / 100%):
+// contenders; spin: the sweep; trace: tracing off / 1% / 100%, then 1% and 0% in alternate windows):
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
-//     vsPiscina, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, trials } (the alternate-windows
-//     row of trace: steadyVsOff only, the median of its windows, trials: how many)
+//     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, ratios?, trials }
+//   (the alternate-windows rows: steadyPerSec is the untraced windows' median rate, steadyVsOff the
+//   median of the windows' ratios, ratios each of them, trials how many; the 1% row's ratios are
+//   its pairs' steady ratios)
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
