@@ -6,18 +6,20 @@
 // Each contender runs `trials` times, interleaved, in this process; rows report the median.
 // Also a sweep of the ringwire pipeline's waiting (threads outnumber the cores here): the default
 // (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100), and the
-// cost of tracing (options.trace: off and 1% in pairs of alternating order, then 100%; each pair's
-// ratio over the whole run and over its steady state, the messages after the first third; and 1%
-// in alternate windows of one long pipeline, through setTraceSample).
+// cost of tracing on both kinds of message (options.trace: off and 1% in pairs of alternating
+// order, after an untimed one of each, then 100%; each pair's ratio over the whole run and over its
+// steady state, the messages after the first third; and, for 32 B, 1% in alternate windows of one
+// long pipeline, through setTraceSample).
 //
 //   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
 //   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
 //   node bench/pipeline-throughput.mjs spin|compare|trace   (one part; BENCH_TRIALS=n trials)
 //   BENCH_STAGE_WORKERS=2 ...                                (workers per stage in the sweep: 7 threads)
-//   BENCH_TRACE_MESSAGES=n ...                               (messages per pipeline in the tracing part, default 6 M)
+//   BENCH_TRACE_MESSAGES=n ...                               (messages per 32 B pipeline in the tracing part, default 6 M; JSON n / 4)
 //
 // export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
-// contenders; spin: the sweep; trace: tracing off / 1% / 100%, then 1% and 0% in alternate windows):
+// contenders; spin: the sweep; trace: per kind of message, tracing off / 1% / 100%, then for 32 B
+// 1% and 0% in alternate windows):
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
 //     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, ratios?, trials }
 //   (the alternate-windows rows: steadyPerSec is the untraced windows' median rate, steadyVsOff the
@@ -175,6 +177,62 @@ const SWEEP = [
   ...[0, 2, 5, 20, 100].map((spinMicros) => ({ label: `wait 'spin', spinMicros ${spinMicros}`, waiting: { wait: 'spin', spinMicros } })),
 ];
 
+/**
+ * The tracing part for one case: `n`-message pipelines with tracing off and at 1% in 2 × trials
+ * pairs, then (32 B only) 1% and 0% in alternate windows of one pipeline, then 100%.
+ */
+async function tracing(c, n, trials, quick) {
+  const samples = [undefined, 0.01, 1];
+  const s = new Map(samples.map((x) => [x, { secs: [], steady: [] }]));
+  const once = async (sample) => {
+    const times = {};
+    const x = s.get(sample);
+    x.secs.push(await ringwire(c, n, { sample, times }));
+    x.steady.push(times.steady);
+  };
+  // Untimed, one of each: the first pipelines of a fresh process ran up to a quarter slower, while
+  // V8 was still compiling the main thread's code (the source and the sink).
+  for (const sample of [undefined, 0.01]) await ringwire(c, Math.min(n, 2_000_000), { sample });
+  // Off and 1% in 2 × trials pairs, every other pair in the other order: each setting runs first
+  // as often as second, and neither follows a run at 100%. Those come after, on their own. 1% is
+  // reported as the median of the pairs' ratios (a pair ran under the same conditions; the same
+  // build moves ±10% from one pipeline to the next).
+  const ratios = { whole: [], steady: [] };
+  for (let t = 0; t < 2 * trials; t++) {
+    for (const sample of t % 2 === 0 ? [undefined, 0.01] : [0.01, undefined]) await once(sample);
+    const off = s.get(undefined);
+    const on = s.get(0.01);
+    ratios.whole.push(off.secs[t] / on.secs[t]);
+    ratios.steady.push(on.steady[t] / off.steady[t]);
+  }
+  // The same 1% within one pipeline, in alternate windows (3 traced windows per pipeline, trials
+  // pipelines), and the same pipelines switching between 0 and 0: what the method reads when
+  // nothing changes. In turns, each first as often as second.
+  const w = quick ? 20_000 : 800_000;
+  const windows = new Map(c.codec === 'bytes' ? [0.01, 0].map((x) => [x, { ratios: [], offRates: [] }]) : []);
+  for (let t = 0; t < 2 * trials && windows.size > 0; t++) {
+    const sample = (t + (t >> 1)) % 2 === 0 ? 0.01 : 0;
+    const r = await tracedWindows(c, w, sample);
+    windows.get(sample).ratios.push(...r.ratios);
+    windows.get(sample).offRates.push(...r.offRates);
+  }
+  for (let t = 0; t < trials; t++) await once(1);
+  const rows = [];
+  const off = s.get(undefined);
+  for (const sample of samples) {
+    const x = s.get(sample);
+    const m = median(x.secs);
+    const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
+    const vs = sample === 0.01 ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady) } : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
+    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady } : {}), trials: x.secs.length });
+  }
+  for (const [sample, x] of windows) {
+    const label = `${c.label}, tracing ${sample * 100}% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
+    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample, steadyPerSec: Math.round(median(x.offRates)), steadyVsOff: median(x.ratios), ratios: x.ratios, trials: x.ratios.length });
+  }
+  return rows;
+}
+
 export async function run({
   quick = process.env.BENCH_QUICK === '1',
   trials = quick ? 1 : 3,
@@ -219,55 +277,12 @@ export async function run({
     }
   }
   if (trace) {
-    const c = CASES[0];
     // Long enough for a steady state: a fresh pipeline's first ~2 M messages run slower while its
-    // workers compile (BENCH_TRACE_MESSAGES to change it).
-    const n = size(Number(process.env.BENCH_TRACE_MESSAGES ?? 6_000_000));
-    if (!Number.isInteger(n) || n < 3) throw new Error(`BENCH_TRACE_MESSAGES must be an integer of at least 3, got ${process.env.BENCH_TRACE_MESSAGES}`);
-    const samples = [undefined, 0.01, 1];
-    const s = new Map(samples.map((x) => [x, { secs: [], steady: [] }]));
-    const once = async (sample) => {
-      const times = {};
-      const x = s.get(sample);
-      x.secs.push(await ringwire(c, n, { sample, times }));
-      x.steady.push(times.steady);
-    };
-    // Off and 1% in 2 × trials pairs, every other pair in the other order: each setting runs first
-    // as often as second, and neither follows a run at 100%. Those come after, on their own. 1% is
-    // reported as the median of the pairs' ratios (a pair ran under the same conditions; the same
-    // build moves ±10% from one pipeline to the next).
-    const ratios = { whole: [], steady: [] };
-    for (let t = 0; t < 2 * trials; t++) {
-      for (const sample of t % 2 === 0 ? [undefined, 0.01] : [0.01, undefined]) await once(sample);
-      const off = s.get(undefined);
-      const on = s.get(0.01);
-      ratios.whole.push(off.secs[t] / on.secs[t]);
-      ratios.steady.push(on.steady[t] / off.steady[t]);
-    }
-    // The same 1% within one pipeline, in alternate windows (3 traced windows per pipeline, trials
-    // pipelines), and the same pipelines switching between 0 and 0: what the method reads when
-    // nothing changes. In turns, each first as often as second.
-    const w = quick ? 20_000 : 800_000;
-    const windows = new Map([0.01, 0].map((x) => [x, { ratios: [], offRates: [] }]));
-    for (let t = 0; t < 2 * trials; t++) {
-      const sample = (t + (t >> 1)) % 2 === 0 ? 0.01 : 0;
-      const r = await tracedWindows(c, w, sample);
-      windows.get(sample).ratios.push(...r.ratios);
-      windows.get(sample).offRates.push(...r.offRates);
-    }
-    for (let t = 0; t < trials; t++) await once(1);
-    const off = s.get(undefined);
-    for (const sample of samples) {
-      const x = s.get(sample);
-      const m = median(x.secs);
-      const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
-      const vs = sample === 0.01 ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady) } : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
-      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady } : {}), trials: x.secs.length });
-    }
-    for (const [sample, x] of windows) {
-      const label = `${c.label}, tracing ${sample * 100}% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
-      rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample, steadyPerSec: Math.round(median(x.offRates)), steadyVsOff: median(x.ratios), ratios: x.ratios, trials: x.ratios.length });
-    }
+    // workers compile (BENCH_TRACE_MESSAGES to change it, for 32 B; small JSON objects run a
+    // quarter as many, at a fifth of the rate).
+    const n32 = size(Number(process.env.BENCH_TRACE_MESSAGES ?? 6_000_000));
+    if (!Number.isInteger(n32) || n32 < 12) throw new Error(`BENCH_TRACE_MESSAGES must be an integer of at least 12, got ${process.env.BENCH_TRACE_MESSAGES}`);
+    for (const c of CASES) rows.push(...(await tracing(c, c.codec === 'bytes' ? n32 : n32 / 4, trials, quick)));
   }
   return rows;
 }

@@ -62,16 +62,19 @@ export interface Meta {
   readonly ids: Uint8Array;
   /** The same memory as `ids`, as IDS_WORDS int32 words. */
   readonly idWords: Int32Array;
-  /** When the record was written (trace.ts clock()); a writer stamps it as it writes. */
+  /** The trace block's: when the record read was written (trace.ts clock()). */
   sent: number;
+  /** When the records being written are written (trace.ts clock()): set for a traced message by
+   * whoever writes them (the source, a stage's emit) just before, and stamped into their trace blocks. */
+  stamp: number;
 }
 
-// seq, t0 and sent start as NaN (not yet read): a double, like every value a reader stores in
+// seq, t0, sent and stamp start as NaN (not yet read): a double, like every value a reader stores in
 // them (from a Float64Array). Started as 0, a small integer, a field changes representation at
 // the first double, which deoptimizes every function compiled for the old one.
 export const newMeta = (): Meta => {
   const idWords = new Int32Array(IDS_WORDS);
-  return { seq: Number.NaN, t0: Number.NaN, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined, flags: 0, ids: new Uint8Array(idWords.buffer), idWords, sent: Number.NaN };
+  return { seq: Number.NaN, t0: Number.NaN, hash: 0, kind: KEY_NONE, keyNum: 0, keyBytes: undefined, flags: 0, ids: new Uint8Array(idWords.buffer), idWords, sent: Number.NaN, stamp: Number.NaN };
 };
 
 /** Where the key starts, from the record's start: after the header and the trace block if any. */

@@ -12,7 +12,7 @@ import { drainResult, isMulti, isThenable, type StageContext, type StageHandler 
 import { record } from './histogram.js';
 import { waitAny, type InputLink, type OutputLink } from './link.js';
 import { Patience, type WaitSpec } from '../core/park.js';
-import { HOP_DEAD_LETTER, HOP_ERROR, HOP_OK, type HopTracer } from './trace.js';
+import { clock, HOP_DEAD_LETTER, HOP_ERROR, HOP_OK, type HopTracer } from './trace.js';
 
 export type ErrorPolicy = 'fail' | 'skip' | 'dead-letter';
 
@@ -103,6 +103,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
   const emit = (value: unknown): Promise<void> | undefined => {
     const wire = codec.toWire(value);
     const out = outputs[nOut === 1 ? 0 : keyed ? (meta.hash >>> 0) % nOut : turn++ % nOut]!;
+    if (meta.flags !== 0) meta.stamp = clock(); // a traced output's trace block says when it was written
     if (out.tryWrite(meta, wire)) {
       c.out++;
       return undefined;
@@ -120,6 +121,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
     } catch {
       bytes = v8.serialize({ ...rec, message: undefined });
     }
+    if (meta.flags !== 0) meta.stamp = clock();
     if (!dead!.tryWrite(meta, bytes)) {
       c.flush();
       await dead!.write(meta, bytes);
