@@ -190,8 +190,8 @@ async function tracing(c, n, trials, quick) {
     x.secs.push(await ringwire(c, n, { sample, times }));
     x.steady.push(times.steady);
   };
-  // Untimed, one of each: the first pipelines of a fresh process ran up to a quarter slower, while
-  // V8 was still compiling the main thread's code (the source and the sink).
+  // Untimed, one of each: the first pipelines of a fresh process often ran up to a quarter slower
+  // (with a V8 platform thread busy meantime), and would weigh on the first pairs.
   for (const sample of [undefined, 0.01]) await ringwire(c, Math.min(n, 2_000_000), { sample });
   // Off and 1% in 2 × trials pairs, every other pair in the other order: each setting runs first
   // as often as second, and neither follows a run at 100%. Those come after, on their own. 1% is
@@ -280,9 +280,10 @@ export async function run({
     // Long enough for a steady state: a fresh pipeline's first ~2 M messages run slower while its
     // workers compile (BENCH_TRACE_MESSAGES to change it, for 32 B; small JSON objects run a
     // quarter as many, at a fifth of the rate).
-    const n32 = size(Number(process.env.BENCH_TRACE_MESSAGES ?? 6_000_000));
-    if (!Number.isInteger(n32) || n32 < 12) throw new Error(`BENCH_TRACE_MESSAGES must be an integer of at least 12, got ${process.env.BENCH_TRACE_MESSAGES}`);
-    for (const c of CASES) rows.push(...(await tracing(c, c.codec === 'bytes' ? n32 : n32 / 4, trials, quick)));
+    const given = Number(process.env.BENCH_TRACE_MESSAGES ?? 6_000_000);
+    if (!Number.isInteger(given) || given < 12) throw new Error(`BENCH_TRACE_MESSAGES must be an integer of at least 12, got ${process.env.BENCH_TRACE_MESSAGES}`);
+    const n32 = Math.floor(size(given));
+    for (const c of CASES) rows.push(...(await tracing(c, c.codec === 'bytes' ? n32 : Math.floor(n32 / 4), trials, quick)));
   }
   return rows;
 }

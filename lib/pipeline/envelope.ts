@@ -56,7 +56,8 @@ export interface Meta {
   keyNum: number;
   /** KEY_STRING: the UTF-8 bytes of the key. */
   keyBytes: Uint8Array | undefined;
-  /** 0, or TRACED (| OTEL_SAMPLED): then `ids` and `sent` are the trace block's. */
+  /** 0, or TRACED (| OTEL_SAMPLED): then `ids` and `sent` are the trace block's (read), and `ids`
+   * and `stamp` go into the trace block of what is written. */
   flags: number;
   /** Trace id then span id (IDS_BYTES), overwritten in place for each traced record. */
   readonly ids: Uint8Array;
@@ -65,7 +66,8 @@ export interface Meta {
   /** The trace block's: when the record read was written (trace.ts clock()). */
   sent: number;
   /** When the records being written are written (trace.ts clock()): set for a traced message by
-   * whoever writes them (the source, a stage's emit) just before, and stamped into their trace blocks. */
+   * whoever writes them (the source, a stage's emit) just before each write, and again after a wait
+   * for room (OutputLink.write); it becomes their trace blocks' `sent`. */
   stamp: number;
 }
 

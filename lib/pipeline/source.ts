@@ -8,7 +8,7 @@ import { Receiver } from '../channel/receiver.js';
 import { newMeta, setKey } from './envelope.js';
 import { PipelineError } from './errors.js';
 import type { OutputLink } from './link.js';
-import type { PipelineTracer } from './trace.js';
+import { clock, type PipelineTracer } from './trace.js';
 import type { PipelineSource } from './types.js';
 
 export interface PumpContext<I> {
@@ -44,6 +44,7 @@ export async function pump<I>(c: PumpContext<I>): Promise<void> {
     if (key !== undefined) setKey(meta, key(value));
     if (tracer !== undefined) tracer.sample(meta, t0);
     const wire = codec.toWire(value);
+    if (meta.flags !== 0) meta.stamp = clock(); // a traced record's trace block says when it was written
     last = n === 1 ? 0 : keyed ? (meta.hash >>> 0) % n : turn++ % n;
     const link = links[last]!;
     if (link.tryWrite(meta, wire)) {

@@ -121,7 +121,7 @@ export async function runStage(l: StageLoop): Promise<StageResult> {
     } catch {
       bytes = v8.serialize({ ...rec, message: undefined });
     }
-    if (meta.flags !== 0) meta.stamp = clock();
+    if (meta.flags !== 0) meta.stamp = clock(); // nothing reads it (dead letters are not traced), but never a stale time
     if (!dead!.tryWrite(meta, bytes)) {
       c.flush();
       await dead!.write(meta, bytes);

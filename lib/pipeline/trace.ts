@@ -598,7 +598,6 @@ export class PipelineTracer {
       flags |= OTEL_SAMPLED;
     }
     meta.flags = flags;
-    meta.stamp = now; // its record is written next: sent when the source took it
     copyIds(ids, 0, this.#startedIds, i);
     this.#started[2 * i] = meta.seq;
     this.#started[2 * i + 1] = now;

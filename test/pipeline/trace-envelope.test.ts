@@ -1,10 +1,11 @@
 // The envelope's trace block (envelope.ts): written by an OutputLink, read back by an InputLink on
-// the same channel, for every kind of key; an untraced record carries no block; unknown flags are
-// a corrupt record.
+// the same channel, for every kind of key; an untraced record carries no block; a record written
+// after a wait for room is stamped when written; unknown flags are a corrupt record.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import { HEADER_BYTES, KEY_INT, KEY_NONE, KEY_NUMBER, KEY_STRING, newMeta, OTEL_SAMPLED, setKey, TRACE_BYTES, TRACED } from '../../lib/pipeline/envelope.js';
 import { InputLink, OutputLink } from '../../lib/pipeline/link.js';
+import { clock } from '../../lib/pipeline/trace.js';
 
 function hop() {
   const handle = Channel.create({ capacity: 1 << 12, codec: 'bytes' }).handle;
@@ -56,6 +57,28 @@ describe('envelope: the trace block', () => {
       }
     });
   }
+
+  it('a traced record written after a wait for room carries the time it was written, not the time the wait began', async () => {
+    const { out, inp } = hop();
+    const filler = newMeta();
+    let queued = 0;
+    while (out.tryWrite(filler, new Uint8Array(64))) queued++; // the ring is full (and published)
+    const m = newMeta();
+    m.seq = 9;
+    m.flags = TRACED;
+    m.stamp = 5; // stamped by its writer before the first attempt
+    const written = out.write(m, new Uint8Array([1, 2, 3]));
+    const waiting = clock(); // after the first attempt failed
+    const r = newMeta();
+    for (let i = 0; i < queued; i++) expect(inp.next(r)).toBe(true);
+    inp.ack(); // room: the writer wakes, stamps again, and writes
+    await written;
+    out.flush();
+    expect(inp.next(r)).toBe(true);
+    expect([r.seq, r.flags]).toEqual([9, TRACED]);
+    expect(r.sent).toBeGreaterThanOrEqual(waiting);
+    expect(r.sent).toBeLessThanOrEqual(clock());
+  });
 
   it('rejects unknown flags as a corrupt record', () => {
     const { out, inp } = hop();
