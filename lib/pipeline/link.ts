@@ -76,8 +76,9 @@ export class InputLink {
     const k = s + keyOffset(flags);
     if (flags !== 0) {
       // A traced message: its trace block, read here and not in a method of its own. A call on a
-      // path only traced messages take (too rare for V8 to inline it) is still a call in this hot
-      // function's optimized code, and values live across it are spilled on every path.
+      // path only traced messages take is too rare for V8 to inline, yet stays a call in this hot
+      // function's optimized code: with one here and in tryWrite, a pipeline ran ~2 points slower
+      // for good once it had traced anything (README, Benchmarks, tracing).
       if ((flags & TRACED) === 0 || (flags & ~FLAGS) !== 0) throw corruptError(`pipeline hop: unknown envelope flags ${flags}`);
       if (HEADER_BYTES + TRACE_BYTES > len) throw corruptError(`pipeline hop: a trace block overruns a ${len}-byte record`);
       const ids = meta.idWords;

@@ -72,7 +72,9 @@ describe('envelope: the trace block', () => {
     const r = newMeta();
     for (let i = 0; i < queued; i++) expect(inp.next(r)).toBe(true);
     inp.ack(); // room: the writer wakes, stamps again, and writes
+    const acked = performance.now();
     await written;
+    expect(performance.now() - acked).toBeLessThan(1000); // woken by the ack, not by a timeout slice
     out.flush();
     expect(inp.next(r)).toBe(true);
     expect([r.seq, r.flags]).toEqual([9, TRACED]);
