@@ -1,6 +1,7 @@
 // The envelope's trace block (envelope.ts): written by an OutputLink, read back by an InputLink on
 // the same channel, for every kind of key; an untraced record carries no block; a record written
-// after a wait for room is stamped when written; unknown flags are a corrupt record.
+// after a wait for room is stamped when written; unknown flags, or a trace block that does not fit
+// its record, are a corrupt record.
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import { HEADER_BYTES, KEY_INT, KEY_NONE, KEY_NUMBER, KEY_STRING, newMeta, OTEL_SAMPLED, setKey, TRACE_BYTES, TRACED } from '../../lib/pipeline/envelope.js';
@@ -80,6 +81,15 @@ describe('envelope: the trace block', () => {
     expect([r.seq, r.flags]).toEqual([9, TRACED]);
     expect(r.sent).toBeGreaterThanOrEqual(waiting);
     expect(r.sent).toBeLessThanOrEqual(clock());
+  });
+
+  it('rejects a traced record too short for its trace block as a corrupt record', () => {
+    const { out, inp } = hop();
+    const s = roundTrip(undefined, 0).payloadStart - HEADER_BYTES; // where a fresh hop's first record starts
+    expect(out.tryWrite(newMeta(), new Uint8Array(0))).toBe(true); // a bare 24-byte header
+    out.i32[(s >> 2) + 5]! |= TRACED << 24; // flagged traced afterwards, as a foreign writer could
+    out.flush();
+    expect(() => inp.next(newMeta())).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT', message: expect.stringMatching(/trace block overruns a 24-byte record/) }));
   });
 
   it('rejects unknown flags as a corrupt record', () => {
