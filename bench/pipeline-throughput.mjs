@@ -209,12 +209,15 @@ async function tracing(c, n, trials, quick) {
   // pipelines), and the same pipelines switching between 0 and 0: what the method reads when
   // nothing changes. In turns, each first as often as second.
   const w = quick ? 20_000 : 800_000;
-  const windows = new Map(c.codec === 'bytes' ? [0.01, 0].map((x) => [x, { ratios: [], offRates: [] }]) : []);
-  for (let t = 0; t < 2 * trials && windows.size > 0; t++) {
-    const sample = (t + (t >> 1)) % 2 === 0 ? 0.01 : 0;
-    const r = await tracedWindows(c, w, sample);
-    windows.get(sample).ratios.push(...r.ratios);
-    windows.get(sample).offRates.push(...r.offRates);
+  const windows = new Map();
+  if (c.codec === 'bytes') {
+    for (const x of [0.01, 0]) windows.set(x, { ratios: [], offRates: [] });
+    for (let t = 0; t < 2 * trials; t++) {
+      const sample = (t + (t >> 1)) % 2 === 0 ? 0.01 : 0;
+      const r = await tracedWindows(c, w, sample);
+      windows.get(sample).ratios.push(...r.ratios);
+      windows.get(sample).offRates.push(...r.offRates);
+    }
   }
   for (let t = 0; t < trials; t++) await once(1);
   const rows = [];

@@ -31,6 +31,9 @@ function roundTrip(key: string | number | undefined, flags: number) {
   return { m, r, payload: [...inp.buf.subarray(inp.payloadStart, inp.payloadEnd)], payloadStart: inp.payloadStart };
 }
 
+/** Where a fresh hop's first record starts (every hop() lays its ring out alike). */
+const FIRST_RECORD = roundTrip(undefined, 0).payloadStart - HEADER_BYTES;
+
 describe('envelope: the trace block', () => {
   for (const [name, key, kind, keyLen] of [
     ['no key', undefined, KEY_NONE, 0],
@@ -40,7 +43,6 @@ describe('envelope: the trace block', () => {
   ] as const) {
     it(`round-trips with ${name}, traced and not; only a traced record carries the 32-byte block`, () => {
       const untraced = roundTrip(key, 0);
-      const base = roundTrip(undefined, 0).payloadStart - HEADER_BYTES; // where a fresh hop's first record starts
       for (const flags of [0, TRACED, TRACED | OTEL_SAMPLED]) {
         const { m, r, payload, payloadStart } = roundTrip(key, flags);
         expect([r.seq, r.t0, r.hash, r.kind, r.flags]).toEqual([41, 12.5, m.hash, kind, flags]);
@@ -53,7 +55,7 @@ describe('envelope: the trace block', () => {
           expect(payloadStart - untraced.payloadStart).toBe(TRACE_BYTES);
         } else {
           expect([...r.ids].every((b) => b === 0)).toBe(true); // nothing read for an untraced record
-          expect(payloadStart - base).toBe(HEADER_BYTES + keyLen);
+          expect(payloadStart - FIRST_RECORD).toBe(HEADER_BYTES + keyLen);
         }
       }
     });
@@ -85,9 +87,8 @@ describe('envelope: the trace block', () => {
 
   it('rejects a traced record too short for its trace block as a corrupt record', () => {
     const { out, inp } = hop();
-    const s = roundTrip(undefined, 0).payloadStart - HEADER_BYTES; // where a fresh hop's first record starts
     expect(out.tryWrite(newMeta(), new Uint8Array(0))).toBe(true); // a bare 24-byte header
-    out.i32[(s >> 2) + 5]! |= TRACED << 24; // flagged traced afterwards, as a foreign writer could
+    out.i32[(FIRST_RECORD >> 2) + 5]! |= TRACED << 24; // flagged traced afterwards, as a foreign writer could
     out.flush();
     expect(() => inp.next(newMeta())).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT', message: expect.stringMatching(/trace block overruns a 24-byte record/) }));
   });
