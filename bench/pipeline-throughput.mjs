@@ -21,7 +21,10 @@
 // contenders; spin: the sweep; trace: per kind of message, tracing off / 1% / 100%, then for 32 B
 // 1% and 0% in alternate windows):
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
-//     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, ratios?, trials }
+//     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, vsOffCI?, steadyVsOffCI?,
+//     ratios?, trials }
+//   (vsOffCI, steadyVsOffCI: [low, high], a 95% bootstrap interval of the median ratio: the 1%
+//   row and the alternate-windows rows)
 //   (the alternate-windows rows: steadyPerSec is the untraced windows' median rate, steadyVsOff the
 //   median of the windows' ratios, ratios each of them, trials how many; the 1% row's ratios are
 //   its pairs' steady ratios)
@@ -171,6 +174,25 @@ const median = (xs) => {
   return s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
 };
 
+/**
+ * A 95% interval for the median of `xs` (percentile bootstrap, 4000 resamples): how far the median
+ * of this many pairs could move by chance alone. A fixed seed: the same ratios give the same interval.
+ */
+const medianInterval = (xs) => {
+  let seed = 0x2545f491;
+  const meds = [];
+  for (let b = 0; b < 4000; b++) {
+    const draw = [];
+    for (let i = 0; i < xs.length; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      draw.push(xs[Math.floor((seed / 2 ** 32) * xs.length)]);
+    }
+    meds.push(median(draw));
+  }
+  meds.sort((a, b) => a - b);
+  return [meds[100], meds[3899]];
+};
+
 /** The sweep: the default, then the fixed spins of before the wait option. */
 const SWEEP = [
   { label: "default (wait 'adaptive')", waiting: {} },
@@ -226,12 +248,14 @@ async function tracing(c, n, trials, quick) {
     const x = s.get(sample);
     const m = median(x.secs);
     const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
-    const vs = sample === 0.01 ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady) } : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
+    const vs = sample === 0.01
+      ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady), vsOffCI: medianInterval(ratios.whole), steadyVsOffCI: medianInterval(ratios.steady) }
+      : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
     rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady } : {}), trials: x.secs.length });
   }
   for (const [sample, x] of windows) {
     const label = `${c.label}, tracing ${sample * 100}% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
-    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample, steadyPerSec: Math.round(median(x.offRates)), steadyVsOff: median(x.ratios), ratios: x.ratios, trials: x.ratios.length });
+    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample, steadyPerSec: Math.round(median(x.offRates)), steadyVsOff: median(x.ratios), steadyVsOffCI: medianInterval(x.ratios), ratios: x.ratios, trials: x.ratios.length });
   }
   return rows;
 }
@@ -295,10 +319,10 @@ export async function run({
 export function table(rows) {
   const out = ['| messages | implementation | msg/s | vs piscina run() | vs tracing off | steady msg/s | steady vs off |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
   for (const r of rows) {
-    const ratio = (x, digits) => (x === undefined ? '' : `${x.toFixed(digits)}x`);
+    const ratio = (x, digits, ci) => (x === undefined ? '' : `${x.toFixed(digits)}x${ci === undefined ? '' : ` (${ci[0].toFixed(digits)}–${ci[1].toFixed(digits)})`}`);
     const steady = r.steadyPerSec === undefined ? '' : r.steadyPerSec.toLocaleString('en-US');
     const rate = r.msgPerSec === undefined ? '' : r.msgPerSec.toLocaleString('en-US');
-    out.push(`| ${r.label} | ${r.impl} | ${rate} | ${ratio(r.vsPiscina, 1)} | ${ratio(r.vsOff, 3)} | ${steady} | ${ratio(r.steadyVsOff, 3)} |`);
+    out.push(`| ${r.label} | ${r.impl} | ${rate} | ${ratio(r.vsPiscina, 1)} | ${ratio(r.vsOff, 3, r.vsOffCI)} | ${steady} | ${ratio(r.steadyVsOff, 3, r.steadyVsOffCI)} |`);
   }
   return out.join('\n');
 }
