@@ -23,8 +23,8 @@
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
 //     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, vsOffCI?, steadyVsOffCI?,
 //     ratios?, trials }
-//   (vsOffCI, steadyVsOffCI: [low, high], a 95% bootstrap interval of the median ratio: the 1%
-//   row and the alternate-windows rows)
+//   (vsOffCI: the 1% row, steadyVsOffCI: the 1% row and the alternate-windows rows; [low, high], a
+//   95% bootstrap interval of the median ratio)
 //   (the alternate-windows rows: steadyPerSec is the untraced windows' median rate, steadyVsOff the
 //   median of the windows' ratios, ratios each of them, trials how many; the 1% row's ratios are
 //   its pairs' steady ratios)
@@ -95,13 +95,16 @@ async function ringwire(c, n, { waiting = {}, workers = 1, sample, times, window
  * 3 windows in: past the workers' warm-up). The cost of tracing in the steady state, free of the
  * ±10% between one pipeline and the next; with sample 0, the method's own spread.
  */
+/** The ratios tracedWindows() gives per pipeline. */
+const WINDOW_RATIOS = 3;
+
 async function tracedWindows(c, w, sample) {
   const times = {};
   await ringwire(c, 10 * w, { times, windows: { w, sample } });
   const rate = (k) => w / ((times.marks[k + 1] - times.marks[k]) / 1000);
   const ratios = [];
   const offRates = [];
-  for (let k = 3; k <= 7; k += 2) {
+  for (let k = 3; k < 3 + 2 * WINDOW_RATIOS; k += 2) {
     ratios.push(rate(k) / ((rate(k - 1) + rate(k + 1)) / 2));
     offRates.push(rate(k - 1), rate(k + 1));
   }
@@ -175,17 +178,22 @@ const median = (xs) => {
 };
 
 /**
- * A 95% interval for the median of `xs` (percentile bootstrap, 4000 resamples): how far the median
- * of this many pairs could move by chance alone. A fixed seed: the same ratios give the same interval.
+ * A 95% interval for the median of `xs` (percentile bootstrap, 4000 resamples, a fixed seed): how
+ * far the median moves by chance within this run (between runs it moves more: a process tends to
+ * stay in one of the pipelines' fast and slow modes). `group` consecutive values are drawn together
+ * (the alternate windows' three ratios per pipeline share windows and a mode, so the pipeline is
+ * what is independent, not the ratio).
  */
-const medianInterval = (xs) => {
+const medianInterval = (xs, group = 1) => {
   let seed = 0x2545f491;
+  const groups = Math.ceil(xs.length / group);
   const meds = [];
   for (let b = 0; b < 4000; b++) {
     const draw = [];
-    for (let i = 0; i < xs.length; i++) {
+    for (let i = 0; i < groups; i++) {
       seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      draw.push(xs[Math.floor((seed / 2 ** 32) * xs.length)]);
+      const g = Math.floor((seed / 2 ** 32) * groups);
+      draw.push(...xs.slice(g * group, (g + 1) * group));
     }
     meds.push(median(draw));
   }
@@ -255,7 +263,7 @@ async function tracing(c, n, trials, quick) {
   }
   for (const [sample, x] of windows) {
     const label = `${c.label}, tracing ${sample * 100}% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
-    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample, steadyPerSec: Math.round(median(x.offRates)), steadyVsOff: median(x.ratios), steadyVsOffCI: medianInterval(x.ratios), ratios: x.ratios, trials: x.ratios.length });
+    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: 10 * w, sample, steadyPerSec: Math.round(median(x.offRates)), steadyVsOff: median(x.ratios), steadyVsOffCI: medianInterval(x.ratios, WINDOW_RATIOS), ratios: x.ratios, trials: x.ratios.length });
   }
   return rows;
 }
