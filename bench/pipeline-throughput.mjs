@@ -89,15 +89,15 @@ async function ringwire(c, n, { waiting = {}, workers = 1, sample, times, window
   return (end - first) / 1000;
 }
 
+/** The ratios tracedWindows() gives per pipeline. */
+const WINDOW_RATIOS = 3;
+
 /**
  * Tracing in alternate windows of one pipeline (ringwire's `windows`, 10 windows): each traced
  * window's rate over the mean of its two neighbours', for the 4th, 6th and 8th windows (from
  * 3 windows in: past the workers' warm-up). The cost of tracing in the steady state, free of the
  * ±10% between one pipeline and the next; with sample 0, the method's own spread.
  */
-/** The ratios tracedWindows() gives per pipeline. */
-const WINDOW_RATIOS = 3;
-
 async function tracedWindows(c, w, sample) {
   const times = {};
   await ringwire(c, 10 * w, { times, windows: { w, sample } });
