@@ -1,20 +1,49 @@
 // Real nats-server processes for the NATS tests: loopback only, free ports, JetStream stores in
 // temp directories, hard time limits. A test that starts servers stops them (stopAll in afterAll).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port free on 127.0.0.1 now, outside the kernel's ephemeral range. A port the OS picks (listen on
+ * port 0) comes from that range, and so do the source ports of outgoing connections (the cluster's
+ * route dials, the clients of tests running alongside): one can take a port handed out for a
+ * server before the server binds it, and the server exits with "address already in use" (a CI run
+ * failed so). Outside the range only another listener can take it; each port is handed out once
+ * per process.
+ */
+export async function freePort(): Promise<number> {
+  const [low, high] = ephemeralRange();
+  // Below the range when there is room (the default range starts at 32768), else above it.
+  const [from, to] = low - 10_000 >= 2_000 ? [10_000, low] : [high + 1, 65_536];
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free loopback port in [${from}, ${to}) after 100 tries`);
+}
+
+const handedOut = new Set<number>();
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // not Linux: the IANA dynamic range
+  }
+  return [49_152, 65_535];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 
