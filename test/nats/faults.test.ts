@@ -115,5 +115,5 @@ describe('shipping under faults', () => {
       await nc.close();
       w.close();
     }
-  }, 180_000); // the cluster's start and three waits, each bounded at 30 s
+  }, 240_000); // the cluster's start (twice at worst) and three waits, each bounded at 30 s
 });
