@@ -18,13 +18,14 @@
 //   BENCH_TRACE_MESSAGES=n ...                               (messages per 32 B pipeline in the tracing part, default 6 M; JSON n / 4)
 //
 // export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
-// contenders; spin: the sweep; trace: per kind of message, tracing off / 1% / 100%, then for 32 B
-// 1% and 0% in alternate windows):
+// contenders; spin: the sweep; trace: per kind of message, tracing off / 1% / 1% over the pairs
+// in one cache state / 100%, then for 32 B 1% and 0% in alternate windows):
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
 //     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, vsOffCI?, steadyVsOffCI?,
-//     ratios?, trials }
-//   (vsOffCI: the 1% row, steadyVsOffCI: the 1% row and the alternate-windows rows; [low, high], a
-//   95% bootstrap interval of the median ratio)
+//     ratios?, probes?, trials }
+//   (vsOffCI: the 1% row, steadyVsOffCI: the 1% rows and the alternate-windows rows; [low, high], a
+//   95% bootstrap interval of the median ratio; probes: the 1% row's cache-line round trips, ns,
+//   before, between and after each pair)
 //   (the alternate-windows rows: steadyPerSec is the untraced windows' median rate, steadyVsOff the
 //   median of the windows' ratios, ratios each of them, trials how many; the 1% row's ratios are
 //   its pairs' steady ratios)
@@ -32,6 +33,7 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { pipeline } from '../dist/index.js';
+import { cacheLineRoundTrip } from './lib/common.mjs';
 
 const STAGE = new URL('./workers/pipeline-stage.mjs', import.meta.url);
 const PORT_STAGE = new URL('./workers/pipeline-port.mjs', import.meta.url);
@@ -227,14 +229,25 @@ async function tracing(c, n, trials, quick) {
   // as often as second, and neither follows a run at 100%. Those come after, on their own. 1% is
   // reported as the median of the pairs' ratios (a pair ran under the same conditions; the same
   // build moves ±10% from one pipeline to the next).
-  const ratios = { whole: [], steady: [] };
+  // A cache-line round trip between two threads is timed before, between and after the two
+  // pipelines of a pair (cacheLineRoundTrip): a pair whose readings differ by 2x or more ran partly
+  // with the two cores sharing a cache and partly without, and its ratio says more about the
+  // machine than about tracing. The 1% row also gives the median over the other pairs.
+  const ratios = { whole: [], steady: [], probes: [] };
   for (let t = 0; t < 2 * trials; t++) {
-    for (const sample of t % 2 === 0 ? [undefined, 0.01] : [0.01, undefined]) await once(sample);
+    const probes = [await cacheLineRoundTrip()];
+    for (const sample of t % 2 === 0 ? [undefined, 0.01] : [0.01, undefined]) {
+      await once(sample);
+      probes.push(await cacheLineRoundTrip());
+    }
     const off = s.get(undefined);
     const on = s.get(0.01);
     ratios.whole.push(off.secs[t] / on.secs[t]);
     ratios.steady.push(on.steady[t] / off.steady[t]);
+    ratios.probes.push(probes.map(Math.round));
   }
+  const oneMode = ratios.probes.map((p) => Math.max(...p) < 2 * Math.min(...p));
+  const same = ratios.steady.filter((_, t) => oneMode[t]);
   // The same 1% within one pipeline, in alternate windows (3 traced windows per pipeline, trials
   // pipelines), and the same pipelines switching between 0 and 0: what the method reads when
   // nothing changes. In turns, each first as often as second.
@@ -259,7 +272,10 @@ async function tracing(c, n, trials, quick) {
     const vs = sample === 0.01
       ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady), vsOffCI: medianInterval(ratios.whole), steadyVsOffCI: medianInterval(ratios.steady) }
       : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
-    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady } : {}), trials: x.secs.length });
+    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady, probes: ratios.probes } : {}), trials: x.secs.length });
+    if (sample === 0.01 && same.length > 0) {
+      rows.push({ scenario: 'pipeline', label: `${label}, the ${same.length} pairs in one cache state`, impl: 'ringwire pipeline', messages: n, sample, steadyVsOff: median(same), steadyVsOffCI: medianInterval(same), trials: same.length });
+    }
   }
   for (const [sample, x] of windows) {
     const label = `${c.label}, tracing ${sample * 100}% in alternate windows of ${w.toLocaleString('en-US')} messages (setTraceSample)`;
@@ -340,6 +356,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const only = process.argv[2]; // 'compare', 'spin' or 'trace' runs only that part
   const rows = await run({ compare: !only || only === 'compare', spin: !only || only === 'spin', trace: !only || only === 'trace', ...(process.env.BENCH_TRIALS ? { trials: Number(process.env.BENCH_TRIALS) } : {}) });
   console.log(table(rows));
-  for (const r of rows) if (r.ratios !== undefined) console.log(`${r.label}, ${r.messages.toLocaleString('en-US')} messages per pipeline, steady ratios: ${r.ratios.map((x) => x.toFixed(3)).join(' ')}`);
+  for (const r of rows) {
+    if (r.ratios === undefined) continue;
+    const probes = r.probes === undefined ? '' : `; cache-line round trips (ns) before, between and after each pair: ${r.probes.map((p) => p.join('/')).join(' ')}`;
+    console.log(`${r.label}, ${r.messages.toLocaleString('en-US')} messages per pipeline, steady ratios: ${r.ratios.map((x) => x.toFixed(3)).join(' ')}${probes}`);
+  }
   console.log(`\n${os.cpus().length} cores, Node ${process.version}, load average ${load} before, ${os.loadavg()[0].toFixed(2)} after`);
 }

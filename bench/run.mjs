@@ -14,7 +14,7 @@ import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { describeMachine, machine, QUICK, SETTINGS } from './lib/common.mjs';
+import { cacheLineRoundTrip, describeMachine, machine, QUICK, SETTINGS } from './lib/common.mjs';
 import { fullReport, sideBySide } from './lib/report.mjs';
 import { chart } from './chart.mjs';
 import { nodeDir } from '../scripts/with-node.mjs';
@@ -69,10 +69,14 @@ for (const v of NODES) {
   const execPath = execPathOf(v);
   for (const name of chosen) {
     console.log(`== ${name} (Node ${v}) ==`);
+    // The machine's state for thread-to-thread traffic, around each scenario (cacheLineRoundTrip).
+    const before = Math.round(await cacheLineRoundTrip());
     const s = await runChild(name, execPath);
+    const after = Math.round(await cacheLineRoundTrip());
+    console.log(`cache-line round trip between two threads: ${before} ns before, ${after} ns after`);
     if (s.node && !versions.includes(s.node)) versions.push(s.node);
     if (s.node && s.v8) v8Of.set(s.node, s.v8);
-    results.push(...(s.results ?? []).map((r) => ({ ...r, node: s.node })));
+    results.push(...(s.results ?? []).map((r) => ({ ...r, node: s.node, cacheLineNs: [before, after] })));
     if (s.error) results.push({ scenario: s.name, label: '(scenario)', node: s.node, error: s.error });
   }
 }

@@ -23,6 +23,43 @@ export function machine() {
 export const describeMachine = (m) =>
   `${m.cpu}, ${m.cores} cores, Node ${m.node} (V8 ${m.v8}), ${m.platform}, load average ${m.loadavg.join(' ')}`;
 
+// Two threads hand a cache line back and forth: each spins until the other has written its word.
+const PING_PONG = `const { workerData: { sab, side, n } } = require('node:worker_threads');
+const a = new Int32Array(sab);
+const f = new Float64Array(sab);
+Atomics.add(a, 24, 1);
+while (Atomics.load(a, 24) < 2);
+const t = performance.now();
+for (let i = 1; i <= n; i++) {
+  if (side === 0) {
+    Atomics.store(a, 0, i);
+    while (Atomics.load(a, 16) !== i);
+  } else {
+    while (Atomics.load(a, 0) !== i);
+    Atomics.store(a, 16, i);
+  }
+}
+if (side === 0) f[14] = ((performance.now() - t) * 1e6) / n;`;
+
+/**
+ * Nanoseconds per round trip of a cache line between two worker threads that spin on it (timed
+ * inside one of them; the median of `runs`). On the project's 2-vCPU VM this reads about 120 ns or
+ * about 550 ns, and changes between the two every few minutes: the host runs the two vCPUs on
+ * cores that share a cache, or not. Everything that passes data between threads follows it (a
+ * 3-stage pipeline runs 2.6–2.8 M msg/s in the first state, 1.9–2.1 M in the second), so the
+ * benchmarks record it next to their numbers.
+ */
+export async function cacheLineRoundTrip({ n = 100_000, runs = 3 } = {}) {
+  const out = [];
+  for (let r = 0; r < runs; r++) {
+    const sab = new SharedArrayBuffer(128);
+    const ws = [0, 1].map((side) => new Worker(PING_PONG, { eval: true, workerData: { sab, side, n } }));
+    await Promise.all(ws.map((w) => new Promise((resolve, reject) => w.on('exit', resolve).on('error', reject))));
+    out.push(new Float64Array(sab)[14]);
+  }
+  return out.sort((a, b) => a - b)[out.length >> 1];
+}
+
 /** Settings shared by every scenario; BENCH_QUICK=1 shortens everything for a smoke run. */
 export const QUICK = process.env.BENCH_QUICK === '1';
 export const SETTINGS = {
