@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../lib/index.js';
 import { WORD } from '../../lib/core/ring.js';
-import { Liveness, parkSync, Patience } from '../../lib/core/park.js';
+import { holdsLoop, Liveness, parkAny, parkSync, Patience } from '../../lib/core/park.js';
 import * as L from '../../lib/core/layout.js';
 import { words } from '../helpers/ring.js';
 import * as seq from '../helpers/sequence.js';
@@ -307,6 +307,55 @@ describe('abort signals -> ERR_ABORTED', () => {
     ac.abort();
     expect((await waiting).error).toMatchObject({ code: 'ERR_ABORTED' });
     expectWoken(at, now(), 'recv() on abort');
+  });
+});
+
+describe('parkAny (stage inputs, the sink)', () => {
+  // A park word (index 0) and a watched word (index 16) per site, a cache line apart.
+  const site = () => {
+    const i32 = new Int32Array(new SharedArrayBuffer(128));
+    return { i32, parked: 0, watch: 16, value: 0, onPark: () => {} };
+  };
+  const park = (s: ReturnType<typeof site>) =>
+    parkAny([s], { ready: () => Atomics.load(s.i32, 16) !== 0, patience: new Patience({ wait: 'park', spinMicros: 0 }), sliceMs: DEADLINE_MS });
+  const publish = (s: ReturnType<typeof site>) => {
+    Atomics.store(s.i32, 16, 1);
+    Atomics.notify(s.i32, 16);
+  };
+
+  it('holds the event loop while any sleeper sleeps, and wakes each when its word changes', async () => {
+    const a = site();
+    const b = site();
+    expect(holdsLoop()).toBe(false);
+    const first = park(a);
+    const second = park(b);
+    await untilParked(a.i32, 0);
+    await untilParked(b.i32, 0);
+    expect(holdsLoop()).toBe(true);
+    let at = now();
+    publish(a);
+    await first;
+    expectWoken(at, now(), 'parkAny, first sleeper');
+    expect(Atomics.load(a.i32, 0)).toBe(0); // its park word is cleared
+    expect(holdsLoop()).toBe(true); // the other still sleeps
+    at = now();
+    publish(b);
+    await second;
+    expectWoken(at, now(), 'parkAny, second sleeper');
+    expect(holdsLoop()).toBe(false);
+  });
+
+  it('lets go of the event loop when a sleep ends by its abort signal', async () => {
+    const s = site();
+    const ac = new AbortController();
+    const sleeping = parkAny([s], { ready: () => ac.signal.aborted, patience: new Patience({ wait: 'park', spinMicros: 0 }), sliceMs: DEADLINE_MS, signal: ac.signal });
+    await untilParked(s.i32, 0);
+    expect(holdsLoop()).toBe(true);
+    const at = now();
+    ac.abort();
+    await sleeping;
+    expectWoken(at, now(), 'parkAny on abort');
+    expect(holdsLoop()).toBe(false);
   });
 });
 
