@@ -20,7 +20,6 @@ export const MAX_NAME_LENGTH = 200;
 export const DEFAULT_MODE = 0o600;
 
 const NAME = /^[A-Za-z0-9._-]+$/;
-const noop = (): void => {};
 
 export interface ChannelLocation {
   /** Absolute path of the channel file. */
@@ -75,19 +74,14 @@ export class FutexWaiter implements Waiter {
     this.#native?.wait(index << 2, value, Math.min(timeoutMs, SLICE_MS));
   }
 
-  waitAsync(_i32: Int32Array, index: number, value: number, timeoutMs: number, keepAlive = true): Promise<unknown> {
+  waitAsync(_i32: Int32Array, index: number, value: number, timeoutMs: number): Promise<unknown> {
     const n = this.#native;
     if (n === undefined) return Promise.resolve(0);
     return new Promise((resolve) => {
       this.#resolvers.get(index << 2)?.(0); // a stale wait on the same word (cannot normally happen)
       // The native thread's thread-safe function does not keep the event loop alive (an idle
-      // channel must not); this timer does, until the result is delivered.
-      const alive = setTimeout(noop, 0x7fffffff);
-      if (!keepAlive) alive.unref();
-      this.#resolvers.set(index << 2, (result) => {
-        clearTimeout(alive);
-        resolve(result);
-      });
+      // channel must not); parkAsync holds it while we sleep, for a ref()'d side (Liveness).
+      this.#resolvers.set(index << 2, resolve);
       n.waitAsync(index << 2, value, Math.min(timeoutMs, SLICE_MS));
     });
   }

@@ -21,20 +21,33 @@ export interface WaitOptions {
 
 /**
  * Whether a side's pending async waits keep the event loop alive (ref(), the default) or not
- * (unref()), as a MessagePort's do: every timer of its waits is made through here.
+ * (unref()), as a MessagePort's do: every timer of its waits is made through here, and its parks
+ * hold the loop through here while they sleep.
  */
 export class Liveness {
   #ref = true;
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** This side's parks sleeping now (parkAsync): while ref, they hold the thread's loop (holdLoop). */
+  #sleeping = 0;
 
   get ref(): boolean {
     return this.#ref;
   }
 
-  /** Applies to the timers of waits pending now as well as to later ones. */
+  /** Applies to the timers and sleeps of waits pending now as well as to later ones. */
   set(ref: boolean): void {
+    if (ref !== this.#ref && this.#sleeping > 0) holdLoop(ref);
     this.#ref = ref;
     for (const t of this.#timers) void (ref ? t.ref() : t.unref());
+  }
+
+  /** A park of this side starts sleeping (then ends: awake()). */
+  asleep(): void {
+    if (this.#sleeping++ === 0 && this.#ref) holdLoop(true);
+  }
+
+  awake(): void {
+    if (--this.#sleeping === 0 && this.#ref) holdLoop(false);
   }
 
   timer(fn: () => void, ms: number): NodeJS.Timeout {
@@ -314,9 +327,9 @@ export async function parkAsync(site: ParkSite, p: Park): Promise<void> {
   const { ready, value, deadline, what, timeoutMs, onPark, signal } = p;
   if (ready() || (await p.patience.holdAsync(ready, deadline, signal))) return;
   if (signal?.aborted) throw abortedError(what, signal.reason);
-  // Atomics.waitAsync alone does not keep Node's event loop alive: a timer does, and it also
-  // wakes us at the deadline (by notifying our own watched word; only we sleep on it).
-  let timer: NodeJS.Timeout | undefined;
+  // Atomics.waitAsync alone does not keep Node's event loop alive: the side's Liveness holds it
+  // while we sleep (holdLoop). Each sleep times out by itself at the end of its slice.
+  // An abort wakes us by notifying our own watched word (only we sleep on it).
   const wakeSelf = () => site.waiter.notify(site.i32, site.watch);
   signal?.addEventListener('abort', wakeSelf, { once: true });
   try {
@@ -329,10 +342,13 @@ export async function parkAsync(site: ParkSite, p: Park): Promise<void> {
         if (ready()) return;
         onPark();
         const slice = sliceOf(site, remaining);
-        timer = site.live.timer(wakeSelf, slice);
-        await site.waiter.waitAsync(site.i32, site.watch, value(), slice, site.live.ref);
+        site.live.asleep();
+        try {
+          await site.waiter.waitAsync(site.i32, site.watch, value(), slice);
+        } finally {
+          site.live.awake();
+        }
       } finally {
-        site.live.clear(timer);
         Atomics.store(site.i32, site.parked, 0);
       }
       if (ready()) return;
@@ -460,15 +476,16 @@ export async function parkAny(
 }
 
 /**
- * Keeps this thread's event loop alive while any parkAny sleeps (Atomics.waitAsync alone does not):
- * one standing timer that never fires, ref()'d by the first sleeper and unref()'d by the last. A
+ * Keeps this thread's event loop alive while any parkAny, or any parkAsync of a ref()'d side, sleeps
+ * (Atomics.waitAsync alone does not): one standing timer that never fires, ref()'d by the first
+ * sleeper and unref()'d by the last. A
  * timer made and cleared per sleep (a timer list created and removed each time) cost a pipeline
  * 2% of its throughput and of its CPU (32 B, 3 stages, Node 24: 1.020x (1.005–1.029) steady over
  * 20 rounds in one cache state); toggling a standing one's ref is a flag and a count.
  */
 let loopHold: NodeJS.Timeout | undefined;
 let sleepers = 0;
-/** @internal exported for tests: whether a parkAny sleep holds the event loop now. */
+/** @internal exported for tests: whether a sleep holds the event loop now. */
 export const holdsLoop = (): boolean => sleepers > 0 && loopHold!.hasRef();
 function holdLoop(on: boolean): void {
   if (on) {

@@ -30,10 +30,10 @@ export interface Waiter {
   /** Sleeps while i32[index] === value, up to timeoutMs (Infinity: no limit). */
   waitSync(i32: Int32Array, index: number, value: number, timeoutMs: number): void;
   /**
-   * The same without blocking the thread; resolves on wake or timeout. `keepAlive` false: the wait
-   * alone does not keep the event loop alive (an unref()'d side).
+   * The same without blocking the thread; resolves on wake or timeout. The wait alone does not keep
+   * the event loop alive: the caller does (parkAsync, through the side's Liveness).
    */
-  waitAsync(i32: Int32Array, index: number, value: number, timeoutMs: number, keepAlive?: boolean): Promise<unknown>;
+  waitAsync(i32: Int32Array, index: number, value: number, timeoutMs: number): Promise<unknown>;
   notify(i32: Int32Array, index: number): void;
 }
 
