@@ -23,7 +23,9 @@ export function machine() {
 export const describeMachine = (m) =>
   `${m.cpu}, ${m.cores} cores, Node ${m.node} (V8 ${m.v8}), ${m.platform}, load average ${m.loadavg.join(' ')}`;
 
-// Two threads hand a cache line back and forth: each spins until the other has written its word.
+// Two threads take turns: each spins until the other has written its word (a[0] and a[16], a cache
+// line apart, so a round trip moves two lines between the cores). Atomics are seq_cst: each store
+// is seen by the other thread's next load of that word, which is all a turn needs.
 const PING_PONG = `const { workerData: { sab, side, n } } = require('node:worker_threads');
 const a = new Int32Array(sab);
 const f = new Float64Array(sab);
@@ -42,12 +44,12 @@ for (let i = 1; i <= n; i++) {
 if (side === 0) f[14] = ((performance.now() - t) * 1e6) / n;`;
 
 /**
- * Nanoseconds per round trip of a cache line between two worker threads that spin on it (timed
+ * Nanoseconds per round trip between two worker threads that spin on each other's word (timed
  * inside one of them; the median of `runs`). On the project's 2-vCPU VM this reads about 120 ns or
- * about 550 ns, and changes between the two every few minutes: the host runs the two vCPUs on
- * cores that share a cache, or not. Everything that passes data between threads follows it (a
- * 3-stage pipeline runs 2.6–2.8 M msg/s in the first state, 1.9–2.1 M in the second), so the
- * benchmarks record it next to their numbers.
+ * about 550 ns, changing from one minute to the next (most likely the host running the two vCPUs
+ * on cores that share a cache, or not). The pipeline benchmark follows it (a 3-stage 32 B pipeline
+ * ran 2.47–2.78 M msg/s in the first state, 1.88–2.18 M in the second), so the benchmarks record
+ * it next to their numbers.
  */
 export async function cacheLineRoundTrip({ n = 100_000, runs = 3 } = {}) {
   const out = [];

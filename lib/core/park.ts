@@ -440,6 +440,7 @@ export async function parkAny(
   if (ready() || (await p.patience.holdAsync(ready))) return;
   for (const s of sites) Atomics.store(s.i32, s.parked, 1);
   let onAbort: (() => void) | undefined;
+  let nap: NodeJS.Timeout | undefined;
   let held = false;
   const pending: Array<{ i32: Int32Array; index: number }> = [];
   try {
@@ -457,7 +458,7 @@ export async function parkAny(
       if (!sleepOn(s.i32, s.watch, s.value)) return;
     }
     if (word !== undefined && !sleepOn(word.i32, word.index, word.value)) return;
-    if (waits.length === 0) waits.push(new Promise<void>((resolve) => setTimeout(resolve, sliceMs))); // nothing to watch: a plain sleep
+    if (waits.length === 0) waits.push(new Promise<void>((resolve) => (nap = setTimeout(resolve, sliceMs)))); // nothing to watch: a plain sleep
     if (signal !== undefined) {
       waits.push(new Promise<void>((resolve) => {
         onAbort = resolve;
@@ -469,28 +470,35 @@ export async function parkAny(
     await Promise.race(waits);
   } finally {
     if (held) holdLoop(false);
+    clearTimeout(nap);
     if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
     for (const s of sites) Atomics.store(s.i32, s.parked, 0);
     for (const w of pending) Atomics.notify(w.i32, w.index);
   }
 }
 
+// The standing timer of holdLoop: made once per thread when this module loads, outside any
+// caller's async context (a timer keeps the AsyncLocalStorage context it was made in alive), and
+// unref()'d until something sleeps. It never fires.
+const loopHold = setInterval(() => {}, 0x7fffffff);
+loopHold.unref();
+let sleepers = 0;
+
 /**
  * Keeps this thread's event loop alive while any parkAny, or any parkAsync of a ref()'d side, sleeps
- * (Atomics.waitAsync alone does not): one standing timer that never fires, ref()'d by the first
- * sleeper and unref()'d by the last. A
- * timer made and cleared per sleep (a timer list created and removed each time) cost a pipeline
- * 2% of its throughput and of its CPU (32 B, 3 stages, Node 24: 1.020x (1.005–1.029) steady over
- * 20 rounds in one cache state); toggling a standing one's ref is a flag and a count.
+ * (Atomics.waitAsync alone does not): the standing timer is ref()'d by the first sleeper and
+ * unref()'d by the last. A timer made and cleared per sleep (a timer list created and removed each
+ * time) cost a pipeline 2% of its throughput and of its CPU (32 B, 3 stages, Node 24: 1.020x
+ * (1.005–1.029) steady over 20 rounds in one cache state); toggling a standing one's ref is a flag
+ * and a count.
  */
-let loopHold: NodeJS.Timeout | undefined;
-let sleepers = 0;
-/** @internal exported for tests: whether a sleep holds the event loop now. */
-export const holdsLoop = (): boolean => sleepers > 0 && loopHold!.hasRef();
 function holdLoop(on: boolean): void {
   if (on) {
-    if (sleepers++ === 0) (loopHold ??= setInterval(() => {}, 0x7fffffff)).ref();
+    if (sleepers++ === 0) loopHold.ref();
   } else if (--sleepers === 0) {
-    loopHold!.unref();
+    loopHold.unref();
   }
 }
+
+/** @internal exported for tests: whether a sleep holds the event loop now. */
+export const holdsLoop = (): boolean => sleepers > 0 && loopHold.hasRef();

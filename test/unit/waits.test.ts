@@ -345,6 +345,22 @@ describe('parkAny (stage inputs, the sink)', () => {
     expect(holdsLoop()).toBe(false);
   });
 
+  it("a channel side's unref() and ref() move the hold of a recv() that sleeps", async () => {
+    const ch = Channel.create<number>({ capacity: 1024 });
+    const rx = ch.receiver();
+    const tx = ch.sender();
+    const got = rx.recv({ timeout: DEADLINE_MS });
+    await untilParked(words(ch), RX_PARKED);
+    expect(holdsLoop()).toBe(true);
+    rx.unref();
+    expect(holdsLoop()).toBe(false);
+    rx.ref();
+    expect(holdsLoop()).toBe(true);
+    tx.trySend(7);
+    expect(await got).toBe(7);
+    expect(holdsLoop()).toBe(false);
+  });
+
   it('lets go of the event loop when a sleep ends by its abort signal', async () => {
     const s = site();
     const ac = new AbortController();
