@@ -19,7 +19,8 @@
 //
 // export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
 // contenders; spin: the sweep; trace: per kind of message, tracing off / 1% / 1% over the pairs
-// in one cache state / 100%, then for 32 B 1% and 0% in alternate windows):
+// in the machine's faster and in its slower state / 100%, then for 32 B 1% and 0% in alternate
+// windows):
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
 //     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, vsOffCI?, steadyVsOffCI?,
 //     ratios?, probes?, trials }
@@ -229,10 +230,11 @@ async function tracing(c, n, trials, quick) {
   // as often as second, and neither follows a run at 100%. Those come after, on their own. 1% is
   // reported as the median of the pairs' ratios (a pair ran under the same conditions; the same
   // build moves ±10% from one pipeline to the next).
-  // A cache-line round trip between two threads is timed before, between and after the two
-  // pipelines of a pair (cacheLineRoundTrip): a pair whose readings differ by 2x or more ran partly
-  // with the two cores sharing a cache and partly without, and its ratio says more about the
-  // machine than about tracing. The 1% row also gives the median over the other pairs.
+  // A round trip between two threads is timed before, between and after the two pipelines of a
+  // pair (cacheLineRoundTrip): the machine's faster state reads it under twice the run's lowest
+  // reading, the slower one above. A pair that changed state midway measures the machine more than
+  // tracing, and tracing's cost may differ between the states, so the 1% row is followed by the
+  // median over the pairs entirely in each state (a change within a pipeline goes unseen).
   const ratios = { whole: [], steady: [], probes: [] };
   for (let t = 0; t < 2 * trials; t++) {
     const probes = [await cacheLineRoundTrip()];
@@ -246,8 +248,8 @@ async function tracing(c, n, trials, quick) {
     ratios.steady.push(on.steady[t] / off.steady[t]);
     ratios.probes.push(probes.map(Math.round));
   }
-  const oneMode = ratios.probes.map((p) => Math.max(...p) < 2 * Math.min(...p));
-  const same = ratios.steady.filter((_, t) => oneMode[t]);
+  const lowest = Math.min(...ratios.probes.flat());
+  const inState = (fast) => ratios.steady.filter((_, t) => ratios.probes[t].every((p) => (p < 2 * lowest) === fast));
   // The same 1% within one pipeline, in alternate windows (3 traced windows per pipeline, trials
   // pipelines), and the same pipelines switching between 0 and 0: what the method reads when
   // nothing changes. In turns, each first as often as second.
@@ -273,8 +275,10 @@ async function tracing(c, n, trials, quick) {
       ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady), vsOffCI: medianInterval(ratios.whole), steadyVsOffCI: medianInterval(ratios.steady) }
       : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
     rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady, probes: ratios.probes } : {}), trials: x.secs.length });
-    if (sample === 0.01 && same.length > 0) {
-      rows.push({ scenario: 'pipeline', label: `${label}, the ${same.length} pairs in one cache state`, impl: 'ringwire pipeline', messages: n, sample, steadyVsOff: median(same), steadyVsOffCI: medianInterval(same), trials: same.length });
+    for (const fast of sample === 0.01 ? [true, false] : []) {
+      const xs = inState(fast);
+      if (xs.length === 0) continue;
+      rows.push({ scenario: 'pipeline', label: `${label}, the ${xs.length} pairs in the ${fast ? 'faster' : 'slower'} state`, impl: 'ringwire pipeline', messages: n, sample, steadyVsOff: median(xs), steadyVsOffCI: medianInterval(xs), trials: xs.length });
     }
   }
   for (const [sample, x] of windows) {
