@@ -182,10 +182,10 @@ const median = (xs) => {
 
 /**
  * A 95% interval for the median of `xs` (percentile bootstrap, 4000 resamples, a fixed seed): how
- * far the median moves by chance within this run (between runs it moves more: a process tends to
- * stay in one of the pipelines' fast and slow modes). `group` consecutive values are drawn together
- * (the alternate windows' three ratios per pipeline share windows and a mode, so the pipeline is
- * what is independent, not the ratio).
+ * far the median moves by chance within this run (between runs it moves more: the machine may
+ * spend a run mostly in one of its two states, see cacheLineRoundTrip). `group` consecutive values
+ * are drawn together (the alternate windows' three ratios per pipeline share windows and a state,
+ * so the pipeline is what is independent, not the ratio).
  */
 const medianInterval = (xs, group = 1) => {
   let seed = 0x2545f491;

@@ -29,7 +29,8 @@ export async function freePort(): Promise<number> {
 
 const handedOut = new Set<number>();
 
-function ephemeralRange(): [number, number] {
+/** The kernel's range for the source ports of outgoing connections (Linux), else IANA's dynamic range. */
+export function ephemeralRange(): [number, number] {
   try {
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
