@@ -191,6 +191,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter<PipelineEve
    * The recent traces of sampled messages (options.trace; [] without), oldest first: per message
    * its source time, every stage hop (worker, partition, queue wait, handler time, outputs) and its
    * deliveries to the sink. A trace appears once all of it is in (or it was closed incomplete).
+   * Traces are assembled here, from the reports of the recent sampled messages (README, Tracing).
    */
   traces(): MessageTrace[] {
     return this.#tracer?.traces() ?? [];

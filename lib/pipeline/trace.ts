@@ -11,10 +11,10 @@
 // to the main thread's event loop, and a full ring drops the entry instead of slowing the stage
 // (tracing never applies backpressure; the trace is then closed incomplete, and the drop
 // counted). The main thread only notes numbers when it samples a message and when one reaches the
-// sink, and does the rest in batches (#ingest: every DRAIN_MS, every BATCH sampled messages or
-// deliveries, on traces(), at the end): a little work on every traced message, in the thread that
-// also runs the source and the sink, costs far more than its own time, since it makes the workers
-// wait and park.
+// sink, and copies the rings' reports out every DRAIN_MS; it assembles traces from them only when
+// something reads them (PipelineTracer, below): a little work on every traced message, in the
+// thread that also runs the source and the sink, costs far more than its own time, since it makes
+// the workers wait and park.
 //
 // A trace is complete when every record of it is accounted for: the source wrote one record, each
 // hop's outputs are records for the next stage (or the sink), and each record read gives a hop (or
@@ -259,6 +259,9 @@ export interface TraceStats {
   complete: number;
   /** Traces closed without (see traces()). */
   incomplete: number;
+  /** Sampled messages whose reports were overwritten before anything read them (traces(), stats(),
+   * an OpenTelemetry tracer provider): tracing keeps the reports of the recent ones only. */
+  expired: number;
   /** Hop reports workers dropped because their report ring was full (the main thread was behind). */
   droppedReports: number;
 }
@@ -274,7 +277,7 @@ const TRACE_KEYS = new Set(['sample', 'buffer']);
 export function planTrace(t: unknown): TracePlan | undefined {
   if (t === undefined) return undefined;
   const o = checkOptions(t, TRACE_KEYS, 'pipeline: options.trace');
-  return { sample: checkSample('pipeline: options.trace.sample', o.sample), buffer: checkInteger('pipeline: options.trace.buffer', o.buffer ?? 1000, 1, 1_000_000) };
+  return { sample: checkSample('pipeline: options.trace.sample', o.sample), buffer: checkInteger('pipeline: options.trace.buffer', o.buffer ?? 1000, 1, MAX_BUFFER) };
 }
 
 /** A sampling fraction: a number from 0 to 1 (`what` names it in the error). */
@@ -287,10 +290,23 @@ export function checkSample(what: string, sample: unknown): number {
 
 /** Open traces beyond this close the oldest, as incomplete. */
 const MAX_OPEN = 16_384;
+/** How often the hop rings are copied into the main thread's stores: every DRAIN_MS, and every
+ * COPY_EVERY sampled messages and traced deliveries (a ring holds ENTRIES reports: at a high
+ * fraction, 50 ms is too long). */
 const DRAIN_MS = 50;
+const COPY_EVERY = 1024;
 const POOL_IDS = 1024;
-/** Sampled messages, or traced deliveries to the sink, noted between two #ingest()s at most. */
-const BATCH = 1024;
+/** options.trace.buffer at most: the stores below grow with it. */
+const MAX_BUFFER = 100_000;
+/** The unread reports kept, at least: sampled messages' notes; hop reports per ring, and sink deliveries. */
+const MIN_NOTES = 4096;
+const MIN_ENTRIES = 16_384;
+/** Numbers per sink delivery noted: seq, sent, delivered. */
+const DELIVERY_FIELDS = 3;
+/** int32 words per hop report (ENTRY_BYTES). */
+const ENTRY_WORDS = ENTRY_BYTES / 4;
+
+const pow2AtLeast = (n: number): number => 2 ** Math.ceil(Math.log2(n));
 
 /** HOP_FIELDS numbers per hop in Traces.hops: its ring (stage, partition), thread, sent, received, done, outputs, status. */
 const HOP_FIELDS = 7;
@@ -470,16 +486,37 @@ export class SlotIndex {
   }
 }
 
+/** A stage slot's hop ring, and the reports copied out of it that are not yet assembled. */
 interface RingReader {
   i32: Int32Array;
-  f64: Float64Array;
+  /** Reports read from the ring (a copy of its head). */
   head: number;
+  /** The copies: a circular store of ENTRY_WORDS-word reports, as int32 words and as f64s. */
+  store: Int32Array;
+  f64: Float64Array;
+  /** Reports copied in, and assembled (or expired): positions in the store, never wrapped. */
+  copied: number;
+  used: number;
   stage: string;
   index: number;
   partition: number;
 }
 
-/** The main thread's side: samples at the source, collects hops and sink deliveries, keeps the recent traces. */
+/**
+ * The main thread's side: samples at the source, notes sink deliveries, copies the hop reports out
+ * of the workers' rings, and assembles traces from all three when they are read.
+ *
+ * Assembly (matching reports to their trace, counting what is owed, closing complete traces) is
+ * the bulk of tracing's cost in the main thread, which also runs the source and the sink: done for
+ * every sampled message as it happened, it cost about 2 points of a 32-byte pipeline's throughput at
+ * 1% (in-process A/B, Node 24). So the notes and reports wait in stores of their own, and traces
+ * are assembled when something reads them: traces(), stats() (and the summary, at the end), or an
+ * OpenTelemetry tracer provider (each span waiting to be ended keeps assembly going every DRAIN_MS).
+ * The stores keep the most recent: a note or report that would be overwritten unread is dropped,
+ * and the traces it belonged to are counted as expired. A trace is then assembled whole or not at
+ * all: when reports were dropped at time T, every open trace sampled before T is expired (it may
+ * have lost one), and none later (a report is written after its message was sampled).
+ */
 export class PipelineTracer {
   // Doubles from the start (NaN until set): a field that starts as a small integer changes
   // representation at the first fraction, which deoptimizes the source's sampling.
@@ -498,19 +535,30 @@ export class PipelineTracer {
   #sampled = 0;
   #complete = 0;
   #incomplete = 0;
-  // Noted by sample(): seq and source time, ids, key, span; by delivered(): seq, sent, delivered.
-  readonly #started = new Float64Array(BATCH * 2);
-  readonly #startedIds = new Int32Array(BATCH * IDS_WORDS);
-  readonly #startedKeys = new Array<string | number | undefined>(BATCH).fill(undefined);
-  readonly #startedSpans = new Array<Span | undefined>(BATCH).fill(undefined);
+  #expired = 0;
+  // Noted by sample(), a circular store of #notes: seq and source time, ids, key, span.
+  readonly #notes: number;
+  readonly #started: Float64Array;
+  readonly #startedIds: Int32Array;
+  readonly #startedKeys: Array<string | number | undefined>;
+  readonly #startedSpans: Array<Span | undefined>;
   #nStarted = 0;
-  readonly #deliveries = new Float64Array(BATCH * 3);
+  #usedStarted = 0;
+  // Noted by delivered(), a circular store of #entries: seq, sent, delivered.
+  readonly #entries: number;
+  readonly #deliveries: Float64Array;
   #nDelivered = 0;
+  #usedDelivered = 0;
+  /** clock() when a report or delivery was last dropped unread (-Infinity: none since the last assembly). */
+  #lostAt = Number.NEGATIVE_INFINITY;
+  /** Spans started and not yet ended: while there are any, assembly runs every DRAIN_MS, and a
+   * store never drops what is in it unread (it is assembled first). */
+  #spans = 0;
   /** clock() + this: milliseconds since the epoch. */
   readonly #epoch = performance.timeOrigin - OFFSET;
   #otel: OtelApi | undefined;
   /** false once OpenTelemetry gave a no-op span (no tracer provider registered): not asked again
-   * until the next #ingest(), so that a provider registered later is found within DRAIN_MS. */
+   * until the next DRAIN_MS tick, so that a provider registered later is found within DRAIN_MS. */
   #otelLive: boolean | undefined;
   /** OpenTelemetry's tracer named 'ringwire' (a proxy: it follows the provider registered at any time). */
   #otelTracer: import('@opentelemetry/api').Tracer | undefined;
@@ -524,11 +572,19 @@ export class PipelineTracer {
   constructor(plan: TracePlan, stages: ReadonlyArray<{ name: string; slots: Array<{ partition: number; trace?: SharedArrayBuffer }> }>) {
     this.setSample(plan.sample);
     this.#buffer = plan.buffer;
+    this.#notes = pow2AtLeast(Math.max(MIN_NOTES, 2 * plan.buffer));
+    this.#entries = pow2AtLeast(Math.max(MIN_ENTRIES, 2 * plan.buffer));
+    this.#started = new Float64Array(this.#notes * 2);
+    this.#startedIds = new Int32Array(this.#notes * IDS_WORDS);
+    this.#startedKeys = new Array<string | number | undefined>(this.#notes).fill(undefined);
+    this.#startedSpans = new Array<Span | undefined>(this.#notes).fill(undefined);
+    this.#deliveries = new Float64Array(this.#entries * DELIVERY_FIELDS);
     this.#open = new Traces(stages.length + 1);
     stages.forEach((st, index) => {
       for (const slot of st.slots) {
         const sab = (slot.trace = newHopRing());
-        this.#rings.push({ i32: new Int32Array(sab), f64: new Float64Array(sab), head: 0, stage: st.name, index, partition: slot.partition });
+        const store = new Int32Array(this.#entries * ENTRY_WORDS);
+        this.#rings.push({ i32: new Int32Array(sab), head: 0, store, f64: new Float64Array(store.buffer), copied: 0, used: 0, stage: st.name, index, partition: slot.partition });
       }
     });
   }
@@ -541,21 +597,27 @@ export class PipelineTracer {
     this.#threshold = sample * 2 ** 32;
   }
 
-  /** Loads @opentelemetry/api if installed, and starts draining the hop rings every DRAIN_MS. */
+  /** Loads @opentelemetry/api if installed, and starts copying the hop rings every DRAIN_MS. */
   async start(): Promise<void> {
     this.#otel = await loadOtel();
     this.#otelTracer = this.#otel?.trace.getTracer('ringwire');
     if (this.#stopped) return; // the pipeline stopped meanwhile
-    this.#timer = setInterval(() => this.#ingest(), DRAIN_MS);
+    this.#timer = setInterval(() => this.#tick(), DRAIN_MS);
     this.#timer.unref();
   }
 
-  /** The pipeline ended (done, or stopped): reads the last reports and closes every trace still open. */
+  #tick(): void {
+    this.#otelLive = undefined;
+    if (this.#spans > 0) this.#assemble();
+    else this.#copy();
+  }
+
+  /** The pipeline ended (done, or stopped): assembles what is left and closes every trace still open. */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
-    this.#ingest();
+    this.#assemble();
     for (const slot of this.#slotOf.slots()) this.#close(slot, false);
   }
 
@@ -582,12 +644,12 @@ export class PipelineTracer {
         meta.ids.set(Buffer.from(sc.traceId + sc.spanId, 'hex'));
         if (sc.traceFlags & api.TraceFlags.SAMPLED) flags |= OTEL_SAMPLED;
         if (span.isRecording()) span.setAttribute('ringwire.seq', meta.seq);
+        this.#spans++;
       } else {
         span = undefined;
-        this.#otelLive = false; // asked again after the next #ingest()
+        this.#otelLive = false; // asked again at the next tick
       }
     }
-    const i = this.#nStarted;
     const ids = meta.idWords;
     if (span === undefined) {
       if (this.#pooled === POOL_IDS) {
@@ -598,31 +660,94 @@ export class PipelineTracer {
       flags |= OTEL_SAMPLED;
     }
     meta.flags = flags;
+    if (this.#nStarted - this.#usedStarted === this.#notes) this.#makeRoom();
+    const i = this.#nStarted++ & (this.#notes - 1);
     copyIds(ids, 0, this.#startedIds, i);
     this.#started[2 * i] = meta.seq;
     this.#started[2 * i + 1] = now;
-    // Both left undefined by #ingest() after reading.
+    // Both left undefined once read (#apply).
     if (meta.kind !== KEY_NONE) this.#startedKeys[i] = keyOf(meta);
     if (span !== undefined) this.#startedSpans[i] = span;
-    if (++this.#nStarted === BATCH) this.#ingest();
+    if ((this.#nStarted & (COPY_EVERY - 1)) === 0) this.#copy();
+  }
+
+  /** The store of sampled messages is full: assembles it if a span waits, else the oldest note expires. */
+  #makeRoom(): void {
+    if (this.#spans > 0) {
+      this.#assemble();
+      return;
+    }
+    const i = this.#usedStarted++ & (this.#notes - 1);
+    this.#startedKeys[i] = undefined;
+    this.#expired++;
   }
 
   /** At the sink: a traced record (meta) is being delivered; `now` is a performance.now() reading. */
   delivered(meta: Meta, now: number): void {
+    if (this.#nDelivered - this.#usedDelivered === this.#entries) {
+      if (this.#spans > 0) this.#assemble();
+      else {
+        this.#usedDelivered++; // the oldest delivery is dropped unread
+        this.#lostAt = now + OFFSET;
+      }
+    }
     const d = this.#deliveries;
-    const i = this.#nDelivered * 3;
+    const i = (this.#nDelivered++ & (this.#entries - 1)) * DELIVERY_FIELDS;
     d[i] = meta.seq;
     d[i + 1] = meta.sent;
     d[i + 2] = now + OFFSET;
-    if (++this.#nDelivered === BATCH) this.#ingest();
+    if ((this.#nDelivered & (COPY_EVERY - 1)) === 0) this.#copy();
   }
 
-  /** Opens the traces noted by sample(), reads the hop rings, then applies the deliveries noted. */
-  #ingest(): void {
-    this.#otelLive = undefined;
+  /** Copies the new reports out of every hop ring into its store (dropping the oldest unread ones
+   * when it is full and no span waits: most reports are never read). */
+  #copy(): void {
+    const size = this.#entries;
+    for (const r of this.#rings) {
+      // Acquire: every entry before tail is completely written.
+      const tail = Atomics.load(r.i32, TAIL);
+      const n = (tail - r.head) | 0;
+      if (n === 0) continue;
+      // n outside [0, ENTRIES] is not what a working writer leaves: skip to its tail rather than read garbage.
+      if (n > 0 && n <= ENTRIES) {
+        if (r.copied + n - r.used > size) {
+          if (this.#spans > 0) this.#apply();
+          if (r.copied + n - r.used > size) {
+            r.used = r.copied + n - size; // the oldest unread reports are overwritten
+            this.#lostAt = clock();
+          }
+        }
+        // In runs that wrap neither the ring nor the store (both sizes are powers of two).
+        for (let done = 0; done < n; ) {
+          const from = (r.head + done) & (ENTRIES - 1);
+          const to = (r.copied + done) & (size - 1);
+          const k = Math.min(n - done, ENTRIES - from, size - to);
+          const at = (ENTRIES_AT >> 2) + from * ENTRY_WORDS;
+          r.store.set(r.i32.subarray(at, at + k * ENTRY_WORDS), to * ENTRY_WORDS);
+          done += k;
+        }
+        r.copied += n;
+      }
+      r.head = tail;
+      // Release: the entries copied are free for the worker again.
+      Atomics.store(r.i32, HEAD, tail);
+    }
+  }
+
+  /** Copies the hop rings, then assembles everything noted and copied. */
+  #assemble(): void {
+    this.#copy();
+    this.#apply();
+  }
+
+  /** Opens the traces noted by sample(), applies the hop reports copied, then the deliveries noted;
+   * then expires the open traces that may have lost a report (sampled before one was dropped). */
+  #apply(): void {
     const o = this.#open;
     const levels = o.levels;
-    for (let i = 0; i < this.#nStarted; i++) {
+    const mask = this.#notes - 1;
+    for (; this.#usedStarted < this.#nStarted; this.#usedStarted++) {
+      const i = this.#usedStarted & mask;
       if (this.#slotOf.size >= MAX_OPEN) this.#close(this.#slotOf.oldest(), false);
       if (this.#free.length === 0) {
         const from = o.capacity;
@@ -642,10 +767,14 @@ export class PipelineTracer {
       this.#startedSpans[i] = undefined;
       this.#slotOf.set(seq, slot);
     }
-    this.#nStarted = 0;
-    this.#drain();
+    const size = this.#entries;
+    for (let k = 0; k < this.#rings.length; k++) {
+      const r = this.#rings[k]!;
+      for (; r.used < r.copied; r.used++) this.#hop(k, (r.used & (size - 1)) * ENTRY_WORDS);
+    }
     const d = this.#deliveries;
-    for (let i = 0; i < this.#nDelivered * 3; i += 3) {
+    for (; this.#usedDelivered < this.#nDelivered; this.#usedDelivered++) {
+      const i = (this.#usedDelivered & (size - 1)) * DELIVERY_FIELDS;
       const slot = this.#slotOf.get(d[i]!);
       if (slot === undefined) continue;
       const sink = o.sinks[slot]!;
@@ -656,57 +785,45 @@ export class PipelineTracer {
       o.owed[slot * levels + levels - 1]!--;
       this.#check(slot);
     }
-    this.#nDelivered = 0;
-  }
-
-  /** Reads every hop ring. */
-  #drain(): void {
-    const rings = this.#rings;
-    for (let k = 0; k < rings.length; k++) {
-      const r = rings[k]!;
-      // Acquire: every entry before tail is completely written.
-      const tail = Atomics.load(r.i32, TAIL);
-      const n = (tail - r.head) | 0;
-      if (n === 0) continue;
-      // n outside [0, ENTRIES] is not what a working writer leaves: skip to its tail rather than read garbage.
-      if (n > 0 && n <= ENTRIES) for (let i = 0; i < n; i++) this.#hop(k, ENTRIES_AT + ((r.head + i) & (ENTRIES - 1)) * ENTRY_BYTES);
-      r.head = tail;
-      // Release: the entries read are free for the worker again.
-      Atomics.store(r.i32, HEAD, tail);
+    if (this.#lostAt !== Number.NEGATIVE_INFINITY) {
+      for (const slot of this.#slotOf.slots()) if (o.source[slot]! < this.#lostAt) this.#expire(slot);
+      this.#lostAt = Number.NEGATIVE_INFINITY;
     }
   }
 
-  /** The counts: traces closed as of the last batch of trace work, reports dropped now. */
+  /** The counts, with everything noted and copied so far assembled (the rings are copied every
+   * DRAIN_MS, not here: a main thread busy elsewhere is not reading them); reports dropped as of now. */
   stats(): TraceStats {
+    this.#apply();
     let droppedReports = 0;
     // seq_cst load (acquire): a count only its ring's worker adds to.
     for (const r of this.#rings) droppedReports += Atomics.load(r.i32, DROPPED) >>> 0;
-    return { sample: this.#sample, sampled: this.#sampled, complete: this.#complete, incomplete: this.#incomplete, droppedReports };
+    return { sample: this.#sample, sampled: this.#sampled, complete: this.#complete, incomplete: this.#incomplete, expired: this.#expired, droppedReports };
   }
 
   /** The completed (and closed-incomplete) traces, oldest first. */
   traces(): MessageTrace[] {
-    this.#ingest();
+    this.#assemble();
     const out: MessageTrace[] = [];
     const from = this.#kept < this.#buffer ? 0 : this.#next;
     for (let i = 0; i < this.#kept; i++) out.push(this.#public((from + i) % this.#kept));
     return out;
   }
 
+  /** Applies the report at int32 word `at` of ring `ring`'s store. */
   #hop(ring: number, at: number): void {
     const r = this.#rings[ring]!;
-    const f = at >> 3;
-    const w = at >> 2;
+    const f = at >> 1;
     const slot = this.#slotOf.get(r.f64[f]!);
-    if (slot === undefined) return; // closed already (e.g. a message delivered again after a crash)
-    const status = r.i32[w + 10]!;
-    const outputs = r.i32[w + 9]!;
+    if (slot === undefined) return; // closed already (e.g. a message delivered again after a crash), or expired
+    const status = r.store[at + 10]!;
+    const outputs = r.store[at + 9]!;
     if (status < 0 || status >= STATUS.length || outputs < 0) return; // not a working writer's: left out
     const o = this.#open;
     const h = o.hops[slot]!;
     const n = o.nHops[slot]!;
     h[n] = ring;
-    h[n + 1] = r.i32[w + 8]!;
+    h[n + 1] = r.store[at + 8]!;
     h[n + 2] = r.f64[f + 1]!;
     h[n + 3] = r.f64[f + 2]!;
     h[n + 4] = r.f64[f + 3]!;
@@ -717,6 +834,24 @@ export class PipelineTracer {
     o.owed[at0]!--;
     o.owed[at0 + 1]! += outputs;
     this.#check(slot);
+  }
+
+  /** Drops an open trace that may have lost a report to a full store: counted as expired, not kept. */
+  #expire(slot: number): void {
+    this.#expired++;
+    const o = this.#open;
+    this.#slotOf.delete(o.seq[slot]!);
+    this.#free.push(slot);
+    o.keys[slot] = undefined;
+    o.nHops[slot] = 0;
+    o.nSinks[slot] = 0;
+    const span = o.spans[slot];
+    if (span !== undefined) {
+      o.spans[slot] = undefined;
+      this.#spans--;
+      span.setAttributes({ 'ringwire.complete': false, 'ringwire.expired': true });
+      span.end();
+    }
   }
 
   #check(slot: number): void {
@@ -761,6 +896,7 @@ export class PipelineTracer {
     const span = o.spans[slot];
     if (span !== undefined) {
       o.spans[slot] = undefined;
+      this.#spans--;
       this.#emit(span, this.#public(d));
     }
   }

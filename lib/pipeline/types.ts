@@ -122,7 +122,7 @@ export interface PipelineStats {
   stages: StageStats[];
   /** Source to sink, main-thread clock. */
   latency: LatencySummary;
-  /** With options.trace: messages sampled, traces closed complete and incomplete, hop reports dropped. */
+  /** With options.trace: messages sampled, traces closed complete and incomplete, traces expired unread, hop reports dropped. */
   trace?: TraceStats;
 }
 

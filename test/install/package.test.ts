@@ -53,7 +53,7 @@ function tryIn(dir: string, path = bare) {
 
 /** What try.mjs gets where the addon loads; metrics need prom-client, which these projects lack. */
 const traced = [0, 1, 2].map((seq) => ({ seq, complete: true, hops: 1, ids: true }));
-const tracing = { sample: 1, sampled: 3, complete: 3, incomplete: 0, droppedReports: 0 };
+const tracing = { sample: 1, sampled: 3, complete: 3, incomplete: 0, expired: 0, droppedReports: 0 };
 const WORKS = { worker: { ok: { hello: 'worker' } }, pipeline: { ok: { out: [2, 4, 6], traced, trace: tracing, otel: 'ERR_MODULE_NOT_FOUND' } }, file: { ok: 'file' }, log: { ok: { hello: 'log' } }, metrics: { code: 'ERR_MISSING_DEPENDENCY' } };
 
 beforeAll(() => {

@@ -74,7 +74,7 @@ describe('pipeline metrics', () => {
     expect(valueOf(e, 'ringwire_pipeline_source_messages_total', { pipeline: 'orders' })).toBe(N);
     expect(valueOf(e, 'ringwire_pipeline_sink_messages_total', { pipeline: 'orders' })).toBe(N - E);
     // Without options.trace: no samples of tracing's counters.
-    for (const name of ['trace_sample_ratio', 'traced_messages_total', 'traces_total', 'trace_reports_dropped_total']) expect(samplesOf(e, `ringwire_pipeline_${name}`, {})).toEqual([]);
+    for (const name of ['trace_sample_ratio', 'traced_messages_total', 'traces_total', 'traces_expired_total', 'trace_reports_dropped_total']) expect(samplesOf(e, `ringwire_pipeline_${name}`, {})).toEqual([]);
 
     // Histograms: one sample per message handled without error; buckets and sum agree with the max p.stats() saw.
     const [check, pass] = summary.stages;
@@ -98,9 +98,10 @@ describe('pipeline metrics', () => {
     expect(valueOf(e, 'ringwire_pipeline_traced_messages_total', { pipeline: '' })).toBe(N);
     expect(valueOf(e, 'ringwire_pipeline_traces_total', { pipeline: '', complete: 'true' })).toBe(N);
     expect(valueOf(e, 'ringwire_pipeline_traces_total', { pipeline: '', complete: 'false' })).toBe(0);
+    expect(valueOf(e, 'ringwire_pipeline_traces_expired_total', { pipeline: '' })).toBe(0);
     expect(valueOf(e, 'ringwire_pipeline_trace_reports_dropped_total', { pipeline: '' })).toBe(0);
     expect(e.types.get('ringwire_pipeline_traces_total')).toBe('counter');
-    expect(summary.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, droppedReports: 0 });
+    expect(summary.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, expired: 0, droppedReports: 0 });
   });
 
   it("a stage's swaps, rollbacks (manual and automatic alike) and the version it runs", async () => {

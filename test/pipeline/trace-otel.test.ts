@@ -115,4 +115,25 @@ describe('pipeline tracing through @opentelemetry/api', () => {
     expect(exporter.getFinishedSpans()).toEqual([]);
     for (const out of outs) expect(out.seen).toEqual([{ active: undefined, ctx: undefined }]);
   });
+
+  it('with a tracer provider every trace is assembled and exported, however many: none expires unread', async () => {
+    // More sampled messages than the tracer keeps unread (4096 at the default buffer), written in
+    // one synchronous run of the source (the ring has room for all): with spans waiting, a full
+    // store is assembled rather than overwritten, so each message still gets its span and its hop's.
+    const N = 10_000;
+    const p = pipeline<number, number>({
+      source: Array.from({ length: N }, (_, v) => v),
+      stages: [{ module: new URL('./fixtures/identity.mjs', import.meta.url), name: 'a' }],
+      sink: () => undefined,
+      capacity: 1 << 22,
+      trace: { sample: 1 },
+    });
+    const summary = await p.done;
+    expect(summary.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, expired: 0, droppedReports: 0 });
+    const spans = exporter.getFinishedSpans();
+    const messages = spans.filter((s) => s.name === 'ringwire message');
+    expect(messages).toHaveLength(N);
+    for (const m of messages) expect(m.attributes['ringwire.complete']).toBe(true);
+    expect(spans.filter((s) => s.name === 'ringwire stage a')).toHaveLength(N);
+  });
 });

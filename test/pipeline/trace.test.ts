@@ -82,7 +82,7 @@ describe('pipeline tracing', () => {
     const { p, outs, summary } = await run(N, { sample: 1 });
     const traces = p.traces();
     expect(traces).toHaveLength(N);
-    expect(summary.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, droppedReports: 0 });
+    expect(summary.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, expired: 0, droppedReports: 0 });
     const bySeq = new Map(traces.map((t) => [t.seq, t]));
     expect(bySeq.size).toBe(N);
     const outsBySeq = new Map<number, Out[]>();
@@ -130,7 +130,7 @@ describe('pipeline tracing', () => {
     const { p, outs, summary } = await run(300, { sample: 0 });
     expect(outs.length).toBeGreaterThan(0);
     expect(p.traces()).toEqual([]);
-    expect(summary.trace).toEqual({ sample: 0, sampled: 0, complete: 0, incomplete: 0, droppedReports: 0 });
+    expect(summary.trace).toEqual({ sample: 0, sampled: 0, complete: 0, incomplete: 0, expired: 0, droppedReports: 0 });
     for (const { out } of outs) for (const h of out.path) expect(h.trace).toBeUndefined();
   });
 
@@ -175,11 +175,70 @@ describe('pipeline tracing', () => {
     for (const t of traces) expect(t.complete).toBe(true);
   });
 
+  it('assembles traces when they are read: unread, only the recent sampled messages are kept (the rest expire); read as it runs, none expire', async () => {
+    // One worker, one output per message: every report fits its stores, so what expires is exactly
+    // what the store of sampled messages (4096 at the default buffer) could not keep.
+    const N = 12_000;
+    const NOTES = 4096;
+    const unread = pipeline<number, number>({ source: Array.from({ length: N }, (_, v) => v), stages: [{ module: fixture('identity') }], sink: () => undefined, trace: { sample: 1 } });
+    const a = await unread.done;
+    expect(a.trace).toEqual({ sample: 1, sampled: N, complete: NOTES, incomplete: 0, expired: N - NOTES, droppedReports: 0 });
+    expect(unread.traces().map((t) => t.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => N - 1000 + i));
+
+    let reads = 0;
+    let newest = -1;
+    const read = pipeline<number, number>({
+      source: Array.from({ length: N }, (_, v) => v),
+      stages: [{ module: fixture('identity') }],
+      sink: (_v, info) => {
+        if (info.seq % 1000 !== 999) return;
+        reads++;
+        const ts = read.traces();
+        // Everything delivered before this one is assembled, complete (one worker: in order).
+        newest = ts.at(-1)!.seq;
+        expect(newest).toBeGreaterThanOrEqual(info.seq - 1);
+        expect(ts.every((t) => t.complete)).toBe(true);
+      },
+      trace: { sample: 1 },
+    });
+    const b = await read.done;
+    expect(reads).toBe(N / 1000);
+    expect(newest).toBeGreaterThanOrEqual(N - 2);
+    expect(b.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, expired: 0, droppedReports: 0 });
+  });
+
+  it("a trace that lost reports to a full store expires whole (neither complete nor incomplete); read in time, it completes", async () => {
+    // One message fans out into more copies than a ring's store keeps (16384 at the default buffer).
+    const COPIES = 20_000;
+    const run = async (readEvery: number) => {
+      let got = 0;
+      const p: Pipeline<number, number> = pipeline<number, number>({
+        source: [0],
+        stages: [{ module: fixture('spread'), name: 'fan', options: { copies: COPIES } }, { module: fixture('identity'), name: 'pass' }],
+        sink: () => {
+          if (readEvery > 0 && ++got % readEvery === 0) p.traces();
+        },
+        trace: { sample: 1 },
+      });
+      const summary = await p.done;
+      return { p, summary };
+    };
+    const lost = await run(0);
+    expect(lost.summary.consumed).toBe(COPIES);
+    expect(lost.summary.trace).toMatchObject({ sampled: 1, complete: 0, incomplete: 0, expired: 1 });
+    expect(lost.p.traces()).toEqual([]);
+    const kept = await run(2000);
+    expect(kept.summary.trace).toMatchObject({ sampled: 1, complete: 1, incomplete: 0, expired: 0, droppedReports: 0 });
+    const [t] = kept.p.traces();
+    expect(t!.hops.filter((h) => h.stage === 'pass')).toHaveLength(COPIES);
+    expect(t!.sink).toHaveLength(COPIES);
+  });
+
   it("counts the hop reports a worker drops while the main thread is behind: the trace closes incomplete, and reports received plus dropped are every hop", async () => {
     // One message fans out into COPIES for the second stage, which reports a hop for each. The
     // sink holds the main thread (so nothing reads the report rings) until that stage has written
     // twice as many outputs as its ring holds reports: the rest of its reports are dropped.
-    const COPIES = 20_000;
+    const COPIES = 12_000;
     const RING_REPORTS = HOP_RING_REPORTS;
     let held = -1;
     const p = pipeline<number, number>({
@@ -205,7 +264,7 @@ describe('pipeline tracing', () => {
     const { droppedReports } = summary.trace!;
     expect(droppedReports).toBeGreaterThan(0);
     expect(passed + droppedReports).toBe(COPIES);
-    expect(summary.trace).toEqual({ sample: 1, sampled: 1, complete: 0, incomplete: 1, droppedReports });
+    expect(summary.trace).toEqual({ sample: 1, sampled: 1, complete: 0, incomplete: 1, expired: 0, droppedReports });
     expect(t!.sink).toHaveLength(COPIES);
   });
 
@@ -223,7 +282,7 @@ describe('pipeline tracing', () => {
     expect(p.stats().trace!.sample).toBe(0);
     const summary = await p.done;
     expect(p.traces().map((t) => t.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => 200 + i));
-    expect(summary.trace).toEqual({ sample: 0, sampled: 200, complete: 200, incomplete: 0, droppedReports: 0 });
+    expect(summary.trace).toEqual({ sample: 0, sampled: 200, complete: 200, incomplete: 0, expired: 0, droppedReports: 0 });
     for (const bad of [-0.1, 1.5, Number.NaN, '0.5', undefined]) {
       expect(() => p!.setTraceSample(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/^setTraceSample: sample must be a number from 0 to 1, got /) }));
     }
@@ -261,6 +320,7 @@ describe('pipeline tracing', () => {
     expect(() => pipeline({ ...base, trace: 0.5 as never })).toThrow(/options\.trace/);
     expect(() => pipeline({ ...base, trace: { sample: 0.5, smaple: 1 } as never })).toThrow(/options\.trace: unknown option 'smaple'/);
     expect(() => pipeline({ ...base, trace: { sample: 0.5, buffer: 0 } })).toThrow(/options\.trace\.buffer must be from 1/);
+    expect(() => pipeline({ ...base, trace: { sample: 0.5, buffer: 100_001 } })).toThrow(/options\.trace\.buffer must be from 1 to 100000, got 100001/);
   });
 });
 
