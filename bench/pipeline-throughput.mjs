@@ -6,10 +6,10 @@
 // Each contender runs `trials` times, interleaved, in this process; rows report the median.
 // Also a sweep of the ringwire pipeline's waiting (threads outnumber the cores here): the default
 // (wait 'adaptive') next to today's fixed spin ('spin' with spinMicros 0, 2, 5, 20, 100), and the
-// cost of tracing on both kinds of message (options.trace: off and 1% in pairs of alternating
-// order, after an untimed one of each, then 100%; each pair's ratio over the whole run and over its
-// steady state, the messages after the first third; and, for 32 B, 1% in alternate windows of one
-// long pipeline, through setTraceSample).
+// cost of tracing on both kinds of message (options.trace: off, 1%, and 1% with traces() read
+// every 100 ms, in trios of rotating order, after an untimed one of each, then 100%; each trio's
+// ratios to off over the whole run and over its steady state, the messages after the first third;
+// and, for 32 B, 1% in alternate windows of one long pipeline, through setTraceSample).
 //
 //   node bench/pipeline-throughput.mjs           (needs a built library: npx tsup)
 //   BENCH_QUICK=1 node bench/pipeline-throughput.mjs
@@ -18,18 +18,18 @@
 //   BENCH_TRACE_MESSAGES=n ...                               (messages per 32 B pipeline in the tracing part, default 6 M; JSON n / 4)
 //
 // export run({ quick?, trials?, compare?, spin?, trace?, workers? }) → rows (compare: the
-// contenders; spin: the sweep; trace: per kind of message, tracing off / 1% / 1% over the pairs
-// in the machine's faster and in its slower state / 100%, then for 32 B 1% and 0% in alternate
-// windows):
+// contenders; spin: the sweep; trace: per kind of message, tracing off / 1% / 1% over the trios
+// in the machine's faster and in its slower state / the same three for 1% read / 100%, then for
+// 32 B 1% and 0% in alternate windows):
 //   { scenario: 'pipeline', label: '32 B' | 'small JSON', impl, messages, seconds?, msgPerSec?,
-//     vsPiscina?, wait?, sample?, vsOff?, steadyPerSec?, steadyVsOff?, vsOffCI?, steadyVsOffCI?,
-//     ratios?, probes?, trials }
-//   (vsOffCI: the 1% row, steadyVsOffCI: the 1% rows and the alternate-windows rows; [low, high], a
-//   95% bootstrap interval of the median ratio; probes: the 1% row's cache-line round trips, ns,
-//   before, between and after each pair)
+//     vsPiscina?, wait?, sample?, readEveryMs?, vsOff?, steadyPerSec?, steadyVsOff?, vsOffCI?,
+//     steadyVsOffCI?, ratios?, probes?, trials }
+//   (vsOffCI: the two 1% rows, steadyVsOffCI: the 1% rows and the alternate-windows rows; [low,
+//   high], a 95% bootstrap interval of the median ratio; probes: the 1% rows' cache-line round
+//   trips, ns, before and after each pipeline of each trio)
 //   (the alternate-windows rows: steadyPerSec is the untraced windows' median rate, steadyVsOff the
-//   median of the windows' ratios, ratios each of them, trials how many; the 1% row's ratios are
-//   its pairs' steady ratios)
+//   median of the windows' ratios, ratios each of them, trials how many; the 1% rows' ratios are
+//   their trios' steady ratios)
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -53,7 +53,7 @@ const CASES = [
  * `sample` in every other window of `w` messages (setTraceSample), and `times.marks` gets the
  * time of every w-th delivery and of the last.
  */
-async function ringwire(c, n, { waiting = {}, workers = 1, sample, times, windows } = {}) {
+async function ringwire(c, n, { waiting = {}, workers = 1, sample, readEveryMs, times, windows } = {}) {
   const msg = c.make();
   let got = 0;
   let first = 0;
@@ -83,7 +83,10 @@ async function ringwire(c, n, { waiting = {}, workers = 1, sample, times, window
     ...waiting,
     ...(windows !== undefined ? { trace: { sample: 0 } } : sample === undefined ? {} : { trace: { sample } }),
   });
+  // A reader of the traces as it runs (they are assembled when read): a dashboard polling traces().
+  const reader = readEveryMs === undefined ? undefined : setInterval(() => p.traces(), readEveryMs);
   await p.done;
+  clearInterval(reader);
   if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
   if (times !== undefined) {
     times.steady = (n - from) / ((end - steady) / 1000);
@@ -210,46 +213,52 @@ const SWEEP = [
   ...[0, 2, 5, 20, 100].map((spinMicros) => ({ label: `wait 'spin', spinMicros ${spinMicros}`, waiting: { wait: 'spin', spinMicros } })),
 ];
 
+/** How often the tracing part's reader calls traces() (READ below). */
+const READ_EVERY_MS = 100;
+
 /**
- * The tracing part for one case: `n`-message pipelines with tracing off and at 1% in 2 × trials
- * pairs, then (32 B only) 1% and 0% in alternate windows of one pipeline, then 100%.
+ * The tracing part for one case: `n`-message pipelines with tracing off, at 1%, and at 1% with
+ * traces() read every READ_EVERY_MS, in 2 × trials trios, then (32 B only) 1% and 0% in alternate
+ * windows of one pipeline, then 100%.
  */
 async function tracing(c, n, trials, quick) {
-  const samples = [undefined, 0.01, 1];
-  const s = new Map(samples.map((x) => [x, { secs: [], steady: [] }]));
-  const once = async (sample) => {
+  const SETTINGS = { off: {}, on: { sample: 0.01 }, read: { sample: 0.01, readEveryMs: READ_EVERY_MS }, all: { sample: 1 } };
+  const s = new Map(Object.keys(SETTINGS).map((k) => [k, { secs: [], steady: [] }]));
+  const once = async (k) => {
     const times = {};
-    const x = s.get(sample);
-    x.secs.push(await ringwire(c, n, { sample, times }));
+    const x = s.get(k);
+    x.secs.push(await ringwire(c, n, { ...SETTINGS[k], times }));
     x.steady.push(times.steady);
   };
   // Untimed, one of each: the first pipelines of a fresh process often ran up to a quarter slower
-  // (with a V8 platform thread busy meantime), and would weigh on the first pairs.
-  for (const sample of [undefined, 0.01]) await ringwire(c, Math.min(n, 2_000_000), { sample });
-  // Off and 1% in 2 × trials pairs, every other pair in the other order: each setting runs first
-  // as often as second, and neither follows a run at 100%. Those come after, on their own. 1% is
-  // reported as the median of the pairs' ratios (a pair ran under the same conditions; the same
-  // build moves ±10% from one pipeline to the next).
-  // A round trip between two threads is timed before, between and after the two pipelines of a
-  // pair (cacheLineRoundTrip): the machine's faster state reads it under twice the run's lowest
-  // reading, the slower one above. A pair that changed state midway measures the machine more than
-  // tracing, and tracing's cost may differ between the states, so the 1% row is followed by the
-  // median over the pairs entirely in each state (a change within a pipeline goes unseen).
-  const ratios = { whole: [], steady: [], probes: [] };
+  // (with a V8 platform thread busy meantime), and would weigh on the first trios.
+  for (const k of ['off', 'on', 'read']) await ringwire(c, Math.min(n, 2_000_000), SETTINGS[k]);
+  // Off, 1% and 1% read in 2 × trials trios, in each of the six orders in turn: each setting runs
+  // first, second and third as often, and none follows a run at 100%. Those come after, on their
+  // own. The 1% rows are the medians of the trios' ratios to off (a trio ran under the same
+  // conditions; the same build moves ±10% from one pipeline to the next).
+  // A round trip between two threads is timed before and after each pipeline of a trio
+  // (cacheLineRoundTrip): the machine's faster state reads it under twice the run's lowest
+  // reading, the slower one above. A trio that changed state midway measures the machine more than
+  // tracing, and tracing's cost may differ between the states, so each 1% row is followed by the
+  // median over the trios entirely in each state (a change within a pipeline goes unseen).
+  const ORDERS = [['off', 'on', 'read'], ['on', 'read', 'off'], ['read', 'off', 'on'], ['off', 'read', 'on'], ['read', 'on', 'off'], ['on', 'off', 'read']];
+  const ratios = { on: { whole: [], steady: [] }, read: { whole: [], steady: [] }, probes: [] };
   for (let t = 0; t < 2 * trials; t++) {
     const probes = [await cacheLineRoundTrip()];
-    for (const sample of t % 2 === 0 ? [undefined, 0.01] : [0.01, undefined]) {
-      await once(sample);
+    for (const k of ORDERS[t % ORDERS.length]) {
+      await once(k);
       probes.push(await cacheLineRoundTrip());
     }
-    const off = s.get(undefined);
-    const on = s.get(0.01);
-    ratios.whole.push(off.secs[t] / on.secs[t]);
-    ratios.steady.push(on.steady[t] / off.steady[t]);
+    const off = s.get('off');
+    for (const k of ['on', 'read']) {
+      ratios[k].whole.push(off.secs[t] / s.get(k).secs[t]);
+      ratios[k].steady.push(s.get(k).steady[t] / off.steady[t]);
+    }
     ratios.probes.push(probes.map(Math.round));
   }
   const lowest = Math.min(...ratios.probes.flat());
-  const inState = (fast) => ratios.steady.filter((_, t) => ratios.probes[t].every((p) => (p < 2 * lowest) === fast));
+  const inState = (xs, fast) => xs.filter((_, t) => ratios.probes[t].every((p) => (p < 2 * lowest) === fast));
   // The same 1% within one pipeline, in alternate windows (3 traced windows per pipeline, trials
   // pipelines), and the same pipelines switching between 0 and 0: what the method reads when
   // nothing changes. In turns, each first as often as second.
@@ -264,21 +273,24 @@ async function tracing(c, n, trials, quick) {
       windows.get(sample).offRates.push(...r.offRates);
     }
   }
-  for (let t = 0; t < trials; t++) await once(1);
+  for (let t = 0; t < trials; t++) await once('all');
   const rows = [];
-  const off = s.get(undefined);
-  for (const sample of samples) {
-    const x = s.get(sample);
+  const off = s.get('off');
+  const LABELS = { off: 'tracing off', on: 'tracing 1%', read: `tracing 1%, traces() read every ${READ_EVERY_MS} ms`, all: 'tracing 100%' };
+  for (const k of Object.keys(SETTINGS)) {
+    const x = s.get(k);
     const m = median(x.secs);
-    const label = `${c.label}, tracing ${sample === undefined ? 'off' : `${sample * 100}%`}`;
-    const vs = sample === 0.01
-      ? { vsOff: median(ratios.whole), steadyVsOff: median(ratios.steady), vsOffCI: medianInterval(ratios.whole), steadyVsOffCI: medianInterval(ratios.steady) }
+    const label = `${c.label}, ${LABELS[k]}`;
+    const r = ratios[k];
+    const vs = r !== undefined
+      ? { vsOff: median(r.whole), steadyVsOff: median(r.steady), vsOffCI: medianInterval(r.whole), steadyVsOffCI: medianInterval(r.steady) }
       : { vsOff: median(off.secs) / m, steadyVsOff: median(x.steady) / median(off.steady) };
-    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, steadyPerSec: Math.round(median(x.steady)), ...vs, ...(sample === 0.01 ? { ratios: ratios.steady, probes: ratios.probes } : {}), trials: x.secs.length });
-    for (const fast of sample === 0.01 ? [true, false] : []) {
-      const xs = inState(fast);
+    const { sample } = SETTINGS[k];
+    rows.push({ scenario: 'pipeline', label, impl: 'ringwire pipeline', messages: n, seconds: m, msgPerSec: Math.round(n / m), sample, ...(SETTINGS[k].readEveryMs === undefined ? {} : { readEveryMs: READ_EVERY_MS }), steadyPerSec: Math.round(median(x.steady)), ...vs, ...(r !== undefined ? { ratios: r.steady, probes: ratios.probes } : {}), trials: x.secs.length });
+    for (const fast of r !== undefined ? [true, false] : []) {
+      const xs = inState(r.steady, fast);
       if (xs.length === 0) continue;
-      rows.push({ scenario: 'pipeline', label: `${label}, the ${xs.length} pairs in the ${fast ? 'faster' : 'slower'} state`, impl: 'ringwire pipeline', messages: n, sample, steadyVsOff: median(xs), steadyVsOffCI: medianInterval(xs), trials: xs.length });
+      rows.push({ scenario: 'pipeline', label: `${label}, the ${xs.length} trios in the ${fast ? 'faster' : 'slower'} state`, impl: 'ringwire pipeline', messages: n, sample, steadyVsOff: median(xs), steadyVsOffCI: medianInterval(xs), trials: xs.length });
     }
   }
   for (const [sample, x] of windows) {
@@ -362,7 +374,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   console.log(table(rows));
   for (const r of rows) {
     if (r.ratios === undefined) continue;
-    const probes = r.probes === undefined ? '' : `; cache-line round trips (ns) before, between and after each pair: ${r.probes.map((p) => p.join('/')).join(' ')}`;
+    const probes = r.probes === undefined ? '' : `; cache-line round trips (ns) before and after each pipeline of each trio: ${r.probes.map((p) => p.join('/')).join(' ')}`;
     console.log(`${r.label}, ${r.messages.toLocaleString('en-US')} messages per pipeline, steady ratios: ${r.ratios.map((x) => x.toFixed(3)).join(' ')}${probes}`);
   }
   console.log(`\n${os.cpus().length} cores, Node ${process.version}, load average ${load} before, ${os.loadavg()[0].toFixed(2)} after`);
