@@ -85,8 +85,11 @@ async function ringwire(c, n, { waiting = {}, workers = 1, sample, readEveryMs, 
   });
   // A reader of the traces as it runs (they are assembled when read): a dashboard polling traces().
   const reader = readEveryMs === undefined ? undefined : setInterval(() => p.traces(), readEveryMs);
-  await p.done;
-  clearInterval(reader);
+  try {
+    await p.done;
+  } finally {
+    clearInterval(reader);
+  }
   if (got !== n) throw new Error(`ringwire pipeline delivered ${got} of ${n}`);
   if (times !== undefined) {
     times.steady = (n - from) / ((end - steady) / 1000);
@@ -234,7 +237,8 @@ async function tracing(c, n, trials, quick) {
   // (with a V8 platform thread busy meantime), and would weigh on the first trios.
   for (const k of ['off', 'on', 'read']) await ringwire(c, Math.min(n, 2_000_000), SETTINGS[k]);
   // Off, 1% and 1% read in 2 × trials trios, in each of the six orders in turn: each setting runs
-  // first, second and third as often, and none follows a run at 100%. Those come after, on their
+  // first, second and third as often (when 2 × trials is a multiple of 3), and none follows a run
+  // at 100%. Those come after, on their
   // own. The 1% rows are the medians of the trios' ratios to off (a trio ran under the same
   // conditions; the same build moves ±10% from one pipeline to the next).
   // A round trip between two threads is timed before and after each pipeline of a trio

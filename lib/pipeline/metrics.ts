@@ -50,7 +50,7 @@ const PIPELINE: Array<Family<PipelineReading>> = [
     [{ complete: 'true' }, t.complete],
     [{ complete: 'false' }, t.incomplete],
   ]),
-  ofTrace('counter', 'ringwire_pipeline_traces_expired_total', 'Sampled messages whose reports were overwritten before anything read their traces (traces(), stats(), an OpenTelemetry tracer provider).', (t) => [[{}, t.expired]]),
+  ofTrace('counter', 'ringwire_pipeline_traces_expired_total', 'Traces not kept because notes or reports of theirs (or of traces sampled after them) were overwritten before anything read them (traces(), stats(), an OpenTelemetry tracer provider).', (t) => [[{}, t.expired]]),
   ofTrace('counter', 'ringwire_pipeline_trace_reports_dropped_total', 'Hop reports workers dropped because their report ring was full.', (t) => [[{}, t.droppedReports]]),
   perStage('histogram', 'ringwire_pipeline_stage_latency_seconds', 'Service time of each message handled without error: read, decode, handler, outputs written (waits for room downstream included).', (_, h) => h),
 ];

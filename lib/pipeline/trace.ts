@@ -40,7 +40,7 @@ import type { StageHandler, StageContext, TraceContext } from './handler.js';
 export interface TraceOptions {
   /** The fraction of messages traced, from 0 to 1 (sampled by sequence number: the same messages every run). */
   sample: number;
-  /** Completed traces kept for traces() (default 1000, the most recent). */
+  /** Completed traces kept for traces() (default 1000, the most recent; at most 100,000). */
   buffer?: number;
 }
 
@@ -259,8 +259,9 @@ export interface TraceStats {
   complete: number;
   /** Traces closed without (see traces()). */
   incomplete: number;
-  /** Sampled messages whose reports were overwritten before anything read them (traces(), stats(),
-   * an OpenTelemetry tracer provider): tracing keeps the reports of the recent ones only. */
+  /** Traces not kept because notes or reports were overwritten before anything read them (traces(),
+   * stats(), an OpenTelemetry tracer provider): the sampled messages whose own note was, and the
+   * traces open and sampled before a report or delivery was (each may have lost one). */
   expired: number;
   /** Hop reports workers dropped because their report ring was full (the main thread was behind). */
   droppedReports: number;
@@ -511,7 +512,7 @@ interface RingReader {
  * every sampled message as it happened, it cost about 2 points of a 32-byte pipeline's throughput at
  * 1% (in-process A/B, Node 24). So the notes and reports wait in stores of their own, and traces
  * are assembled when something reads them: traces(), stats() (and the summary, at the end), or an
- * OpenTelemetry tracer provider (each span waiting to be ended keeps assembly going every DRAIN_MS).
+ * OpenTelemetry tracer provider (while a span waits to be ended, every copy of the rings is followed by assembly).
  * The stores keep the most recent: a note or report that would be overwritten unread is dropped,
  * and the traces it belonged to are counted as expired. A trace is then assembled whole or not at
  * all: when reports were dropped at time T, every open trace sampled before T is expired (it may
@@ -551,9 +552,11 @@ export class PipelineTracer {
   #usedDelivered = 0;
   /** clock() when a report or delivery was last dropped unread (-Infinity: none since the last assembly). */
   #lostAt = Number.NEGATIVE_INFINITY;
-  /** Spans started and not yet ended: while there are any, assembly runs every DRAIN_MS, and a
-   * store never drops what is in it unread (it is assembled first). */
+  /** Spans started and not yet ended: while there are any, every copy of the rings is followed by
+   * assembly (#collect), so that spans end as their traces complete and no store fills. */
   #spans = 0;
+  /** #apply() is running (it is not re-entered). */
+  #applying = false;
   /** clock() + this: milliseconds since the epoch. */
   readonly #epoch = performance.timeOrigin - OFFSET;
   #otel: OtelApi | undefined;
@@ -608,8 +611,7 @@ export class PipelineTracer {
 
   #tick(): void {
     this.#otelLive = undefined;
-    if (this.#spans > 0) this.#assemble();
-    else this.#copy();
+    this.#collect();
   }
 
   /** The pipeline ended (done, or stopped): assembles what is left and closes every trace still open. */
@@ -668,39 +670,48 @@ export class PipelineTracer {
     // Both left undefined once read (#apply).
     if (meta.kind !== KEY_NONE) this.#startedKeys[i] = keyOf(meta);
     if (span !== undefined) this.#startedSpans[i] = span;
-    if ((this.#nStarted & (COPY_EVERY - 1)) === 0) this.#copy();
+    if ((this.#nStarted & (COPY_EVERY - 1)) === 0) this.#collect();
   }
 
-  /** The store of sampled messages is full: assembles it if a span waits, else the oldest note expires. */
+  /** The store of sampled messages is full: the oldest note expires (with a span waiting, only when
+   * assembly could not run: a span ended within it started this message). */
   #makeRoom(): void {
-    if (this.#spans > 0) {
-      this.#assemble();
-      return;
-    }
     const i = this.#usedStarted++ & (this.#notes - 1);
     this.#startedKeys[i] = undefined;
     this.#expired++;
+    const span = this.#startedSpans[i];
+    if (span !== undefined) {
+      this.#startedSpans[i] = undefined;
+      this.#spans--;
+      span.setAttributes({ 'ringwire.complete': false, 'ringwire.expired': true });
+      span.end();
+    }
   }
 
   /** At the sink: a traced record (meta) is being delivered; `now` is a performance.now() reading. */
   delivered(meta: Meta, now: number): void {
     if (this.#nDelivered - this.#usedDelivered === this.#entries) {
-      if (this.#spans > 0) this.#assemble();
-      else {
-        this.#usedDelivered++; // the oldest delivery is dropped unread
-        this.#lostAt = now + OFFSET;
-      }
+      this.#usedDelivered++; // the oldest delivery is dropped unread
+      this.#lostAt = now + OFFSET;
     }
     const d = this.#deliveries;
     const i = (this.#nDelivered++ & (this.#entries - 1)) * DELIVERY_FIELDS;
     d[i] = meta.seq;
     d[i + 1] = meta.sent;
     d[i + 2] = now + OFFSET;
-    if ((this.#nDelivered & (COPY_EVERY - 1)) === 0) this.#copy();
+    if ((this.#nDelivered & (COPY_EVERY - 1)) === 0) this.#collect();
+  }
+
+  /** Copies the hop rings out; with a span waiting, assembles too. Every DRAIN_MS and COPY_EVERY
+   * notes: with spans, no store then holds more than COPY_EVERY notes or deliveries or ENTRIES
+   * reports per ring unread, far from full. */
+  #collect(): void {
+    this.#copy();
+    if (this.#spans > 0) this.#apply();
   }
 
   /** Copies the new reports out of every hop ring into its store (dropping the oldest unread ones
-   * when it is full and no span waits: most reports are never read). */
+   * when it is full: most reports are never read). */
   #copy(): void {
     const size = this.#entries;
     for (const r of this.#rings) {
@@ -711,11 +722,8 @@ export class PipelineTracer {
       // n outside [0, ENTRIES] is not what a working writer leaves: skip to its tail rather than read garbage.
       if (n > 0 && n <= ENTRIES) {
         if (r.copied + n - r.used > size) {
-          if (this.#spans > 0) this.#apply();
-          if (r.copied + n - r.used > size) {
-            r.used = r.copied + n - size; // the oldest unread reports are overwritten
-            this.#lostAt = clock();
-          }
+          r.used = r.copied + n - size; // the oldest unread reports are overwritten
+          this.#lostAt = clock();
         }
         // In runs that wrap neither the ring nor the store (both sizes are powers of two).
         for (let done = 0; done < n; ) {
@@ -741,17 +749,29 @@ export class PipelineTracer {
   }
 
   /** Opens the traces noted by sample(), applies the hop reports copied, then the deliveries noted;
-   * then expires the open traces that may have lost a report (sampled before one was dropped). */
+   * then expires the open traces that may have lost a report (sampled before one was dropped), and
+   * closes the oldest as incomplete while more than MAX_OPEN are open. Not re-entered: closing a
+   * trace ends its span, which runs the tracer provider's code, and that may read stats() or traces(). */
   #apply(): void {
+    if (this.#applying) return;
+    this.#applying = true;
+    try {
+      this.#applyNow();
+    } finally {
+      this.#applying = false;
+    }
+  }
+
+  #applyNow(): void {
     const o = this.#open;
     const levels = o.levels;
     const mask = this.#notes - 1;
     for (; this.#usedStarted < this.#nStarted; this.#usedStarted++) {
       const i = this.#usedStarted & mask;
-      if (this.#slotOf.size >= MAX_OPEN) this.#close(this.#slotOf.oldest(), false);
       if (this.#free.length === 0) {
+        // Every unread note is opened before any report is applied: up to MAX_OPEN carried over plus #notes.
         const from = o.capacity;
-        o.grow(Math.min(Math.max(64, 2 * from), MAX_OPEN));
+        o.grow(Math.min(Math.max(64, 2 * from), MAX_OPEN + this.#notes));
         for (let s = o.capacity - 1; s >= from; s--) this.#free.push(s);
       }
       const slot = this.#free.pop()!;
@@ -786,9 +806,10 @@ export class PipelineTracer {
       this.#check(slot);
     }
     if (this.#lostAt !== Number.NEGATIVE_INFINITY) {
-      for (const slot of this.#slotOf.slots()) if (o.source[slot]! < this.#lostAt) this.#expire(slot);
+      for (const slot of this.#slotOf.slots()) if (o.source[slot]! <= this.#lostAt) this.#expire(slot);
       this.#lostAt = Number.NEGATIVE_INFINITY;
     }
+    while (this.#slotOf.size > MAX_OPEN) this.#close(this.#slotOf.oldest(), false);
   }
 
   /** The counts, with everything noted and copied so far assembled (the rings are copied every

@@ -207,6 +207,18 @@ describe('pipeline tracing', () => {
     expect(b.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, expired: 0, droppedReports: 0 });
   });
 
+  it('a buffer above the open-trace limit: more unread sampled messages than 16384 are all assembled at the end, complete', async () => {
+    // buffer 10000 keeps 32768 unread notes (and as many reports per ring): nothing overflows, and
+    // opening them all before applying their reports must not close any of them early.
+    const N = 30_000;
+    const p = pipeline<number, number>({ source: Array.from({ length: N }, (_, v) => v), stages: [{ module: fixture('identity') }], sink: () => undefined, trace: { sample: 1, buffer: 10_000 } });
+    const summary = await p.done;
+    expect(summary.trace).toEqual({ sample: 1, sampled: N, complete: N, incomplete: 0, expired: 0, droppedReports: 0 });
+    const traces = p.traces();
+    expect(traces.map((t) => t.seq)).toEqual(Array.from({ length: 10_000 }, (_, i) => N - 10_000 + i));
+    for (const t of traces) expect(t.hops).toHaveLength(1);
+  });
+
   it("a trace that lost reports to a full store expires whole (neither complete nor incomplete); read in time, it completes", async () => {
     // One message fans out into more copies than a ring's store keeps (16384 at the default buffer).
     const COPIES = 20_000;
