@@ -512,7 +512,8 @@ interface RingReader {
  * every sampled message as it happened, it cost about 2 points of a 32-byte pipeline's throughput at
  * 1% (in-process A/B, Node 24). So the notes and reports wait in stores of their own, and traces
  * are assembled when something reads them: traces(), stats() (and the summary, at the end), or an
- * OpenTelemetry tracer provider (while a span waits to be ended, every copy of the rings is followed by assembly).
+ * OpenTelemetry tracer provider (while a span waits to be ended, every copy of the rings is
+ * followed by assembly).
  * The stores keep the most recent: a note or report that would be overwritten unread is dropped,
  * and the traces it belonged to are counted as expired. A trace is then assembled whole or not at
  * all: when reports were dropped at time T, every open trace sampled before T is expired (it may
@@ -673,8 +674,8 @@ export class PipelineTracer {
     if ((this.#nStarted & (COPY_EVERY - 1)) === 0) this.#collect();
   }
 
-  /** The store of sampled messages is full: the oldest note expires (with a span waiting, only when
-   * assembly could not run: a span ended within it started this message). */
+  /** The store of sampled messages is full: the oldest note expires. (With spans waiting, #collect
+   * keeps it from filling; the span of an expiring note is ended all the same.) */
   #makeRoom(): void {
     const i = this.#usedStarted++ & (this.#notes - 1);
     this.#startedKeys[i] = undefined;
