@@ -681,12 +681,8 @@ export class PipelineTracer {
     this.#startedKeys[i] = undefined;
     this.#expired++;
     const span = this.#startedSpans[i];
-    if (span !== undefined) {
-      this.#startedSpans[i] = undefined;
-      this.#spans--;
-      span.setAttributes({ 'ringwire.complete': false, 'ringwire.expired': true });
-      span.end();
-    }
+    this.#startedSpans[i] = undefined;
+    if (span !== undefined) this.#endExpired(span);
   }
 
   /** At the sink: a traced record (meta) is being delivered; `now` is a performance.now() reading. */
@@ -861,6 +857,19 @@ export class PipelineTracer {
   /** Drops an open trace that may have lost a report to a full store: counted as expired, not kept. */
   #expire(slot: number): void {
     this.#expired++;
+    const span = this.#release(slot);
+    if (span !== undefined) this.#endExpired(span);
+  }
+
+  /** Ends the span of a trace that expired. */
+  #endExpired(span: Span): void {
+    this.#spans--;
+    span.setAttributes({ 'ringwire.complete': false, 'ringwire.expired': true });
+    span.end();
+  }
+
+  /** Frees an open trace's slot (its hops and deliveries emptied); returns its span, if any. */
+  #release(slot: number): Span | undefined {
     const o = this.#open;
     this.#slotOf.delete(o.seq[slot]!);
     this.#free.push(slot);
@@ -868,12 +877,8 @@ export class PipelineTracer {
     o.nHops[slot] = 0;
     o.nSinks[slot] = 0;
     const span = o.spans[slot];
-    if (span !== undefined) {
-      o.spans[slot] = undefined;
-      this.#spans--;
-      span.setAttributes({ 'ringwire.complete': false, 'ringwire.expired': true });
-      span.end();
-    }
+    o.spans[slot] = undefined;
+    return span;
   }
 
   #check(slot: number): void {
@@ -897,14 +902,11 @@ export class PipelineTracer {
       d = this.#next;
       this.#next = (this.#next + 1) % this.#buffer;
     }
-    this.#slotOf.delete(o.seq[slot]!);
-    this.#free.push(slot);
     k.seq[d] = o.seq[slot]!;
     k.source[d] = o.source[slot]!;
     copyIds(o.ids, slot, k.ids, d);
     k.complete[d] = complete ? 1 : 0;
     k.keys[d] = o.keys[slot];
-    o.keys[slot] = undefined;
     const hops = k.hops[d]!;
     const sinks = k.sinks[d]!;
     k.hops[d] = o.hops[slot]!;
@@ -913,11 +915,8 @@ export class PipelineTracer {
     k.nSinks[d] = o.nSinks[slot]!;
     o.hops[slot] = hops;
     o.sinks[slot] = sinks;
-    o.nHops[slot] = 0;
-    o.nSinks[slot] = 0;
-    const span = o.spans[slot];
+    const span = this.#release(slot);
     if (span !== undefined) {
-      o.spans[slot] = undefined;
       this.#spans--;
       this.#emit(span, this.#public(d));
     }
