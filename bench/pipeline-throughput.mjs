@@ -238,9 +238,9 @@ async function tracing(c, n, trials, quick) {
   for (const k of ['off', 'on', 'read']) await ringwire(c, Math.min(n, 2_000_000), SETTINGS[k]);
   // Off, 1% and 1% read in 2 × trials trios, in each of the six orders in turn: each setting runs
   // first, second and third as often (when 2 × trials is a multiple of 3), and none follows a run
-  // at 100%. Those come after, on their
-  // own. The 1% rows are the medians of the trios' ratios to off (a trio ran under the same
-  // conditions; the same build moves ±10% from one pipeline to the next).
+  // at 100%: those come after, on their own. The 1% rows are the medians of the trios' ratios to
+  // off (a trio ran under the same conditions; the same build moves ±10% from one pipeline to the
+  // next).
   // A round trip between two threads is timed before and after each pipeline of a trio
   // (cacheLineRoundTrip): the machine's faster state reads it under twice the run's lowest
   // reading, the slower one above. A trio that changed state midway measures the machine more than
