@@ -10,6 +10,7 @@ import { pipeline } from '../../lib/index.js';
 
 const PATH = new URL('./fixtures/trace-path.mjs', import.meta.url);
 const OTEL = new URL('./fixtures/trace-otel.mjs', import.meta.url);
+const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
 
 const exporter = new InMemorySpanExporter();
 beforeAll(() => {
@@ -123,7 +124,7 @@ describe('pipeline tracing through @opentelemetry/api', () => {
     const N = 10_000;
     const p = pipeline<number, number>({
       source: Array.from({ length: N }, (_, v) => v),
-      stages: [{ module: new URL('./fixtures/identity.mjs', import.meta.url), name: 'a' }],
+      stages: [{ module: fixture('identity'), name: 'a' }],
       sink: () => undefined,
       capacity: 1 << 22,
       trace: { sample: 1 },
@@ -145,7 +146,6 @@ describe('pipeline tracing through @opentelemetry/api', () => {
     // One message fans out into more copies than a ring's store or the deliveries' store keeps
     // (16384): with its span waiting, each copy of the rings is assembled, so no store fills.
     const COPIES = 20_000;
-    const fixture = (name: string) => new URL(`./fixtures/${name}.mjs`, import.meta.url);
     const p = pipeline<number, number>({
       source: [0],
       stages: [{ module: fixture('spread'), name: 'fan', options: { copies: COPIES } }, { module: fixture('identity'), name: 'pass' }],
